@@ -1,0 +1,166 @@
+import { afterEach, describe, expect, it } from 'vitest'
+import { Endpoint, nodeIdFromSecretKey, parseNodeId, setLogLevel, initLogging, generateSecretKey } from '../lib/index.mjs'
+import { ALPN, LOOPBACK, closeAll, endpoint, pair, rejectsWithCode, within } from './helpers.mjs'
+
+afterEach(closeAll)
+
+const someNodeId = () => nodeIdFromSecretKey(generateSecretKey())
+
+describe('invalid input gets a coded error', () => {
+  it('node ids', async () => {
+    const ep = await endpoint()
+    for (const bad of ['', 'abc', 'z'.repeat(64), someNodeId().slice(1)]) {
+      await rejectsWithCode(ep.connect(bad, ALPN), 'ERR_IROH_INVALID_NODE_ID')
+    }
+    await rejectsWithCode(ep.connect({ nodeId: 'nope', directAddresses: [] }, ALPN), 'ERR_IROH_INVALID_NODE_ID')
+    expect(() => parseNodeId('nope')).toThrow(expect.objectContaining({ code: 'ERR_IROH_INVALID_NODE_ID' }))
+    expect(parseNodeId(someNodeId().toUpperCase())).toMatch(/^[0-9a-f]{64}$/)
+  })
+
+  it('tickets', async () => {
+    const server = await endpoint({ alpns: [ALPN] })
+    const ep = await endpoint()
+    const ticket = server.ticket()
+    await rejectsWithCode(ep.connect('endpointnotaticket', ALPN), 'ERR_IROH_INVALID_TICKET')
+    await rejectsWithCode(ep.connect(ticket.slice(0, -4), ALPN), 'ERR_IROH_INVALID_TICKET')
+    await rejectsWithCode(ep.connect(ticket + 'x', ALPN), 'ERR_IROH_INVALID_TICKET')
+  })
+
+  it('secret keys', async () => {
+    await rejectsWithCode(Endpoint.create({ ...LOOPBACK, secretKey: 'short' }), 'ERR_IROH_INVALID_SECRET_KEY')
+    await rejectsWithCode(Endpoint.create({ ...LOOPBACK, secretKey: 'g'.repeat(64) }), 'ERR_IROH_INVALID_SECRET_KEY')
+    await rejectsWithCode(Endpoint.create({ ...LOOPBACK, secretKey: 42 }), 'ERR_IROH_INVALID_ARGUMENT')
+    expect(() => nodeIdFromSecretKey('xyz')).toThrow(expect.objectContaining({ code: 'ERR_IROH_INVALID_SECRET_KEY' }))
+    expect(() => nodeIdFromSecretKey(null)).toThrow(expect.objectContaining({ code: 'ERR_IROH_INVALID_SECRET_KEY' }))
+  })
+
+  it('ALPNs', async () => {
+    await rejectsWithCode(Endpoint.create({ ...LOOPBACK, alpns: [''] }), 'ERR_IROH_INVALID_ALPN')
+    await rejectsWithCode(Endpoint.create({ ...LOOPBACK, alpns: ['x'.repeat(256)] }), 'ERR_IROH_INVALID_ALPN')
+    await rejectsWithCode(Endpoint.create({ ...LOOPBACK, alpns: [7] }), 'ERR_IROH_INVALID_ALPN')
+    const ep = await endpoint()
+    await rejectsWithCode(ep.connect(someNodeId(), ''), 'ERR_IROH_INVALID_ALPN')
+    await rejectsWithCode(ep.connect(someNodeId(), undefined), 'ERR_IROH_INVALID_ALPN')
+  })
+
+  it('options', async () => {
+    await rejectsWithCode(Endpoint.create({ ...LOOPBACK, relaymode: 'disabled' }), 'ERR_IROH_INVALID_ARGUMENT')
+    await rejectsWithCode(Endpoint.create({ ...LOOPBACK, relayMode: 'sometimes' }), 'ERR_IROH_INVALID_ARGUMENT')
+    await rejectsWithCode(Endpoint.create({ ...LOOPBACK, relayMode: { relays: ['not a url'] } }), 'ERR_IROH_INVALID_RELAY_URL')
+    await rejectsWithCode(Endpoint.create({ ...LOOPBACK, bindAddr: 'localhost' }), 'ERR_IROH_INVALID_ADDR')
+    await rejectsWithCode(Endpoint.create({ ...LOOPBACK, addressLookup: 'dht' }), 'ERR_IROH_INVALID_ARGUMENT')
+    await rejectsWithCode(Endpoint.create({ ...LOOPBACK, secretKey: generateSecretKey(), secretKeyPath: '/tmp/x' }), 'ERR_IROH_INVALID_ARGUMENT')
+    await rejectsWithCode(Endpoint.create({ ...LOOPBACK, secretKeyPath: '/proc/definitely/not/writable.key' }), 'ERR_IROH_KEY_FILE')
+    const ep = await endpoint()
+    await rejectsWithCode(ep.connect(someNodeId(), ALPN, { timeoutMs: -1 }), 'ERR_IROH_INVALID_ARGUMENT')
+    await rejectsWithCode(ep.connect(12345, ALPN), 'ERR_IROH_INVALID_ARGUMENT')
+    await rejectsWithCode(ep.connect({ nodeId: someNodeId(), directAddresses: ['nowhere'] }, ALPN), 'ERR_IROH_INVALID_ADDR')
+  })
+
+  it('a node id with no known address fails to connect with a coded error', async () => {
+    const ep = await endpoint()
+    const err = await rejectsWithCode(within(ep.connect(someNodeId(), ALPN, { timeoutMs: 5_000 }), 20_000, 'connect'), 'ERR_IROH_CONNECT')
+    expect(err.message).toMatch(/cannot connect/)
+  })
+
+  it('a peer that does not answer times out with ERR_IROH_CONNECT_TIMEOUT', async () => {
+    // A UDP port that nothing reads from: the handshake never completes.
+    const { createSocket } = await import('node:dgram')
+    const sink = createSocket('udp4')
+    await new Promise((resolve) => sink.bind(0, '127.0.0.1', resolve))
+    try {
+      const ep = await endpoint()
+      const target = { nodeId: someNodeId(), directAddresses: [`127.0.0.1:${sink.address().port}`] }
+      await rejectsWithCode(within(ep.connect(target, ALPN, { timeoutMs: 300 }), 20_000, 'connect'), 'ERR_IROH_CONNECT_TIMEOUT')
+    } finally {
+      sink.close()
+    }
+  })
+
+  it('a wrong ALPN is refused', async () => {
+    const server = await endpoint({ alpns: [ALPN] })
+    const client = await endpoint()
+    await rejectsWithCode(within(client.connect(server.addr(), 'other/1', { timeoutMs: 10_000 }), 20_000, 'connect'), 'ERR_IROH_CONNECT')
+  })
+
+  it('calls on a closed endpoint fail with ERR_IROH_ENDPOINT_CLOSED', async () => {
+    const server = await endpoint({ alpns: [ALPN] })
+    const ep = await endpoint()
+    await ep.close()
+    await rejectsWithCode(ep.connect(server.addr(), ALPN), 'ERR_IROH_ENDPOINT_CLOSED')
+    await rejectsWithCode(ep.online(), 'ERR_IROH_ENDPOINT_CLOSED')
+  })
+
+  it('online() without relays says so instead of waiting forever', async () => {
+    const ep = await endpoint()
+    await rejectsWithCode(ep.online(), 'ERR_IROH_NO_RELAY')
+  })
+
+  it('online() with an unreachable relay times out with ERR_IROH_TIMEOUT', async () => {
+    const ep = await endpoint({ relayMode: { relays: ['http://127.0.0.1:9'] } })
+    await rejectsWithCode(within(ep.online({ timeoutMs: 200 }), 20_000, 'online'), 'ERR_IROH_TIMEOUT')
+  })
+
+  it('an AbortSignal cancels pending calls without losing what comes later', async () => {
+    const server = await endpoint({ alpns: [ALPN] })
+    const controller = new AbortController()
+    const pendingAccept = server.accept({ signal: controller.signal })
+    controller.abort()
+    await rejectsWithCode(pendingAccept, 'ERR_IROH_ABORTED')
+    await rejectsWithCode(server.accept({ signal: AbortSignal.abort() }), 'ERR_IROH_ABORTED')
+    // The aborted accept took nothing: the next accept gets the next connection.
+    const client = await endpoint()
+    const next = server.accept()
+    await client.connect(server.addr(), ALPN)
+    expect((await within(next, 10_000, 'accept')).remoteNodeId()).toBe(client.nodeId())
+
+    const { clientConn, serverConn } = await pair()
+    const readAbort = new AbortController()
+    const { send } = await clientConn.openBi()
+    await send.write(Buffer.from('x'))
+    const { recv } = await serverConn.acceptBi()
+    expect((await recv.read(10)).toString()).toBe('x')
+    const pendingRead = recv.read(10, { signal: readAbort.signal })
+    readAbort.abort()
+    await rejectsWithCode(pendingRead, 'ERR_IROH_ABORTED')
+    await send.writeAll(Buffer.from('after'))
+    await send.finish()
+    expect((await recv.readToEnd(100)).toString()).toBe('after')
+    await rejectsWithCode(server.accept({ signal: 'nope' }), 'ERR_IROH_INVALID_ARGUMENT')
+  })
+
+  it('stream errors are coded', async () => {
+    const { clientConn, serverConn } = await pair()
+    const { send } = await clientConn.openBi()
+    await send.writeAll(Buffer.from('abc'))
+    await send.finish()
+    const { recv } = await serverConn.acceptBi()
+    await rejectsWithCode(recv.readExact(10), 'ERR_IROH_UNEXPECTED_END')
+
+    const two = await clientConn.openBi()
+    await two.send.writeAll(Buffer.alloc(100))
+    await two.send.finish()
+    const twoIn = await serverConn.acceptBi()
+    await rejectsWithCode(twoIn.recv.readToEnd(10), 'ERR_IROH_TOO_LARGE')
+
+    const three = await clientConn.openBi()
+    await three.send.write(Buffer.from('x'))
+    const threeIn = await serverConn.acceptBi()
+    await threeIn.recv.read(1)
+    await three.send.reset(9)
+    const err = await rejectsWithCode(threeIn.recv.read(10), 'ERR_IROH_STREAM_RESET')
+    expect(err.message).toMatch(/9/)
+    await rejectsWithCode(three.send.write(Buffer.from('y')), 'ERR_IROH_STREAM_CLOSED')
+    await rejectsWithCode(three.send.write('not bytes'), 'ERR_IROH_INVALID_ARGUMENT')
+  })
+
+  it('setLogLevel may be called repeatedly and rejects nonsense', () => {
+    setLogLevel('warn')
+    setLogLevel('error')
+    initLogging('off')
+    setLogLevel('iroh=warn,off')
+    expect(() => setLogLevel('')).toThrow(expect.objectContaining({ code: 'ERR_IROH_INVALID_ARGUMENT' }))
+    expect(() => setLogLevel('iroh=shouty')).toThrow(expect.objectContaining({ code: 'ERR_IROH_INVALID_ARGUMENT' }))
+    setLogLevel('off')
+  })
+})

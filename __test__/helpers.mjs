@@ -1,0 +1,50 @@
+// Shared test setup: every endpoint binds to loopback with relays, n0 address lookup
+// and the portmapper off, so no test sends a packet beyond 127.0.0.1.
+import { Endpoint } from '../lib/index.mjs'
+
+export const LOOPBACK = Object.freeze({ relayMode: 'disabled', bindAddr: '127.0.0.1:0', addressLookup: 'none' })
+export const ALPN = 'alkdev/test/1'
+
+const opened = []
+
+export async function endpoint(options = {}) {
+  const ep = await Endpoint.create({ ...LOOPBACK, ...options })
+  opened.push(ep)
+  return ep
+}
+
+export async function closeAll() {
+  await Promise.all(opened.splice(0).map((ep) => ep.close()))
+}
+
+/** A connected pair: `client` dialed `server` by its address. */
+export async function pair(alpn = ALPN) {
+  const server = await endpoint({ alpns: [alpn] })
+  const client = await endpoint()
+  const accepted = server.accept()
+  const clientConn = await client.connect(server.addr(), alpn, { timeoutMs: 10_000 })
+  const serverConn = await accepted
+  return { server, client, clientConn, serverConn }
+}
+
+/** Rejects if `promise` has not settled within `ms`: turns a hang into a failure. */
+export function within(promise, ms, what) {
+  let timer
+  const timeout = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not settle within ${ms} ms`)), ms)
+  })
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer))
+}
+
+export async function rejectsWithCode(promiseOrFn, code) {
+  let err
+  try {
+    await (typeof promiseOrFn === 'function' ? promiseOrFn() : promiseOrFn)
+  } catch (e) {
+    err = e
+  }
+  if (!err) throw new Error(`expected a rejection with ${code}, got success`)
+  if (err.code !== code) throw new Error(`expected ${code}, got ${err.code}: ${err.message}`)
+  if (!(err instanceof Error)) throw new Error('rejection is not an Error')
+  return err
+}

@@ -1,0 +1,58 @@
+import { describe, expect, it } from 'vitest'
+import { spawn } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+
+const fixture = (name) => fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url))
+
+/** Runs a Node script; resolves with its exit code and output, or kills it after `limitMs`. */
+function runNode(args, limitMs) {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (d) => (stdout += d))
+    child.stderr.on('data', (d) => (stderr += d))
+    const killer = setTimeout(() => child.kill('SIGKILL'), limitMs)
+    child.on('exit', (code, signal) => {
+      clearTimeout(killer)
+      resolve({ code, signal, stdout, stderr })
+    })
+  })
+}
+
+describe('process lifetime', () => {
+  for (const mode of ['endpoints', 'connection-first']) {
+    it(`exits on its own after close with calls pending (${mode})`, async () => {
+      const r = await runNode([fixture('close-with-pending.mjs'), mode], 30_000)
+      expect(r.signal, `killed: the process hung\n${r.stderr}`).toBeNull()
+      expect(r.code, r.stderr).toBe(0)
+      const outcomes = Object.fromEntries(JSON.parse(r.stdout).map((o) => [o.name, o]))
+      expect(outcomes.online).toMatchObject({ outcome: 'rejected', code: 'ERR_IROH_ENDPOINT_CLOSED' })
+      expect(outcomes.accept).toMatchObject({ outcome: 'resolved', value: null })
+      expect(outcomes.read).toMatchObject({ outcome: 'rejected', code: 'ERR_IROH_CONNECTION_CLOSED' })
+      expect(outcomes.acceptBi).toMatchObject({ outcome: 'rejected', code: 'ERR_IROH_CONNECTION_CLOSED' })
+      expect(outcomes.readDatagram).toMatchObject({ outcome: 'rejected', code: 'ERR_IROH_CONNECTION_CLOSED' })
+    })
+  }
+
+  it('loading the addon and creating nothing keeps nothing alive', async () => {
+    const r = await runNode(['-e', "require(process.argv[1]).generateSecretKey()", fixture('../../lib/index.js')], 30_000)
+    expect(r.signal).toBeNull()
+    expect(r.code, r.stderr).toBe(0)
+  })
+
+  it('setLogLevel twice does not crash and logs go to stderr, not stdout', async () => {
+    const script = `
+      const iroh = require(process.argv[1])
+      iroh.setLogLevel('debug')
+      iroh.setLogLevel('trace')
+      iroh.Endpoint.create({ relayMode: 'disabled', bindAddr: '127.0.0.1:0', addressLookup: 'none' })
+        .then((ep) => { iroh.setLogLevel('info'); return ep.close() })
+        .then(() => process.stdout.write('ok'))`
+    const r = await runNode(['-e', script, fixture('../../lib/index.js')], 30_000)
+    expect(r.signal).toBeNull()
+    expect(r.code, r.stderr).toBe(0)
+    expect(r.stdout).toBe('ok')
+    expect(r.stderr).toMatch(/DEBUG|TRACE/)
+  })
+})

@@ -1,0 +1,222 @@
+// Types of @alkdev/iroh. Hand-written over the napi-generated binding, documenting what
+// users call; `binding.d.ts` (generated) describes the raw native layer underneath.
+
+/// <reference types="node" />
+
+/** Every error thrown or rejected by this package has one of these codes. */
+export type IrohErrorCode =
+  | 'ERR_IROH_INVALID_NODE_ID'
+  | 'ERR_IROH_INVALID_TICKET'
+  | 'ERR_IROH_INVALID_SECRET_KEY'
+  | 'ERR_IROH_INVALID_ADDR'
+  | 'ERR_IROH_INVALID_RELAY_URL'
+  | 'ERR_IROH_INVALID_ALPN'
+  | 'ERR_IROH_INVALID_ARGUMENT'
+  | 'ERR_IROH_KEY_FILE'
+  | 'ERR_IROH_BIND'
+  | 'ERR_IROH_CONNECT'
+  | 'ERR_IROH_CONNECT_TIMEOUT'
+  | 'ERR_IROH_TIMEOUT'
+  | 'ERR_IROH_ABORTED'
+  | 'ERR_IROH_NO_RELAY'
+  | 'ERR_IROH_CONNECTION_CLOSED'
+  | 'ERR_IROH_ENDPOINT_CLOSED'
+  | 'ERR_IROH_STREAM_CLOSED'
+  | 'ERR_IROH_STREAM_RESET'
+  | 'ERR_IROH_STREAM_STOPPED'
+  | 'ERR_IROH_UNEXPECTED_END'
+  | 'ERR_IROH_TOO_LARGE'
+  | 'ERR_IROH_DATAGRAM'
+  | 'ERR_IROH_INTERNAL'
+
+/** The shape of every error from this package. */
+export interface IrohError extends Error {
+  code: IrohErrorCode
+}
+
+/** A node id: the 64-character lowercase hex form of an endpoint's public key. */
+export type NodeId = string
+
+/** Where a peer can be reached, as returned by `Endpoint.addr()`. */
+export interface EndpointAddr {
+  nodeId: NodeId
+  /** The peer's home relay, if it has one. */
+  relayUrl?: string
+  /** `ip:port` socket addresses, e.g. `127.0.0.1:4433` or `[::1]:4433`. */
+  directAddresses: string[]
+}
+
+export interface EndpointOptions {
+  /** ALPN protocols this endpoint accepts connections for. Leave empty to only dial out. */
+  alpns?: string[]
+  /** Secret key: 64 hex or 52 base32 characters. Random if neither this nor `secretKeyPath` is set. */
+  secretKey?: string
+  /** Key file: loaded if present, else created with mode 0600, so the node id survives restarts. */
+  secretKeyPath?: string
+  /** `'default'`: n0's public relays (the default). `'disabled'`: direct paths only. Or your own relays. */
+  relayMode?: 'default' | 'disabled' | { relays: string[] }
+  /** Bind the UDP socket to this address, e.g. `'127.0.0.1:0'` or `'0.0.0.0:4433'`. */
+  bindAddr?: string
+  /**
+   * `'n0'`: publish and resolve addresses through n0's DNS/pkarr service, so peers can dial
+   * by node id alone. Default: `'n0'` with the default relays, else `'none'`.
+   */
+  addressLookup?: 'n0' | 'none'
+  /** Map a port on the local gateway through UPnP/NAT-PMP/PCP. Default false. */
+  portmapper?: boolean
+  /** Close a connection after this many ms without hearing from the peer. */
+  idleTimeoutMs?: number
+  /** Send keep-alives this often (ms) so idle connections stay open; must be below `idleTimeoutMs`. */
+  keepAliveMs?: number
+}
+
+/** Options of every call that can wait. */
+export interface PendingOptions {
+  /** Aborting rejects the call with `ERR_IROH_ABORTED` and takes nothing from the stream or queue. */
+  signal?: AbortSignal
+}
+
+export interface ConnectOptions extends PendingOptions {
+  /** Reject with `ERR_IROH_CONNECT_TIMEOUT` if the handshake takes longer (ms). */
+  timeoutMs?: number
+}
+
+export interface OnlineOptions extends PendingOptions {
+  /** Reject with `ERR_IROH_TIMEOUT` if no relay is connected within this many ms. */
+  timeoutMs?: number
+}
+
+/** Why a connection closed. */
+export interface CloseInfo {
+  /** The application code given to `close()`, or the QUIC transport error code. */
+  code: number
+  reason: string
+  /**
+   * `local`: this side closed it; `remote`: the peer did; `timeout`: the peer went silent
+   * past the idle timeout; `reset`: the peer lost its state (e.g. restarted); `transport`:
+   * a QUIC protocol error.
+   */
+  kind: 'local' | 'remote' | 'timeout' | 'reset' | 'transport'
+}
+
+export interface UdpCounters {
+  datagrams: number
+  bytes: number
+}
+
+/** Counters since the connection opened. */
+export interface ConnectionStats {
+  udpTx: UdpCounters
+  udpRx: UdpCounters
+  sentPackets: number
+  sentBytes: number
+  lostPackets: number
+  lostBytes: number
+  /** Round trip time of the selected path, in milliseconds. */
+  rttMs: number
+}
+
+/** A QUIC endpoint identified by its node id. */
+export declare class Endpoint {
+  private constructor()
+  /** Binds a new endpoint. */
+  static create(options?: EndpointOptions): Promise<Endpoint>
+  /** Same as `create`; the name used by the older community binding. */
+  static createWithOptions(options: EndpointOptions): Promise<Endpoint>
+  /** This endpoint's node id. Never empty. */
+  nodeId(): NodeId
+  /** The addresses peers can dial right now. */
+  addr(): EndpointAddr
+  /** An iroh endpoint ticket (`endpoint…`) with the node id and current addresses. */
+  ticket(): string
+  /**
+   * Resolves once a home relay is connected. Rejects with `ERR_IROH_NO_RELAY` when relays are
+   * disabled, `ERR_IROH_TIMEOUT` after `timeoutMs`, `ERR_IROH_ENDPOINT_CLOSED` on close.
+   */
+  online(options?: OnlineOptions): Promise<void>
+  /** Dials a peer by node id, ticket or address, speaking `alpn`. */
+  connect(target: NodeId | string | EndpointAddr, alpn: string, options?: ConnectOptions): Promise<Connection>
+  /** The next incoming connection; `null` once the endpoint is closed. */
+  accept(options?: PendingOptions): Promise<Connection | null>
+  /** Closes all connections and the socket; every pending call settles. */
+  close(): Promise<void>
+  isClosed(): boolean
+}
+
+/** Both halves of a bidirectional stream. */
+export interface BiStream {
+  send: SendStream
+  recv: RecvStream
+}
+
+/** A QUIC connection to one peer. */
+export declare class Connection {
+  private constructor()
+  /** The peer's node id (verified by the TLS handshake). */
+  remoteNodeId(): NodeId
+  /** The ALPN this connection speaks. */
+  alpn(): string
+  /** Opens a bidirectional stream. The peer sees it once the first byte is written. */
+  openBi(): Promise<BiStream>
+  /** Waits for the peer to open a bidirectional stream. */
+  acceptBi(options?: PendingOptions): Promise<BiStream>
+  /** Opens a send-only stream. */
+  openUni(): Promise<SendStream>
+  /** Waits for the peer to open a send-only stream. */
+  acceptUni(options?: PendingOptions): Promise<RecvStream>
+  /** Sends an unreliable datagram of at most `maxDatagramSize()` bytes. */
+  sendDatagram(data: Uint8Array): void
+  /** The next datagram from the peer. */
+  readDatagram(options?: PendingOptions): Promise<Buffer>
+  /** The largest datagram that fits now; `null` if the peer takes no datagrams. */
+  maxDatagramSize(): number | null
+  /** Round trip time of the selected path, in milliseconds. */
+  rtt(): number
+  stats(): ConnectionStats
+  /** Closes the connection; the peer's `closed()` reports `code` and `reason`. */
+  close(code?: number, reason?: string): void
+  /** Resolves when the connection closes, for any reason. */
+  closed(): Promise<CloseInfo>
+  /** Why the connection closed, or `null` while it is open. */
+  closeReason(): CloseInfo | null
+}
+
+/** The sending half of a stream. */
+export declare class SendStream {
+  private constructor()
+  /** Writes some of `data`; resolves with the number of bytes taken. */
+  write(data: Uint8Array): Promise<number>
+  /** Writes all of `data`, waiting for flow control as needed. */
+  writeAll(data: Uint8Array): Promise<void>
+  /** Ends the stream after what was written; the peer reads to its end. */
+  finish(): Promise<void>
+  /** Abandons the stream; the peer's reads fail with `ERR_IROH_STREAM_RESET`. */
+  reset(code?: number): Promise<void>
+}
+
+/** The receiving half of a stream. */
+export declare class RecvStream {
+  private constructor()
+  /** Up to `max` bytes (default 64 KiB) as they arrive; `null` at the end of the stream. */
+  read(max?: number, options?: PendingOptions): Promise<Buffer | null>
+  /** Exactly `n` bytes; `ERR_IROH_UNEXPECTED_END` if the stream ends first. */
+  readExact(n: number, options?: PendingOptions): Promise<Buffer>
+  /** Everything until the peer finishes; `ERR_IROH_TOO_LARGE` past `max` bytes. */
+  readToEnd(max: number, options?: PendingOptions): Promise<Buffer>
+  /** Asks the peer to stop sending; its writes fail with `ERR_IROH_STREAM_STOPPED`. */
+  stop(code?: number): Promise<void>
+}
+
+/** A new random secret key (64 hex characters). Keep it secret. */
+export declare function generateSecretKey(): string
+/** The node id that belongs to a secret key. */
+export declare function nodeIdFromSecretKey(secretKey: string): NodeId
+/** Validates a node id and returns its canonical lowercase hex form. */
+export declare function parseNodeId(nodeId: string): NodeId
+/**
+ * Sets the log level: `'off' | 'error' | 'warn' | 'info' | 'debug' | 'trace'` or a directive
+ * such as `'iroh=debug,warn'`. Logs go to stderr. May be called any number of times.
+ */
+export declare function setLogLevel(level: string): void
+/** Alias of `setLogLevel`, the name used by the older community binding. */
+export declare function initLogging(level: string): void

@@ -1,0 +1,101 @@
+'use strict'
+
+const { pending, native, nativeSync } = require('./pending.js')
+const { requireBytes, requireU32, invalidArgument } = require('./errors.js')
+
+const NATIVE = Symbol('native')
+const DEFAULT_READ_MAX = 64 * 1024
+
+/** The sending half of a QUIC stream. */
+class SendStream {
+  constructor(handle) {
+    this[NATIVE] = handle
+  }
+  write(data) {
+    return native(() => this[NATIVE].write(requireBytes(data, 'data')))
+  }
+  writeAll(data) {
+    return native(() => this[NATIVE].writeAll(requireBytes(data, 'data')))
+  }
+  finish() {
+    return native(() => this[NATIVE].finish())
+  }
+  reset(code = 0) {
+    return native(() => this[NATIVE].reset(requireU32(code, 'code')))
+  }
+}
+
+/** The receiving half of a QUIC stream. */
+class RecvStream {
+  constructor(handle) {
+    this[NATIVE] = handle
+  }
+  read(max = DEFAULT_READ_MAX, options) {
+    return pending(options?.signal, (t) => this[NATIVE].read(requireU32(max, 'max'), t))
+  }
+  readExact(n, options) {
+    return pending(options?.signal, (t) => this[NATIVE].readExact(requireU32(n, 'n'), t))
+  }
+  readToEnd(max, options) {
+    return pending(options?.signal, (t) => this[NATIVE].readToEnd(requireU32(max, 'max'), t))
+  }
+  stop(code = 0) {
+    return native(() => this[NATIVE].stop(requireU32(code, 'code')))
+  }
+}
+
+function wrapBi(bi) {
+  return { send: new SendStream(bi.send), recv: new RecvStream(bi.recv) }
+}
+
+/** A QUIC connection to one peer. */
+class Connection {
+  constructor(handle) {
+    this[NATIVE] = handle
+  }
+  remoteNodeId() {
+    return this[NATIVE].remoteNodeId()
+  }
+  alpn() {
+    return this[NATIVE].alpn()
+  }
+  async openBi() {
+    return wrapBi(await native(() => this[NATIVE].openBi()))
+  }
+  async acceptBi(options) {
+    return wrapBi(await pending(options?.signal, (t) => this[NATIVE].acceptBi(t)))
+  }
+  async openUni() {
+    return new SendStream(await native(() => this[NATIVE].openUni()))
+  }
+  async acceptUni(options) {
+    return new RecvStream(await pending(options?.signal, (t) => this[NATIVE].acceptUni(t)))
+  }
+  sendDatagram(data) {
+    nativeSync(() => this[NATIVE].sendDatagram(requireBytes(data, 'data')))
+  }
+  readDatagram(options) {
+    return pending(options?.signal, (t) => this[NATIVE].readDatagram(t))
+  }
+  maxDatagramSize() {
+    return this[NATIVE].maxDatagramSize()
+  }
+  rtt() {
+    return this[NATIVE].rtt()
+  }
+  stats() {
+    return this[NATIVE].stats()
+  }
+  close(code = 0, reason = '') {
+    if (typeof reason !== 'string') throw invalidArgument('reason must be a string')
+    nativeSync(() => this[NATIVE].close(requireU32(code, 'code'), reason))
+  }
+  closed() {
+    return native(() => this[NATIVE].closed())
+  }
+  closeReason() {
+    return this[NATIVE].closeReason()
+  }
+}
+
+module.exports = { Connection, SendStream, RecvStream, NATIVE }

@@ -1,0 +1,90 @@
+'use strict'
+
+const binding = require('./native.js')
+const { pending, native } = require('./pending.js')
+const { Connection } = require('./connection.js')
+const { invalidArgument, requireString, optionalU32 } = require('./errors.js')
+
+const NATIVE = Symbol('native')
+const KNOWN_OPTIONS = new Set([
+  'alpns', 'secretKey', 'secretKeyPath', 'relayMode', 'bindAddr', 'addressLookup', 'portmapper',
+  'idleTimeoutMs', 'keepAliveMs',
+])
+
+function checkOptions(options) {
+  if (options === undefined || options === null) return {}
+  if (typeof options !== 'object') throw invalidArgument('options must be an object')
+  for (const key of Object.keys(options)) {
+    // A misspelt option (say `relaymode`) would otherwise silently use n0's relays.
+    if (!KNOWN_OPTIONS.has(key)) throw invalidArgument(`unknown endpoint option ${JSON.stringify(key)}`)
+  }
+  if (options.alpns !== undefined && !Array.isArray(options.alpns)) {
+    throw invalidArgument('options.alpns must be an array of strings')
+  }
+  for (const alpn of options.alpns ?? []) requireString(alpn, 'each ALPN', 'ERR_IROH_INVALID_ALPN')
+  return options
+}
+
+function checkTarget(target) {
+  if (typeof target === 'string') return target
+  if (target && typeof target === 'object' && typeof target.nodeId === 'string') {
+    return {
+      nodeId: target.nodeId,
+      relayUrl: target.relayUrl ?? undefined,
+      directAddresses: target.directAddresses ?? [],
+    }
+  }
+  throw invalidArgument('target must be a node id, a ticket or an { nodeId, relayUrl?, directAddresses? } object')
+}
+
+/** A QUIC endpoint identified by its node id. Create one with `Endpoint.create()`. */
+class Endpoint {
+  constructor(handle) {
+    if (!(handle instanceof binding.Endpoint)) {
+      throw new TypeError('use Endpoint.create(options) to make an endpoint')
+    }
+    this[NATIVE] = handle
+  }
+
+  static async create(options) {
+    const checked = checkOptions(options)
+    return new Endpoint(await native(() => binding.Endpoint.create(checked)))
+  }
+
+  /** The old binding's name for `create`. */
+  static createWithOptions(options) {
+    return Endpoint.create(options)
+  }
+
+  nodeId() {
+    return this[NATIVE].nodeId()
+  }
+  addr() {
+    return this[NATIVE].addr()
+  }
+  ticket() {
+    return this[NATIVE].ticket()
+  }
+  online(options) {
+    return pending(options?.signal, (t) => this[NATIVE].online(optionalU32(options?.timeoutMs, 'timeoutMs'), t))
+  }
+  async connect(target, alpn, options) {
+    const checkedTarget = checkTarget(target)
+    requireString(alpn, 'alpn', 'ERR_IROH_INVALID_ALPN')
+    const timeoutMs = optionalU32(options?.timeoutMs, 'timeoutMs')
+    const handle = await pending(options?.signal, (t) => this[NATIVE].connect(checkedTarget, alpn, timeoutMs, t))
+    return new Connection(handle)
+  }
+  async accept(options) {
+    const handle = await pending(options?.signal, (t) => this[NATIVE].accept(t))
+    return handle ? new Connection(handle) : null
+  }
+  close() {
+    return native(() => this[NATIVE].close())
+  }
+  isClosed() {
+    return this[NATIVE].isClosed()
+  }
+}
+
+module.exports = { Endpoint }

@@ -1,0 +1,40 @@
+'use strict'
+
+const binding = require('./native.js')
+const { Endpoint } = require('./endpoint.js')
+const { Connection, SendStream, RecvStream } = require('./connection.js')
+const { nativeSync } = require('./pending.js')
+const { requireString } = require('./errors.js')
+
+function generateSecretKey() {
+  return binding.generateSecretKey()
+}
+
+function nodeIdFromSecretKey(secretKey) {
+  return nativeSync(() => binding.nodeIdFromSecretKey(requireString(secretKey, 'secretKey', 'ERR_IROH_INVALID_SECRET_KEY')))
+}
+
+function parseNodeId(nodeId) {
+  return nativeSync(() => binding.parseNodeId(requireString(nodeId, 'nodeId', 'ERR_IROH_INVALID_NODE_ID')))
+}
+
+function setLogLevel(level) {
+  nativeSync(() => binding.setLogLevel(requireString(level, 'level')))
+}
+
+function initLogging(level) {
+  setLogLevel(level)
+}
+
+// Shorthand properties, so that Node's ESM loader sees the names of this CommonJS module.
+module.exports = {
+  Endpoint,
+  Connection,
+  SendStream,
+  RecvStream,
+  generateSecretKey,
+  nodeIdFromSecretKey,
+  parseNodeId,
+  setLogLevel,
+  initLogging,
+}

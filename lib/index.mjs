@@ -1,0 +1,15 @@
+// ESM entry: the implementation is CommonJS, so both loaders share one native instance.
+import cjs from './index.js'
+
+export const {
+  Endpoint,
+  Connection,
+  SendStream,
+  RecvStream,
+  generateSecretKey,
+  nodeIdFromSecretKey,
+  parseNodeId,
+  setLogLevel,
+  initLogging,
+} = cjs
+export default cjs

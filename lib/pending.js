@@ -1,0 +1,56 @@
+'use strict'
+
+const { CancelToken } = require('./native.js')
+const { irohError, normalizeError, invalidArgument } = require('./errors.js')
+
+function abortedError(signal) {
+  return irohError('ERR_IROH_ABORTED', 'the operation was aborted', { cause: signal.reason })
+}
+
+/**
+ * Runs a native call that takes a CancelToken, wiring `signal` to it. The native side
+ * drops the pending future on cancel, so nothing (a connection, stream bytes) is lost.
+ */
+async function pending(signal, call) {
+  if (signal === undefined || signal === null) {
+    try {
+      return await call(undefined)
+    } catch (err) {
+      throw normalizeError(err)
+    }
+  }
+  if (typeof signal !== 'object' || typeof signal.addEventListener !== 'function') {
+    throw invalidArgument('options.signal must be an AbortSignal')
+  }
+  if (signal.aborted) throw abortedError(signal)
+  const token = new CancelToken()
+  const onAbort = () => token.cancel()
+  signal.addEventListener('abort', onAbort, { once: true })
+  try {
+    return await call(token)
+  } catch (err) {
+    if (err && err.code === 'ERR_IROH_ABORTED') throw abortedError(signal)
+    throw normalizeError(err)
+  } finally {
+    signal.removeEventListener('abort', onAbort)
+  }
+}
+
+/** Runs a native call, giving any error an ERR_IROH_* code. */
+async function native(call) {
+  try {
+    return await call()
+  } catch (err) {
+    throw normalizeError(err)
+  }
+}
+
+function nativeSync(call) {
+  try {
+    return call()
+  } catch (err) {
+    throw normalizeError(err)
+  }
+}
+
+module.exports = { pending, native, nativeSync }

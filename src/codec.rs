@@ -1,0 +1,196 @@
+//! The wire format: each message is a 4-byte big-endian length N followed by N bytes of
+//! UTF-8 JSON `{"type": string, "detail"?: any}`. Pure Rust, no napi.
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use serde::de::IgnoredAny;
+use serde::Deserialize;
+
+pub const HEADER_LEN: usize = 4;
+pub const DEFAULT_MAX_FRAME_BYTES: usize = 16 * 1024 * 1024;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FrameError {
+    /// The length prefix announces more than the configured limit.
+    TooLarge { len: u64, max: usize },
+    /// The stream ended inside a frame.
+    Truncated { have: usize, want: usize },
+    /// The payload is not a JSON object with a string `type`.
+    Malformed(String),
+}
+
+impl std::fmt::Display for FrameError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FrameError::TooLarge { len, max } => {
+                write!(f, "frame of {len} bytes exceeds maxFrameBytes ({max})")
+            }
+            FrameError::Truncated { have, want } => {
+                write!(f, "stream ended inside a frame ({have} of {want} bytes received)")
+            }
+            FrameError::Malformed(why) => write!(f, "malformed frame: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for FrameError {}
+
+/// Appends one frame (header and payload) to `out`.
+pub fn encode_frame(payload: &[u8], max: usize, out: &mut BytesMut) -> Result<(), FrameError> {
+    if payload.len() > max || payload.len() > u32::MAX as usize {
+        return Err(FrameError::TooLarge { len: payload.len() as u64, max });
+    }
+    out.reserve(HEADER_LEN + payload.len());
+    out.put_u32(payload.len() as u32);
+    out.put_slice(payload);
+    Ok(())
+}
+
+/// Cuts complete frames out of a byte stream that arrives in arbitrary pieces.
+#[derive(Debug)]
+pub struct FrameDecoder {
+    buf: BytesMut,
+    max: usize,
+}
+
+impl FrameDecoder {
+    pub fn new(max: usize) -> Self {
+        Self { buf: BytesMut::new(), max }
+    }
+
+    pub fn extend(&mut self, chunk: &[u8]) {
+        self.buf.extend_from_slice(chunk);
+    }
+
+    /// Bytes received but not yet returned as a frame.
+    pub fn buffered(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// The next complete payload, `None` when more bytes are needed. An oversized length
+    /// is reported as soon as the header is in, before any of the payload is buffered.
+    pub fn next_frame(&mut self) -> Result<Option<Bytes>, FrameError> {
+        if self.buf.len() < HEADER_LEN {
+            return Ok(None);
+        }
+        let len = u32::from_be_bytes([self.buf[0], self.buf[1], self.buf[2], self.buf[3]]) as usize;
+        if len > self.max {
+            return Err(FrameError::TooLarge { len: len as u64, max: self.max });
+        }
+        if self.buf.len() < HEADER_LEN + len {
+            // Reserve once for the whole frame instead of growing chunk by chunk.
+            self.buf.reserve(HEADER_LEN + len - self.buf.len());
+            return Ok(None);
+        }
+        self.buf.advance(HEADER_LEN);
+        Ok(Some(self.buf.split_to(len).freeze()))
+    }
+
+    /// Call at end of stream: an incomplete frame left over is an error.
+    pub fn finish(&self) -> Result<(), FrameError> {
+        match self.buf.len() {
+            0 => Ok(()),
+            n if n < HEADER_LEN => Err(FrameError::Truncated { have: n, want: HEADER_LEN }),
+            n => {
+                let len = u32::from_be_bytes([self.buf[0], self.buf[1], self.buf[2], self.buf[3]]) as usize;
+                Err(FrameError::Truncated { have: n - HEADER_LEN, want: len })
+            }
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct Envelope<'a> {
+    #[serde(rename = "type", borrow)]
+    _kind: std::borrow::Cow<'a, str>,
+    #[serde(default, rename = "detail")]
+    _detail: IgnoredAny,
+}
+
+/// Checks that a payload is one JSON object with a string `type`. Frames are checked in
+/// Rust so that a batch can be handed to JS as one JSON array text without a hostile
+/// frame (say `{"type":"a"},{"type":"b"}`) turning into two events.
+pub fn validate_event(payload: &[u8]) -> Result<(), FrameError> {
+    let first = payload.iter().find(|b| !b.is_ascii_whitespace());
+    if first != Some(&b'{') {
+        return Err(FrameError::Malformed("expected a JSON object".into()));
+    }
+    serde_json::from_slice::<Envelope>(payload)
+        .map(|_| ())
+        .map_err(|e| FrameError::Malformed(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(payload: &[u8]) -> Vec<u8> {
+        let mut out = BytesMut::new();
+        encode_frame(payload, DEFAULT_MAX_FRAME_BYTES, &mut out).unwrap();
+        out.to_vec()
+    }
+
+    #[test]
+    fn round_trip_byte_by_byte() {
+        let payloads: Vec<Vec<u8>> = vec![b"{}".to_vec(), vec![], b"{\"type\":\"x\"}".to_vec(), vec![7; 70_000]];
+        let wire: Vec<u8> = payloads.iter().flat_map(|p| frame(p)).collect();
+        let mut dec = FrameDecoder::new(DEFAULT_MAX_FRAME_BYTES);
+        let mut got = Vec::new();
+        for b in &wire {
+            dec.extend(std::slice::from_ref(b));
+            while let Some(f) = dec.next_frame().unwrap() {
+                got.push(f.to_vec());
+            }
+        }
+        assert_eq!(got, payloads);
+        assert!(dec.finish().is_ok());
+    }
+
+    #[test]
+    fn header_is_big_endian() {
+        assert_eq!(&frame(b"abc")[..4], &[0, 0, 0, 3]);
+        assert_eq!(frame(&vec![0; 258])[..4], [0, 0, 1, 2]);
+    }
+
+    #[test]
+    fn oversized_length_fails_before_payload_arrives() {
+        let mut dec = FrameDecoder::new(1024);
+        dec.extend(&[0xff, 0xff, 0xff, 0xff]);
+        assert_eq!(
+            dec.next_frame().unwrap_err(),
+            FrameError::TooLarge { len: 0xffff_ffff, max: 1024 }
+        );
+        let mut out = BytesMut::new();
+        assert!(encode_frame(&[0; 1025], 1024, &mut out).is_err());
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn truncation_is_reported() {
+        let mut dec = FrameDecoder::new(1024);
+        dec.extend(&[0, 0]);
+        assert_eq!(dec.finish().unwrap_err(), FrameError::Truncated { have: 2, want: 4 });
+        dec.extend(&[0, 10, 1, 2, 3]);
+        assert_eq!(dec.next_frame().unwrap(), None);
+        assert_eq!(dec.finish().unwrap_err(), FrameError::Truncated { have: 3, want: 10 });
+    }
+
+    #[test]
+    fn events_are_validated() {
+        assert!(validate_event(br#"{"type":"a","detail":{"x":[1,2]}}"#).is_ok());
+        assert!(validate_event(br#" {"detail":null,"type":"a\u00e9"} "#).is_ok());
+        assert!(validate_event(br#"{"type":"a"}"#).is_ok());
+        for bad in [
+            &b"not json"[..],
+            br#"[1,2]"#,
+            br#""type""#,
+            br#"{"type":1}"#,
+            br#"{"detail":1}"#,
+            br#"{"type":"a"},{"type":"b"}"#,
+            br#"{"type":"a"}]"#,
+            b"{\"type\":\"\xff\"}",
+            b"",
+        ] {
+            assert!(matches!(validate_event(bad), Err(FrameError::Malformed(_))), "accepted {:?}", String::from_utf8_lossy(bad));
+        }
+    }
+}

@@ -1,0 +1,428 @@
+//! `Endpoint`: binds a QUIC socket under a node id, dials peers by id, ticket or address,
+//! and accepts their connections.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use iroh::address_lookup::{DnsAddressLookup, PkarrPublisher, PkarrResolver};
+use iroh::endpoint::{presets, IdleTimeout, PortmapperConfig, QuicTransportConfig};
+use iroh::{EndpointAddr, RelayMap, RelayMode, SecretKey};
+use napi::bindgen_prelude::{Either, PromiseRaw};
+use napi::Env;
+use napi_derive::napi;
+use tokio::sync::{mpsc, Mutex};
+use tokio_util::sync::CancellationToken;
+
+use crate::connection::Connection;
+use crate::error::{ErrorCode, IrohError, IrohResult};
+use crate::identity;
+use crate::pending::{guarded, spawn, token_of, CancelToken};
+
+/// Connections that finished their handshake and wait for `accept()`.
+const ACCEPT_QUEUE: usize = 64;
+
+/// Options for `Endpoint.create`.
+#[napi(object)]
+pub struct EndpointOptions {
+    /// ALPN protocols this endpoint accepts connections for. Empty: it only dials out.
+    pub alpns: Option<Vec<String>>,
+    /// The secret key (64 hex or 52 base32 characters). Random when neither this nor
+    /// `secretKeyPath` is given.
+    pub secret_key: Option<String>,
+    /// A file holding the secret key; created with mode 0600 when missing, so the node
+    /// id survives restarts.
+    pub secret_key_path: Option<String>,
+    /// `'default'` (n0's public relays), `'disabled'`, or your own relays.
+    #[napi(ts_type = "'default' | 'disabled' | { relays: string[] }")]
+    pub relay_mode: Option<Either<String, RelayList>>,
+    /// Bind the UDP socket to this address, e.g. `127.0.0.1:0`.
+    pub bind_addr: Option<String>,
+    /// `'n0'`: publish and resolve addresses through n0's DNS/pkarr servers, so peers can
+    /// dial by node id alone. Defaults to `'n0'` with the default relays, else `'none'`.
+    #[napi(ts_type = "'n0' | 'none'")]
+    pub address_lookup: Option<String>,
+    /// Ask the local gateway for a port mapping (UPnP/NAT-PMP/PCP). Off by default.
+    pub portmapper: Option<bool>,
+    /// Close a connection after this long without hearing from the peer (ms).
+    pub idle_timeout_ms: Option<u32>,
+    /// Send keep-alives this often (ms) so that an idle connection stays open.
+    pub keep_alive_ms: Option<u32>,
+}
+
+#[napi(object)]
+pub struct RelayList {
+    pub relays: Vec<String>,
+}
+
+/// An endpoint's address as other peers can dial it.
+#[napi(object)]
+pub struct EndpointAddrInfo {
+    pub node_id: String,
+    pub relay_url: Option<String>,
+    pub direct_addresses: Vec<String>,
+}
+
+enum Relays {
+    Default,
+    Disabled,
+    Custom(Vec<String>),
+}
+
+/// The options after validation, independent of napi.
+struct Config {
+    alpns: Vec<Vec<u8>>,
+    secret_key: SecretKey,
+    relays: Relays,
+    bind_addr: Option<std::net::SocketAddr>,
+    n0_lookup: bool,
+    portmapper: bool,
+    idle_timeout: Option<Duration>,
+    keep_alive: Option<Duration>,
+}
+
+impl Config {
+    /// Runs on a tokio worker: reading or creating the key file is blocking I/O.
+    fn from_options(o: EndpointOptions) -> IrohResult<Self> {
+        let alpns = o
+            .alpns
+            .unwrap_or_default()
+            .iter()
+            .map(|a| identity::validate_alpn(a))
+            .collect::<IrohResult<Vec<_>>>()?;
+        let secret_key = match (&o.secret_key, &o.secret_key_path) {
+            (Some(_), Some(_)) => {
+                return Err(IrohError::invalid_argument("pass either secretKey or secretKeyPath, not both"))
+            }
+            (Some(k), None) => identity::parse_secret_key(k)?,
+            (None, Some(p)) => identity::load_or_create_secret_key(std::path::Path::new(p))?,
+            (None, None) => identity::generate_secret_key(),
+        };
+        let relays = match o.relay_mode {
+            None => Relays::Default,
+            Some(Either::A(s)) => match s.as_str() {
+                "default" => Relays::Default,
+                "disabled" => Relays::Disabled,
+                other => {
+                    return Err(IrohError::invalid_argument(format!(
+                        "relayMode must be 'default', 'disabled' or {{ relays: [...] }}, got {other:?}"
+                    )))
+                }
+            },
+            Some(Either::B(list)) => {
+                if list.relays.is_empty() {
+                    return Err(IrohError::invalid_argument(
+                        "relayMode.relays is empty: use 'disabled' to run without relays",
+                    ));
+                }
+                for url in &list.relays {
+                    identity::parse_relay_url(url)?;
+                }
+                Relays::Custom(list.relays)
+            }
+        };
+        let n0_lookup = match o.address_lookup.as_deref() {
+            None => matches!(relays, Relays::Default),
+            Some("n0") => true,
+            Some("none") => false,
+            Some(other) => {
+                return Err(IrohError::invalid_argument(format!(
+                    "addressLookup must be 'n0' or 'none', got {other:?}"
+                )))
+            }
+        };
+        let bind_addr = o.bind_addr.as_deref().map(identity::parse_socket_addr).transpose()?;
+        let idle_timeout = o.idle_timeout_ms.map(|ms| Duration::from_millis(ms as u64));
+        let keep_alive = o.keep_alive_ms.map(|ms| Duration::from_millis(ms as u64));
+        if let (Some(idle), Some(keep)) = (idle_timeout, keep_alive) {
+            if keep >= idle {
+                return Err(IrohError::invalid_argument(
+                    "keepAliveMs must be shorter than idleTimeoutMs, or the connection times out while idle",
+                ));
+            }
+        }
+        Ok(Self {
+            alpns,
+            secret_key,
+            relays,
+            bind_addr,
+            n0_lookup,
+            portmapper: o.portmapper.unwrap_or(false),
+            idle_timeout,
+            keep_alive,
+        })
+    }
+
+    async fn bind(self) -> IrohResult<iroh::Endpoint> {
+        let mut builder = iroh::Endpoint::builder(presets::Minimal)
+            .secret_key(self.secret_key)
+            .alpns(self.alpns)
+            .portmapper_config(if self.portmapper {
+                PortmapperConfig::default()
+            } else {
+                PortmapperConfig::Disabled
+            });
+        builder = builder.relay_mode(match self.relays {
+            Relays::Default => RelayMode::Default,
+            Relays::Disabled => RelayMode::Disabled,
+            Relays::Custom(urls) => {
+                let urls = urls.iter().map(|u| identity::parse_relay_url(u)).collect::<IrohResult<Vec<_>>>()?;
+                RelayMode::Custom(urls.into_iter().collect::<RelayMap>())
+            }
+        });
+        if self.n0_lookup {
+            builder = builder
+                .address_lookup(PkarrPublisher::n0_dns())
+                .address_lookup(PkarrResolver::n0_dns())
+                .address_lookup(DnsAddressLookup::n0_dns());
+        }
+        if let Some(addr) = self.bind_addr {
+            builder = builder
+                .clear_ip_transports()
+                .bind_addr(addr)
+                .map_err(|e| IrohError::new(ErrorCode::InvalidAddr, format!("cannot bind to {addr}: {e}")))?;
+        }
+        if self.idle_timeout.is_some() || self.keep_alive.is_some() {
+            let mut transport = QuicTransportConfig::builder();
+            if let Some(idle) = self.idle_timeout {
+                let idle = IdleTimeout::try_from(idle)
+                    .map_err(|_| IrohError::invalid_argument("idleTimeoutMs is too large"))?;
+                transport = transport.max_idle_timeout(Some(idle));
+            }
+            if let Some(keep) = self.keep_alive {
+                transport = transport.keep_alive_interval(keep);
+            }
+            builder = builder.transport_config(transport.build());
+        }
+        builder
+            .bind()
+            .await
+            .map_err(|e| IrohError::new(ErrorCode::Bind, format!("cannot bind the endpoint: {e}")))
+    }
+}
+
+struct Shared {
+    ep: iroh::Endpoint,
+    /// Fires on `close()`, so that pending calls settle at once.
+    closed: CancellationToken,
+    has_relays: bool,
+    incoming: Mutex<Option<mpsc::Receiver<iroh::endpoint::Connection>>>,
+}
+
+/// A QUIC endpoint identified by its node id (an ed25519 public key).
+#[napi]
+pub struct Endpoint {
+    shared: Arc<Shared>,
+}
+
+#[napi]
+impl Endpoint {
+    /// Binds a new endpoint.
+    #[napi(ts_return_type = "Promise<Endpoint>")]
+    pub fn create<'env>(env: &'env Env, options: Option<EndpointOptions>) -> napi::Result<PromiseRaw<'env, Endpoint>> {
+        let options = options.unwrap_or(EndpointOptions {
+            alpns: None,
+            secret_key: None,
+            secret_key_path: None,
+            relay_mode: None,
+            bind_addr: None,
+            address_lookup: None,
+            portmapper: None,
+            idle_timeout_ms: None,
+            keep_alive_ms: None,
+        });
+        spawn(env, async move {
+            let config = tokio::task::spawn_blocking(move || Config::from_options(options))
+                .await
+                .map_err(|e| IrohError::new(ErrorCode::Internal, e.to_string()))??;
+            let has_relays = !matches!(config.relays, Relays::Disabled);
+            let accepts = !config.alpns.is_empty();
+            let ep = config.bind().await?;
+            let closed = CancellationToken::new();
+            // Run handshakes from the start, so that peers with a wrong ALPN are refused
+            // promptly and good ones wait, bounded, for `accept()`.
+            let incoming = accepts.then(|| start_accept_loop(&ep, &closed));
+            Ok(Endpoint { shared: Arc::new(Shared { ep, closed, has_relays, incoming: Mutex::new(incoming) }) })
+        })
+    }
+
+    /// This endpoint's node id: the hex form of its public key.
+    #[napi]
+    pub fn node_id(&self) -> String {
+        self.shared.ep.id().to_string()
+    }
+
+    /// The addresses peers can use to reach this endpoint right now.
+    #[napi]
+    pub fn addr(&self) -> EndpointAddrInfo {
+        let addr = self.shared.ep.addr();
+        let (relay_url, direct_addresses) = identity::addr_parts(&addr);
+        EndpointAddrInfo { node_id: addr.id.to_string(), relay_url, direct_addresses }
+    }
+
+    /// An endpoint ticket (a string starting with `endpoint`) carrying the node id and
+    /// current addresses, readable by other iroh tools.
+    #[napi]
+    pub fn ticket(&self) -> String {
+        identity::make_ticket(&self.shared.ep.addr())
+    }
+
+    /// Resolves once a home relay is connected.
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn online<'env>(
+        &self,
+        env: &'env Env,
+        timeout_ms: Option<u32>,
+        cancel: Option<&CancelToken>,
+    ) -> napi::Result<PromiseRaw<'env, ()>> {
+        let shared = self.shared.clone();
+        let cancel = token_of(cancel);
+        spawn(env, async move {
+            if shared.closed.is_cancelled() {
+                return Err(IrohError::endpoint_closed());
+            }
+            if !shared.has_relays {
+                return Err(IrohError::new(
+                    ErrorCode::NoRelay,
+                    "relays are disabled on this endpoint, so it never goes online through one",
+                ));
+            }
+            let ep = shared.ep.clone();
+            let wait = async move {
+                match timeout_ms {
+                    Some(ms) => tokio::time::timeout(Duration::from_millis(ms as u64), ep.online())
+                        .await
+                        .map_err(|_| {
+                            IrohError::new(ErrorCode::Timeout, format!("no relay was reachable within {ms} ms"))
+                        }),
+                    None => {
+                        ep.online().await;
+                        Ok(())
+                    }
+                }
+            };
+            guarded(wait, cancel, &shared.closed, || Err(IrohError::endpoint_closed())).await
+        })
+    }
+
+    /// Dials a peer. `target` is a node id, a ticket or an `addr()`-shaped object.
+    #[napi(ts_return_type = "Promise<Connection>")]
+    pub fn connect<'env>(
+        &self,
+        env: &'env Env,
+        target: Either<String, EndpointAddrInfo>,
+        alpn: String,
+        timeout_ms: Option<u32>,
+        cancel: Option<&CancelToken>,
+    ) -> napi::Result<PromiseRaw<'env, Connection>> {
+        let shared = self.shared.clone();
+        let cancel = token_of(cancel);
+        spawn(env, async move {
+            let addr: EndpointAddr = match &target {
+                Either::A(s) => identity::parse_target(s)?,
+                Either::B(a) => identity::addr_from_parts(&a.node_id, a.relay_url.as_deref(), &a.direct_addresses)?,
+            };
+            let alpn = identity::validate_alpn(&alpn)?;
+            if shared.closed.is_cancelled() {
+                return Err(IrohError::endpoint_closed());
+            }
+            let remote = addr.id;
+            let ep = shared.ep.clone();
+            let dial = async move {
+                let connecting = ep.connect(addr, &alpn);
+                let result = match timeout_ms {
+                    Some(ms) => tokio::time::timeout(Duration::from_millis(ms as u64), connecting)
+                        .await
+                        .map_err(|_| {
+                            IrohError::new(
+                                ErrorCode::ConnectTimeout,
+                                format!("no connection to {} within {ms} ms", remote.fmt_short()),
+                            )
+                        })?,
+                    None => connecting.await,
+                };
+                result.map_err(|e| {
+                    if ep.is_closed() {
+                        IrohError::endpoint_closed()
+                    } else {
+                        IrohError::new(ErrorCode::Connect, format!("cannot connect to {}: {e}", remote.fmt_short()))
+                    }
+                })
+            };
+            let conn = guarded(dial, cancel, &shared.closed, || Err(IrohError::endpoint_closed())).await?;
+            Ok(Connection::new(conn))
+        })
+    }
+
+    /// The next incoming connection, or `null` once the endpoint is closed.
+    #[napi(ts_return_type = "Promise<Connection | null>")]
+    pub fn accept<'env>(
+        &self,
+        env: &'env Env,
+        cancel: Option<&CancelToken>,
+    ) -> napi::Result<PromiseRaw<'env, Option<Connection>>> {
+        let shared = self.shared.clone();
+        let cancel = token_of(cancel);
+        spawn(env, async move {
+            let next = async {
+                let mut incoming = shared.incoming.lock().await;
+                let rx = incoming.get_or_insert_with(|| start_accept_loop(&shared.ep, &shared.closed));
+                Ok(rx.recv().await)
+            };
+            let conn = guarded(next, cancel, &shared.closed, || Ok(None)).await?;
+            Ok(conn.map(Connection::new))
+        })
+    }
+
+    /// Closes every connection and the socket. Pending calls settle.
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn close<'env>(&self, env: &'env Env) -> napi::Result<PromiseRaw<'env, ()>> {
+        let shared = self.shared.clone();
+        shared.closed.cancel();
+        spawn(env, async move {
+            shared.ep.close().await;
+            Ok(())
+        })
+    }
+
+    #[napi]
+    pub fn is_closed(&self) -> bool {
+        self.shared.closed.is_cancelled() || self.shared.ep.is_closed()
+    }
+}
+
+/// Accepts in the background so that a slow handshake never holds up the next one.
+fn start_accept_loop(ep: &iroh::Endpoint, closed: &CancellationToken) -> mpsc::Receiver<iroh::endpoint::Connection> {
+    let (tx, rx) = mpsc::channel(ACCEPT_QUEUE);
+    let ep = ep.clone();
+    let closed = closed.clone();
+    tokio::spawn(async move {
+        loop {
+            let incoming = tokio::select! {
+                _ = closed.cancelled() => break,
+                i = ep.accept() => match i { Some(i) => i, None => break },
+            };
+            let tx = tx.clone();
+            let closed = closed.clone();
+            tokio::spawn(async move {
+                let handshake = async {
+                    match incoming.accept() {
+                        Ok(accepting) => accepting.await.map_err(|e| e.to_string()),
+                        Err(e) => Err(e.to_string()),
+                    }
+                };
+                let conn = tokio::select! {
+                    _ = closed.cancelled() => return,
+                    r = handshake => match r {
+                        Ok(conn) => conn,
+                        Err(e) => return tracing::debug!("incoming handshake failed: {e}"),
+                    }
+                };
+                tokio::select! {
+                    _ = closed.cancelled() => {}
+                    _ = tx.send(conn) => {}
+                }
+            });
+        }
+    });
+    rx
+}

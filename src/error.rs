@@ -1,0 +1,169 @@
+//! The one error type of the addon. Every failure that reaches JavaScript is an
+//! `IrohError`; its `code()` becomes the JS error's stable `code` property.
+
+use std::fmt;
+
+/// Stable error codes. The string form is part of the public API: never rename one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    InvalidNodeId,
+    InvalidTicket,
+    InvalidSecretKey,
+    InvalidAddr,
+    InvalidRelayUrl,
+    InvalidAlpn,
+    InvalidArgument,
+    KeyFile,
+    Bind,
+    Connect,
+    ConnectTimeout,
+    Timeout,
+    Aborted,
+    NoRelay,
+    ConnectionClosed,
+    EndpointClosed,
+    StreamClosed,
+    StreamReset,
+    StreamStopped,
+    UnexpectedEnd,
+    TooLarge,
+    Datagram,
+    FrameTooLarge,
+    Protocol,
+    BufferFull,
+    Internal,
+}
+
+impl ErrorCode {
+    pub fn as_str(self) -> &'static str {
+        use ErrorCode::*;
+        match self {
+            InvalidNodeId => "ERR_IROH_INVALID_NODE_ID",
+            InvalidTicket => "ERR_IROH_INVALID_TICKET",
+            InvalidSecretKey => "ERR_IROH_INVALID_SECRET_KEY",
+            InvalidAddr => "ERR_IROH_INVALID_ADDR",
+            InvalidRelayUrl => "ERR_IROH_INVALID_RELAY_URL",
+            InvalidAlpn => "ERR_IROH_INVALID_ALPN",
+            InvalidArgument => "ERR_IROH_INVALID_ARGUMENT",
+            KeyFile => "ERR_IROH_KEY_FILE",
+            Bind => "ERR_IROH_BIND",
+            Connect => "ERR_IROH_CONNECT",
+            ConnectTimeout => "ERR_IROH_CONNECT_TIMEOUT",
+            Timeout => "ERR_IROH_TIMEOUT",
+            Aborted => "ERR_IROH_ABORTED",
+            NoRelay => "ERR_IROH_NO_RELAY",
+            ConnectionClosed => "ERR_IROH_CONNECTION_CLOSED",
+            EndpointClosed => "ERR_IROH_ENDPOINT_CLOSED",
+            StreamClosed => "ERR_IROH_STREAM_CLOSED",
+            StreamReset => "ERR_IROH_STREAM_RESET",
+            StreamStopped => "ERR_IROH_STREAM_STOPPED",
+            UnexpectedEnd => "ERR_IROH_UNEXPECTED_END",
+            TooLarge => "ERR_IROH_TOO_LARGE",
+            Datagram => "ERR_IROH_DATAGRAM",
+            FrameTooLarge => "ERR_IROH_FRAME_TOO_LARGE",
+            Protocol => "ERR_IROH_PROTOCOL",
+            BufferFull => "ERR_IROH_BUFFER_FULL",
+            Internal => "ERR_IROH_INTERNAL",
+        }
+    }
+}
+
+impl AsRef<str> for ErrorCode {
+    fn as_ref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+/// napi needs to build an error from its own status when a conversion fails
+/// (for example a JS argument of the wrong type).
+impl From<napi::Status> for ErrorCode {
+    fn from(status: napi::Status) -> Self {
+        match status {
+            napi::Status::InvalidArg
+            | napi::Status::ObjectExpected
+            | napi::Status::StringExpected
+            | napi::Status::NumberExpected
+            | napi::Status::BooleanExpected
+            | napi::Status::ArrayExpected
+            | napi::Status::FunctionExpected
+            | napi::Status::BigintExpected => ErrorCode::InvalidArgument,
+            _ => ErrorCode::Internal,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IrohError {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+impl IrohError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self { code, message: message.into() }
+    }
+
+    pub fn code(&self) -> &'static str {
+        self.code.as_str()
+    }
+
+    pub fn endpoint_closed() -> Self {
+        Self::new(ErrorCode::EndpointClosed, "the endpoint is closed")
+    }
+
+    pub fn aborted() -> Self {
+        Self::new(ErrorCode::Aborted, "the operation was aborted")
+    }
+
+    pub fn invalid_argument(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::InvalidArgument, message)
+    }
+}
+
+impl fmt::Display for IrohError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for IrohError {}
+
+pub type IrohResult<T> = Result<T, IrohError>;
+
+/// The error of synchronous `#[napi]` functions: napi turns the code into `err.code`.
+/// (Spelled `Result<T, CodedError>` at use sites: napi recognises `Result` by name.)
+pub type CodedError = napi::Error<ErrorCode>;
+
+impl From<IrohError> for napi::Error<ErrorCode> {
+    fn from(e: IrohError) -> Self {
+        napi::Error::new(e.code, e.message)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_prefixed_and_distinct() {
+        use ErrorCode::*;
+        let all = [
+            InvalidNodeId, InvalidTicket, InvalidSecretKey, InvalidAddr, InvalidRelayUrl,
+            InvalidAlpn, InvalidArgument, KeyFile, Bind, Connect, ConnectTimeout, Timeout,
+            Aborted, NoRelay, ConnectionClosed, EndpointClosed, StreamClosed, StreamReset,
+            StreamStopped, UnexpectedEnd, TooLarge, Datagram, FrameTooLarge, Protocol,
+            BufferFull, Internal,
+        ];
+        let mut seen = std::collections::HashSet::new();
+        for c in all {
+            assert!(c.as_str().starts_with("ERR_IROH_"));
+            assert!(seen.insert(c.as_str()), "duplicate code {}", c.as_str());
+        }
+    }
+
+    #[test]
+    fn napi_argument_statuses_map_to_invalid_argument() {
+        assert_eq!(ErrorCode::from(napi::Status::StringExpected), ErrorCode::InvalidArgument);
+        assert_eq!(ErrorCode::from(napi::Status::GenericFailure), ErrorCode::Internal);
+    }
+}

@@ -1,0 +1,64 @@
+//! Logging to stderr (never stdout, which belongs to the user's program), with a level
+//! that can change while running.
+
+use std::sync::OnceLock;
+
+use napi_derive::napi;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{reload, EnvFilter, Registry};
+
+use crate::error::{IrohError, CodedError};
+
+static FILTER: OnceLock<reload::Handle<EnvFilter, Registry>> = OnceLock::new();
+
+fn parse_filter(level: &str) -> Result<EnvFilter, IrohError> {
+    let level = level.trim();
+    if level.is_empty() {
+        return Err(IrohError::invalid_argument("the log level is empty"));
+    }
+    EnvFilter::try_new(level.to_ascii_lowercase()).map_err(|e| {
+        IrohError::invalid_argument(format!(
+            "invalid log level {level:?} ({e}): use off, error, warn, info, debug, trace or a tracing directive"
+        ))
+    })
+}
+
+/// Sets the log level (`off`, `error`, `warn`, `info`, `debug`, `trace`, or a directive
+/// like `iroh=debug`). Call it as often as you like; logs go to stderr.
+#[napi]
+pub fn set_log_level(level: String) -> Result<(), CodedError> {
+    let filter = parse_filter(&level)?;
+    if let Some(handle) = FILTER.get() {
+        return handle
+            .reload(filter)
+            .map_err(|e| IrohError::new(crate::error::ErrorCode::Internal, e.to_string()).into());
+    }
+    let (layer, handle) = reload::Layer::new(filter);
+    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_ansi(false);
+    // Another subscriber (e.g. a second copy of this addon) may already be global; then
+    // our logs go there and the level is still ours to change.
+    let _ = tracing_subscriber::registry().with(layer).with(fmt).try_init();
+    let _ = FILTER.set(handle);
+    Ok(())
+}
+
+/// The old binding's name for `setLogLevel`.
+#[napi]
+pub fn init_logging(level: String) -> Result<(), CodedError> {
+    set_log_level(level)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn levels_parse() {
+        for ok in ["off", "error", "WARN", "info", "debug", "trace", "iroh=debug,warn"] {
+            assert!(parse_filter(ok).is_ok(), "{ok}");
+        }
+        assert!(parse_filter("").is_err());
+        assert!(parse_filter("iroh=loud").is_err());
+    }
+}

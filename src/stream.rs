@@ -1,0 +1,206 @@
+//! `SendStream` and `RecvStream`: the two halves of QUIC streams, on Buffers.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use iroh::endpoint::{ReadError, VarInt, WriteError};
+use napi::bindgen_prelude::{Buffer, PromiseRaw};
+use napi::Env;
+use napi_derive::napi;
+use tokio::sync::Mutex;
+use tokio_util::sync::CancellationToken;
+
+use crate::connection::ConnShared;
+use crate::error::{ErrorCode, IrohError, IrohResult};
+use crate::pending::{guarded, spawn, token_of, CancelToken};
+
+fn stream_ended() -> IrohError {
+    IrohError::new(ErrorCode::StreamClosed, "the stream was reset or stopped by this side")
+}
+
+pub(crate) fn write_error(e: WriteError, conn: &ConnShared) -> IrohError {
+    match e {
+        WriteError::Stopped(code) => IrohError::new(
+            ErrorCode::StreamStopped,
+            format!("the peer stopped reading this stream (code {code})"),
+        ),
+        WriteError::ConnectionLost(e) => conn.closed_error(&e),
+        WriteError::ClosedStream => IrohError::new(ErrorCode::StreamClosed, "the stream is already finished or reset"),
+        other => IrohError::new(ErrorCode::StreamClosed, other.to_string()),
+    }
+}
+
+pub(crate) fn read_error(e: ReadError, conn: &ConnShared) -> IrohError {
+    match e {
+        ReadError::Reset(code) => {
+            IrohError::new(ErrorCode::StreamReset, format!("the peer reset this stream (code {code})"))
+        }
+        ReadError::ConnectionLost(e) => conn.closed_error(&e),
+        ReadError::ClosedStream => IrohError::new(ErrorCode::StreamClosed, "the stream is already stopped"),
+        other => IrohError::new(ErrorCode::StreamClosed, other.to_string()),
+    }
+}
+
+fn var_int(code: u32) -> VarInt {
+    VarInt::from_u32(code)
+}
+
+/// The sending half of a stream.
+#[napi]
+pub struct SendStream {
+    stream: Arc<Mutex<iroh::endpoint::SendStream>>,
+    conn: Arc<ConnShared>,
+    /// Fires on `reset()`, so that a write stuck on flow control gives up its lock.
+    ended: CancellationToken,
+}
+
+impl SendStream {
+    pub(crate) fn new(stream: iroh::endpoint::SendStream, conn: &Arc<ConnShared>) -> Self {
+        Self { stream: Arc::new(Mutex::new(stream)), conn: conn.clone(), ended: CancellationToken::new() }
+    }
+
+    fn run<'env, T, F, Fut>(&self, env: &'env Env, op: F) -> napi::Result<PromiseRaw<'env, T>>
+    where
+        T: napi::bindgen_prelude::ToNapiValue + Send + 'static,
+        F: FnOnce(Arc<Mutex<iroh::endpoint::SendStream>>, Arc<ConnShared>) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = IrohResult<T>> + Send + 'static,
+    {
+        let (stream, conn, ended) = (self.stream.clone(), self.conn.clone(), self.ended.clone());
+        spawn(env, async move { guarded(op(stream, conn), None, &ended, || Err(stream_ended())).await })
+    }
+}
+
+#[napi]
+impl SendStream {
+    /// Writes some of `data`; resolves with how many bytes were taken.
+    #[napi(ts_return_type = "Promise<number>")]
+    pub fn write<'env>(&self, env: &'env Env, data: &[u8]) -> napi::Result<PromiseRaw<'env, u32>> {
+        let data = Bytes::copy_from_slice(data);
+        self.run(env, move |stream, conn| async move {
+            let n = stream.lock().await.write(&data).await.map_err(|e| write_error(e, &conn))?;
+            Ok(n as u32)
+        })
+    }
+
+    /// Writes all of `data`; resolves once the stream has taken it (flow control permitting).
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn write_all<'env>(&self, env: &'env Env, data: &[u8]) -> napi::Result<PromiseRaw<'env, ()>> {
+        let data = Bytes::copy_from_slice(data);
+        self.run(env, move |stream, conn| async move {
+            stream.lock().await.write_chunk(data).await.map_err(|e| write_error(e, &conn))
+        })
+    }
+
+    /// Ends the stream after the data written so far; the peer reads to the end.
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn finish<'env>(&self, env: &'env Env) -> napi::Result<PromiseRaw<'env, ()>> {
+        self.run(env, |stream, _| async move {
+            stream
+                .lock()
+                .await
+                .finish()
+                .map_err(|_| IrohError::new(ErrorCode::StreamClosed, "the stream is already finished or reset"))
+        })
+    }
+
+    /// Abandons the stream: unsent data is dropped and the peer's reads fail with `code`.
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn reset<'env>(&self, env: &'env Env, code: u32) -> napi::Result<PromiseRaw<'env, ()>> {
+        self.ended.cancel();
+        let stream = self.stream.clone();
+        spawn(env, async move {
+            stream
+                .lock()
+                .await
+                .reset(var_int(code))
+                .map_err(|_| IrohError::new(ErrorCode::StreamClosed, "the stream is already finished or reset"))
+        })
+    }
+}
+
+/// The receiving half of a stream.
+#[napi]
+pub struct RecvStream {
+    stream: Arc<Mutex<iroh::endpoint::RecvStream>>,
+    conn: Arc<ConnShared>,
+    /// Fires on `stop()`, so that a pending read gives up its lock.
+    ended: CancellationToken,
+}
+
+impl RecvStream {
+    pub(crate) fn new(stream: iroh::endpoint::RecvStream, conn: &Arc<ConnShared>) -> Self {
+        Self { stream: Arc::new(Mutex::new(stream)), conn: conn.clone(), ended: CancellationToken::new() }
+    }
+
+    fn run<'env, T, F, Fut>(
+        &self,
+        env: &'env Env,
+        cancel: Option<&CancelToken>,
+        op: F,
+    ) -> napi::Result<PromiseRaw<'env, T>>
+    where
+        T: napi::bindgen_prelude::ToNapiValue + Send + 'static,
+        F: FnOnce(Arc<Mutex<iroh::endpoint::RecvStream>>, Arc<ConnShared>) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = IrohResult<T>> + Send + 'static,
+    {
+        let (stream, conn, ended) = (self.stream.clone(), self.conn.clone(), self.ended.clone());
+        let cancel = token_of(cancel);
+        spawn(env, async move { guarded(op(stream, conn), cancel, &ended, || Err(stream_ended())).await })
+    }
+}
+
+#[napi]
+impl RecvStream {
+    /// Reads up to `max` bytes; `null` at the end of the stream.
+    #[napi(ts_return_type = "Promise<Buffer | null>")]
+    pub fn read<'env>(&self, env: &'env Env, max: u32, cancel: Option<&CancelToken>) -> napi::Result<PromiseRaw<'env, Option<Buffer>>> {
+        self.run(env, cancel, move |stream, conn| async move {
+            let chunk = stream.lock().await.read_chunk(max.max(1) as usize).await.map_err(|e| read_error(e, &conn))?;
+            Ok(chunk.map(|b| Buffer::from(b.to_vec())))
+        })
+    }
+
+    /// Reads exactly `n` bytes; fails with `ERR_IROH_UNEXPECTED_END` if the stream ends first.
+    #[napi(ts_return_type = "Promise<Buffer>")]
+    pub fn read_exact<'env>(&self, env: &'env Env, n: u32, cancel: Option<&CancelToken>) -> napi::Result<PromiseRaw<'env, Buffer>> {
+        self.run(env, cancel, move |stream, conn| async move {
+            let mut buf = vec![0u8; n as usize];
+            stream.lock().await.read_exact(&mut buf).await.map_err(|e| match e {
+                iroh::endpoint::ReadExactError::FinishedEarly(got) => IrohError::new(
+                    ErrorCode::UnexpectedEnd,
+                    format!("the stream ended after {got} of {n} bytes"),
+                ),
+                iroh::endpoint::ReadExactError::ReadError(e) => read_error(e, &conn),
+            })?;
+            Ok(Buffer::from(buf))
+        })
+    }
+
+    /// Reads until the peer finishes the stream; fails with `ERR_IROH_TOO_LARGE` past `max` bytes.
+    #[napi(ts_return_type = "Promise<Buffer>")]
+    pub fn read_to_end<'env>(&self, env: &'env Env, max: u32, cancel: Option<&CancelToken>) -> napi::Result<PromiseRaw<'env, Buffer>> {
+        self.run(env, cancel, move |stream, conn| async move {
+            let data = stream.lock().await.read_to_end(max as usize).await.map_err(|e| match e {
+                iroh::endpoint::ReadToEndError::TooLong => {
+                    IrohError::new(ErrorCode::TooLarge, format!("the stream is longer than {max} bytes"))
+                }
+                iroh::endpoint::ReadToEndError::Read(e) => read_error(e, &conn),
+            })?;
+            Ok(Buffer::from(data))
+        })
+    }
+
+    /// Tells the peer to stop sending; its writes fail with `code`.
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn stop<'env>(&self, env: &'env Env, code: u32) -> napi::Result<PromiseRaw<'env, ()>> {
+        self.ended.cancel();
+        let stream = self.stream.clone();
+        spawn(env, async move {
+            stream
+                .lock()
+                .await
+                .stop(var_int(code))
+                .map_err(|_| IrohError::new(ErrorCode::StreamClosed, "the stream is already stopped"))
+        })
+    }
+}
