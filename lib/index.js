@@ -5,6 +5,7 @@ const { Endpoint } = require('./endpoint.js')
 const { Connection, SendStream, RecvStream } = require('./connection.js')
 const { nativeSync } = require('./pending.js')
 const { requireString } = require('./errors.js')
+const { IrohEventTarget, createSpokeIrohEventTarget, createHubIrohEventTarget } = require('./event-target.js')
 
 function generateSecretKey() {
   return binding.generateSecretKey()
@@ -32,6 +33,9 @@ module.exports = {
   Connection,
   SendStream,
   RecvStream,
+  IrohEventTarget,
+  createSpokeIrohEventTarget,
+  createHubIrohEventTarget,
   generateSecretKey,
   nodeIdFromSecretKey,
   parseNodeId,

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use iroh::address_lookup::{DnsAddressLookup, PkarrPublisher, PkarrResolver};
-use iroh::endpoint::{presets, IdleTimeout, PortmapperConfig, QuicTransportConfig};
+use iroh::endpoint::{presets, IdleTimeout, PortmapperConfig, QuicTransportConfig, VarInt};
 use iroh::{EndpointAddr, RelayMap, RelayMode, SecretKey};
 use napi::bindgen_prelude::{Either, PromiseRaw};
 use napi::Env;
@@ -17,6 +17,11 @@ use crate::connection::Connection;
 use crate::error::{ErrorCode, IrohError, IrohResult};
 use crate::identity;
 use crate::pending::{guarded, spawn, token_of, CancelToken};
+
+/// Bytes a peer may send on a connection beyond what was read (QUIC flow control).
+pub const CONNECTION_RECEIVE_WINDOW: u32 = 8 * 1024 * 1024;
+/// Bytes a peer may send on one stream beyond what was read.
+pub const STREAM_RECEIVE_WINDOW: u32 = 1024 * 1024;
 
 /// Connections that finished their handshake and wait for `accept()`.
 const ACCEPT_QUEUE: usize = 64;
@@ -181,8 +186,13 @@ impl Config {
                 .bind_addr(addr)
                 .map_err(|e| IrohError::new(ErrorCode::InvalidAddr, format!("cannot bind to {addr}: {e}")))?;
         }
-        if self.idle_timeout.is_some() || self.keep_alive.is_some() {
-            let mut transport = QuicTransportConfig::builder();
+        {
+            // Finite windows: the connection-level one lets an event pump pause its peer
+            // (see event_target.rs), and a per-stream window below ~1,000 full packets keeps
+            // noq 1.4's receive assembler under its 1,024-span limit for slow readers.
+            let mut transport = QuicTransportConfig::builder()
+                .receive_window(VarInt::from_u32(CONNECTION_RECEIVE_WINDOW))
+                .stream_receive_window(VarInt::from_u32(STREAM_RECEIVE_WINDOW));
             if let Some(idle) = self.idle_timeout {
                 let idle = IdleTimeout::try_from(idle)
                     .map_err(|_| IrohError::invalid_argument("idleTimeoutMs is too large"))?;

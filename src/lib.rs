@@ -1,10 +1,12 @@
 //! `@alkdev/iroh`: iroh's peer-to-peer QUIC for Node.js. One module per concept; the
 //! napi-free core (codec, identity, errors) is unit-tested on its own.
 
+pub mod batch;
 pub mod codec;
 pub mod connection;
 pub mod endpoint;
 pub mod error;
+pub mod event_target;
 pub mod identity;
 pub mod keys;
 pub mod logging;

@@ -1,0 +1,500 @@
+//! The framed message pump under the JS event targets. A reader task cuts frames out of
+//! the stream and hands JS whole batches through one weak threadsafe function; it hands
+//! over the next batch only after JS acknowledges the last, so a slow listener pushes
+//! back through QUIC flow control instead of piling up here. `send` queues a frame
+//! synchronously; a writer task coalesces everything queued into one write.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use iroh::endpoint::{ConnectionError, ReadError, VarInt};
+use napi::bindgen_prelude::{Function, PromiseRaw};
+use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
+use napi::{Env, Status};
+use napi_derive::napi;
+use tokio::sync::{oneshot, watch, Notify};
+use tokio_util::sync::CancellationToken;
+
+use crate::batch::{Batch, BatchPayload, Outbox, OutboxError};
+use crate::codec::{FrameDecoder, FrameError, DEFAULT_MAX_FRAME_BYTES};
+use crate::connection::{ConnShared, Connection};
+use crate::endpoint::CONNECTION_RECEIVE_WINDOW;
+use crate::error::{CodedError, ErrorCode, IrohError};
+use crate::pending::spawn;
+
+/// Application close codes this package uses on the wire.
+pub const CLOSE_NORMAL: u32 = 0;
+pub const CLOSE_FRAME_TOO_LARGE: u32 = 4001;
+pub const CLOSE_MALFORMED_FRAME: u32 = 4002;
+pub const CLOSE_TRUNCATED_FRAME: u32 = 4003;
+pub const CLOSE_STREAM_ERROR: u32 = 4004;
+
+const DEFAULT_MAX_BUFFERED_BYTES: usize = 8 * 1024 * 1024;
+const READ_CHUNK: usize = 256 * 1024;
+/// Received bytes waiting for JS past which the peer is paused, and below which it resumes.
+const PAUSE_BACKLOG: usize = 4 * 1024 * 1024;
+const RESUME_BACKLOG: usize = 1024 * 1024;
+/// How long `close()` waits for the peer to acknowledge queued events before closing.
+const CLOSE_LINGER: Duration = Duration::from_secs(3);
+
+#[napi(object)]
+pub struct PumpOptions {
+    pub max_frame_bytes: Option<u32>,
+    pub max_buffered_bytes: Option<u32>,
+    /// Hand frames to JS one string each (a custom `parse`) instead of one JSON array.
+    pub raw_frames: Option<bool>,
+}
+
+/// What the pump tells JS. `kind`: 0 batch as JSON array text (`json`), 1 batch as
+/// strings (`frames`), 2 drain, 3 closed (`closed`).
+#[napi(object, object_from_js = false)]
+pub struct PumpMessage {
+    pub kind: u32,
+    pub json: Option<String>,
+    pub frames: Option<Vec<String>>,
+    pub closed: Option<PumpClosed>,
+}
+
+#[napi(object, object_from_js = false)]
+#[derive(Clone)]
+pub struct PumpClosed {
+    pub code: f64,
+    pub reason: String,
+    #[napi(ts_type = "'local' | 'remote' | 'timeout' | 'reset' | 'transport'")]
+    pub kind: String,
+    /// Set when the close was caused by an error (a protocol violation, a failed write).
+    pub error_code: Option<String>,
+    pub error_message: Option<String>,
+}
+
+type Tsfn = ThreadsafeFunction<PumpMessage, (), PumpMessage, Status, false, true, 0>;
+
+struct PumpShared {
+    conn: Arc<ConnShared>,
+    outbox: Mutex<Outbox>,
+    max_buffered: usize,
+    /// Bytes the writer took from the outbox and is writing now.
+    in_flight: AtomicUsize,
+    enqueued: AtomicU64,
+    written: watch::Sender<u64>,
+    wake_writer: Notify,
+    ack: Notify,
+    drain_wanted: AtomicBool,
+    /// `close()` was called: the writer finishes the stream once the outbox is empty.
+    close_requested: AtomicBool,
+    /// The writer finished the stream and the peer acknowledged everything.
+    finished: CancellationToken,
+    /// Fires once the pump has stopped (the connection closed).
+    stopped: CancellationToken,
+    closed_info: OnceLock<PumpClosed>,
+}
+
+impl PumpShared {
+    fn buffered(&self) -> usize {
+        self.outbox.lock().map(|o| o.len()).unwrap_or(0) + self.in_flight.load(Ordering::Acquire)
+    }
+
+    fn closed_error(&self) -> IrohError {
+        match self.closed_info.get() {
+            Some(info) => IrohError::new(
+                ErrorCode::ConnectionClosed,
+                format!("the event target is closed ({}, code {}: {})", info.kind, info.code, info.reason),
+            ),
+            None => IrohError::new(ErrorCode::ConnectionClosed, "the event target is closed"),
+        }
+    }
+
+    /// Closes the connection because of `err`, and records why.
+    fn fail(&self, code: u32, err: IrohError) {
+        let _ = self.closed_info.set(PumpClosed {
+            code: code as f64,
+            reason: err.message.clone(),
+            kind: "local".into(),
+            error_code: Some(err.code().to_string()),
+            error_message: Some(err.message.clone()),
+        });
+        self.conn.close(code, &truncate_reason(&err.message));
+    }
+
+    /// Records the final close (first writer wins) and tells JS, once.
+    fn finish(&self, tsfn: &Tsfn, from: Option<&ConnectionError>) {
+        if self.stopped.is_cancelled() {
+            return;
+        }
+        let info = self.closed_info.get_or_init(|| {
+            let base = match from {
+                Some(err) => self.conn.close_info(err),
+                None => self
+                    .conn
+                    .conn
+                    .close_reason()
+                    .map(|e| self.conn.close_info(&e))
+                    .unwrap_or(crate::connection::CloseInfo {
+                        code: 0.0,
+                        reason: "closed".into(),
+                        kind: "local".into(),
+                    }),
+            };
+            PumpClosed { code: base.code, reason: base.reason, kind: base.kind, error_code: None, error_message: None }
+        });
+        let message = PumpMessage { kind: 3, json: None, frames: None, closed: Some(info.clone()) };
+        self.stopped.cancel();
+        tsfn.call(message, ThreadsafeFunctionCallMode::NonBlocking);
+    }
+}
+
+fn truncate_reason(s: &str) -> String {
+    let mut end = s.len().min(512);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s[..end].to_string()
+}
+
+fn frame_error(e: FrameError) -> (u32, IrohError) {
+    match e {
+        FrameError::TooLarge { .. } => (CLOSE_FRAME_TOO_LARGE, IrohError::new(ErrorCode::FrameTooLarge, e.to_string())),
+        FrameError::Truncated { .. } => (CLOSE_TRUNCATED_FRAME, IrohError::new(ErrorCode::Protocol, e.to_string())),
+        FrameError::Malformed(_) => (CLOSE_MALFORMED_FRAME, IrohError::new(ErrorCode::Protocol, e.to_string())),
+    }
+}
+
+/// The native half of an event target.
+#[napi]
+pub struct EventPump {
+    shared: Arc<PumpShared>,
+}
+
+/// Starts a pump on `conn`: the dialing side opens the stream (`accept = false`), the
+/// accepting side waits for it. Events sent before the stream exists wait in the outbox.
+#[napi]
+pub fn create_event_pump(
+    conn: &Connection,
+    accept: bool,
+    options: PumpOptions,
+    #[napi(ts_arg_type = "(message: PumpMessage) => void")] on_message: Function<PumpMessage, ()>,
+) -> Result<EventPump, CodedError> {
+    let max_frame = options.max_frame_bytes.map(|n| n as usize).unwrap_or(DEFAULT_MAX_FRAME_BYTES);
+    let max_buffered = options.max_buffered_bytes.map(|n| n as usize).unwrap_or(DEFAULT_MAX_BUFFERED_BYTES);
+    if max_frame == 0 || max_buffered == 0 {
+        return Err(IrohError::invalid_argument("maxFrameBytes and maxBufferedBytes must be positive").into());
+    }
+    let raw = options.raw_frames.unwrap_or(false);
+    let tsfn: Tsfn = on_message
+        .build_threadsafe_function()
+        .callee_handled::<false>()
+        .weak::<true>()
+        .build()
+        .map_err(|e| IrohError::new(ErrorCode::Internal, e.reason.clone()))?;
+    let (written, _) = watch::channel(0u64);
+    let shared = Arc::new(PumpShared {
+        conn: conn.shared.clone(),
+        outbox: Mutex::new(Outbox::new(max_frame, max_buffered)),
+        max_buffered,
+        in_flight: AtomicUsize::new(0),
+        enqueued: AtomicU64::new(0),
+        written,
+        wake_writer: Notify::new(),
+        ack: Notify::new(),
+        drain_wanted: AtomicBool::new(false),
+        close_requested: AtomicBool::new(false),
+        finished: CancellationToken::new(),
+        stopped: CancellationToken::new(),
+        closed_info: OnceLock::new(),
+    });
+    let tsfn = Arc::new(tsfn);
+    let (send_tx, send_rx) = oneshot::channel();
+    napi::bindgen_prelude::spawn(read_loop(shared.clone(), tsfn.clone(), accept, max_frame, raw, send_tx));
+    napi::bindgen_prelude::spawn(write_loop(shared.clone(), tsfn, send_rx));
+    Ok(EventPump { shared })
+}
+
+async fn read_loop(
+    shared: Arc<PumpShared>,
+    tsfn: Arc<Tsfn>,
+    accept: bool,
+    max_frame: usize,
+    raw: bool,
+    send_tx: oneshot::Sender<iroh::endpoint::SendStream>,
+) {
+    let conn = shared.conn.conn.clone();
+    let opened = if accept { conn.accept_bi().await } else { conn.open_bi().await };
+    let mut recv = match opened {
+        Ok((send, recv)) => {
+            let _ = send_tx.send(send);
+            recv
+        }
+        Err(e) => return shared.finish(&tsfn, Some(&e)),
+    };
+    let mut decoder = FrameDecoder::new(max_frame);
+    let mut batch = Batch::default();
+    // Complete batches waiting for JS, and their payload bytes.
+    let mut queue: VecDeque<(BatchPayload, usize)> = VecDeque::new();
+    let mut queued = 0usize;
+    let mut with_js = false;
+    let mut paused = false;
+    let mut eof = false;
+    loop {
+        loop {
+            let frame = match decoder.next_frame() {
+                Ok(Some(frame)) => frame,
+                Ok(None) => break,
+                Err(e) => {
+                    let (code, err) = frame_error(e);
+                    return protocol_failure(&shared, &tsfn, &mut queue, &mut batch, code, err);
+                }
+            };
+            let pushed = if raw { batch.push_raw(frame) } else { batch.push_json(&frame) };
+            if let Err(e) = pushed {
+                let (code, err) = frame_error(e);
+                return protocol_failure(&shared, &tsfn, &mut queue, &mut batch, code, err);
+            }
+            if batch.is_full() {
+                let bytes = batch.bytes();
+                if let Some(payload) = batch.take() {
+                    queue.push_back((payload, bytes));
+                    queued += bytes;
+                }
+            }
+        }
+        if !with_js {
+            let next = match queue.pop_front() {
+                Some((payload, bytes)) => {
+                    queued -= bytes;
+                    Some(payload)
+                }
+                None => batch.take(),
+            };
+            if let Some(payload) = next {
+                tsfn.call(batch_message(payload), ThreadsafeFunctionCallMode::NonBlocking);
+                with_js = true;
+            }
+        }
+        // The stream is always read at once (noq 1.4 fails a connection whose unread
+        // stream data holds more than 1,024 separate packets). A slow listener pushes back
+        // through the connection's flow-control window instead: while too much waits for
+        // JS, the window is closed, so the peer can send at most one more window.
+        let backlog = queued + batch.bytes();
+        if !paused && backlog > PAUSE_BACKLOG {
+            conn.set_receive_window(VarInt::from_u32(0));
+            paused = true;
+        } else if paused && backlog < RESUME_BACKLOG {
+            conn.set_receive_window(VarInt::from_u32(CONNECTION_RECEIVE_WINDOW));
+            paused = false;
+        }
+        tokio::select! {
+            _ = shared.ack.notified(), if with_js => with_js = false,
+            read = recv.read_chunk(READ_CHUNK), if !eof => match read {
+                Ok(Some(chunk)) => decoder.extend(&chunk),
+                Ok(None) => {
+                    if let Err(e) = decoder.finish() {
+                        let (code, err) = frame_error(e);
+                        return protocol_failure(&shared, &tsfn, &mut queue, &mut batch, code, err);
+                    }
+                    // The peer will send no more events; ours may still flow to it.
+                    eof = true;
+                }
+                Err(ReadError::ConnectionLost(e)) => {
+                    flush_all(&tsfn, &mut queue, &mut batch);
+                    return shared.finish(&tsfn, Some(&e));
+                }
+                Err(e) => {
+                    let err = IrohError::new(ErrorCode::Protocol, format!("the event stream failed: {e}"));
+                    return protocol_failure(&shared, &tsfn, &mut queue, &mut batch, CLOSE_STREAM_ERROR, err);
+                }
+            },
+            e = conn.closed(), if eof => {
+                flush_all(&tsfn, &mut queue, &mut batch);
+                return shared.finish(&tsfn, Some(&e));
+            }
+        }
+    }
+}
+
+fn batch_message(payload: BatchPayload) -> PumpMessage {
+    match payload {
+        BatchPayload::Json(json) => PumpMessage { kind: 0, json: Some(json), frames: None, closed: None },
+        BatchPayload::Raw(frames) => PumpMessage { kind: 1, json: None, frames: Some(frames), closed: None },
+    }
+}
+
+/// Hands JS the events that arrived before the end: they were valid and are not lost.
+fn flush_all(tsfn: &Tsfn, queue: &mut VecDeque<(BatchPayload, usize)>, batch: &mut Batch) {
+    for (payload, _) in queue.drain(..) {
+        tsfn.call(batch_message(payload), ThreadsafeFunctionCallMode::NonBlocking);
+    }
+    if let Some(payload) = batch.take() {
+        tsfn.call(batch_message(payload), ThreadsafeFunctionCallMode::NonBlocking);
+    }
+}
+
+fn protocol_failure(
+    shared: &PumpShared,
+    tsfn: &Tsfn,
+    queue: &mut VecDeque<(BatchPayload, usize)>,
+    batch: &mut Batch,
+    code: u32,
+    err: IrohError,
+) {
+    flush_all(tsfn, queue, batch);
+    shared.fail(code, err);
+    shared.finish(tsfn, None);
+}
+
+async fn write_loop(shared: Arc<PumpShared>, tsfn: Arc<Tsfn>, send_rx: oneshot::Receiver<iroh::endpoint::SendStream>) {
+    let mut send = tokio::select! {
+        s = send_rx => match s { Ok(s) => s, Err(_) => return },
+        _ = shared.stopped.cancelled() => return,
+    };
+    loop {
+        let data = {
+            let Ok(mut outbox) = shared.outbox.lock() else { return };
+            let data = outbox.take();
+            shared.in_flight.store(data.len(), Ordering::Release);
+            data
+        };
+        if data.is_empty() {
+            if shared.close_requested.load(Ordering::Acquire) {
+                // QUIC drops unacknowledged stream data when a connection closes, so
+                // finish the stream and wait until the peer has everything.
+                if send.finish().is_ok() {
+                    tokio::select! {
+                        _ = send.stopped() => {}
+                        _ = shared.stopped.cancelled() => {}
+                    }
+                }
+                shared.finished.cancel();
+                return;
+            }
+            if shared.drain_wanted.swap(false, Ordering::AcqRel) {
+                tsfn.call(PumpMessage { kind: 2, json: None, frames: None, closed: None }, ThreadsafeFunctionCallMode::NonBlocking);
+            }
+            tokio::select! {
+                _ = shared.wake_writer.notified() => continue,
+                _ = shared.stopped.cancelled() => return,
+            }
+        }
+        let len = data.len() as u64;
+        let result = tokio::select! {
+            r = send.write_chunk(data) => r,
+            _ = shared.stopped.cancelled() => return,
+        };
+        shared.in_flight.store(0, Ordering::Release);
+        match result {
+            Ok(()) => shared.written.send_modify(|w| *w += len),
+            Err(iroh::endpoint::WriteError::ConnectionLost(e)) => return shared.finish(&tsfn, Some(&e)),
+            Err(e) => {
+                let err = IrohError::new(ErrorCode::StreamStopped, format!("the peer stopped reading events: {e}"));
+                shared.fail(CLOSE_STREAM_ERROR, err);
+                return shared.finish(&tsfn, None);
+            }
+        }
+    }
+}
+
+#[napi]
+impl EventPump {
+    /// Queues one serialized event. Never waits; throws `ERR_IROH_BUFFER_FULL` past
+    /// `maxBufferedBytes` and `ERR_IROH_FRAME_TOO_LARGE` past `maxFrameBytes`.
+    #[napi]
+    pub fn send(&self, payload: String) -> Result<(), CodedError> {
+        let shared = &self.shared;
+        if shared.stopped.is_cancelled()
+            || shared.closed_info.get().is_some()
+            || shared.close_requested.load(Ordering::Acquire)
+        {
+            return Err(shared.closed_error().into());
+        }
+        let in_flight = shared.in_flight.load(Ordering::Acquire);
+        let queued = {
+            let mut outbox = shared.outbox.lock().map_err(|_| IrohError::new(ErrorCode::Internal, "outbox poisoned"))?;
+            match outbox.push(payload.as_bytes(), in_flight) {
+                Ok(()) => outbox.len(),
+                Err(OutboxError::FrameTooLarge { len, max }) => {
+                    return Err(IrohError::new(
+                        ErrorCode::FrameTooLarge,
+                        format!("the event is {len} bytes serialized, more than maxFrameBytes ({max})"),
+                    )
+                    .into())
+                }
+                Err(OutboxError::Full { buffered, len, max }) => {
+                    shared.drain_wanted.store(true, Ordering::Release);
+                    return Err(IrohError::new(
+                        ErrorCode::BufferFull,
+                        format!(
+                            "{buffered} bytes are waiting to be sent and {len} more would pass maxBufferedBytes ({max}): wait for flush() or the drain event"
+                        ),
+                    )
+                    .into());
+                }
+            }
+        };
+        shared.enqueued.fetch_add((payload.len() + crate::codec::HEADER_LEN) as u64, Ordering::AcqRel);
+        if queued + in_flight > shared.max_buffered / 2 {
+            shared.drain_wanted.store(true, Ordering::Release);
+        }
+        shared.wake_writer.notify_one();
+        Ok(())
+    }
+
+    /// Bytes queued or being written.
+    #[napi]
+    pub fn buffered_amount(&self) -> f64 {
+        self.shared.buffered() as f64
+    }
+
+    /// JS took the last batch: the reader may hand over the next.
+    #[napi]
+    pub fn ack(&self) {
+        self.shared.ack.notify_one();
+    }
+
+    /// Resolves once everything queued so far has been handed to QUIC.
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn flush<'env>(&self, env: &'env Env) -> napi::Result<PromiseRaw<'env, ()>> {
+        let shared = self.shared.clone();
+        let target = shared.enqueued.load(Ordering::Acquire);
+        spawn(env, async move {
+            let mut written = shared.written.subscribe();
+            tokio::select! {
+                r = written.wait_for(|w| *w >= target) => r.map(|_| ()).map_err(|_| shared.closed_error()),
+                _ = shared.stopped.cancelled() => {
+                    if *shared.written.borrow() >= target { Ok(()) } else { Err(shared.closed_error()) }
+                }
+            }
+        })
+    }
+
+    /// Resolves once the pump has stopped. JS awaits this only to keep the process
+    /// alive while someone waits for `closed`.
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn when_stopped<'env>(&self, env: &'env Env) -> napi::Result<PromiseRaw<'env, ()>> {
+        let shared = self.shared.clone();
+        spawn(env, async move {
+            shared.stopped.cancelled().await;
+            Ok(())
+        })
+    }
+
+    /// Sends what is queued (waiting a little for the peer to take it), then closes the
+    /// connection with `code` and `reason`.
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn close<'env>(&self, env: &'env Env, code: Option<u32>, reason: Option<String>) -> napi::Result<PromiseRaw<'env, ()>> {
+        let shared = self.shared.clone();
+        spawn(env, async move {
+            if !shared.stopped.is_cancelled() {
+                shared.close_requested.store(true, Ordering::Release);
+                shared.wake_writer.notify_one();
+                tokio::select! {
+                    _ = shared.finished.cancelled() => {}
+                    _ = tokio::time::sleep(CLOSE_LINGER) => {}
+                    _ = shared.stopped.cancelled() => {}
+                }
+            }
+            shared.conn.close(code.unwrap_or(CLOSE_NORMAL), &reason.unwrap_or_default());
+            Ok(())
+        })
+    }
+}
