@@ -48,3 +48,39 @@ export async function rejectsWithCode(promiseOrFn, code) {
   if (!(err instanceof Error)) throw new Error('rejection is not an Error')
   return err
 }
+
+/** Dispatches, waiting for the outbox to drain whenever it is full: no event is dropped. */
+export async function dispatchAll(target, events) {
+  for (const [type, detail] of events) {
+    for (;;) {
+      try {
+        target.dispatchEvent(new CustomEvent(type, { detail }))
+        break
+      } catch (err) {
+        if (err.code !== 'ERR_IROH_BUFFER_FULL') throw err
+        await target.flush()
+      }
+    }
+  }
+  await target.flush()
+}
+
+/** Encodes one wire frame: 4-byte big-endian length, then the payload. */
+export function frame(payload) {
+  const body = Buffer.isBuffer(payload) ? payload : Buffer.from(typeof payload === 'string' ? payload : JSON.stringify(payload))
+  const header = Buffer.alloc(4)
+  header.writeUInt32BE(body.length)
+  return Buffer.concat([header, body])
+}
+
+/** Reads one wire frame from a raw RecvStream; null at the end of the stream. */
+export async function readFrame(recv) {
+  let header
+  try {
+    header = await recv.readExact(4)
+  } catch (err) {
+    if (err.code === 'ERR_IROH_UNEXPECTED_END') return null
+    throw err
+  }
+  return JSON.parse((await recv.readExact(header.readUInt32BE(0))).toString())
+}

@@ -7,7 +7,6 @@
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::Duration;
 
 use iroh::endpoint::{ConnectionError, ReadError, VarInt};
 use napi::bindgen_prelude::{Function, PromiseRaw};
@@ -36,8 +35,6 @@ const READ_CHUNK: usize = 256 * 1024;
 /// Received bytes waiting for JS past which the peer is paused, and below which it resumes.
 const PAUSE_BACKLOG: usize = 4 * 1024 * 1024;
 const RESUME_BACKLOG: usize = 1024 * 1024;
-/// How long `close()` waits for the peer to acknowledge queued events before closing.
-const CLOSE_LINGER: Duration = Duration::from_secs(3);
 
 #[napi(object)]
 pub struct PumpOptions {
@@ -478,7 +475,7 @@ impl EventPump {
         })
     }
 
-    /// Sends what is queued (waiting a little for the peer to take it), then closes the
+    /// Sends what is queued and waits until the peer has received it, then closes the
     /// connection with `code` and `reason`.
     #[napi(ts_return_type = "Promise<void>")]
     pub fn close<'env>(&self, env: &'env Env, code: Option<u32>, reason: Option<String>) -> napi::Result<PromiseRaw<'env, ()>> {
@@ -487,9 +484,10 @@ impl EventPump {
             if !shared.stopped.is_cancelled() {
                 shared.close_requested.store(true, Ordering::Release);
                 shared.wake_writer.notify_one();
+                // No timeout: a live peer that reads slowly still gets every event, and a
+                // dead one is detected by the idle timeout, which stops the pump.
                 tokio::select! {
                     _ = shared.finished.cancelled() => {}
-                    _ = tokio::time::sleep(CLOSE_LINGER) => {}
                     _ = shared.stopped.cancelled() => {}
                 }
             }
