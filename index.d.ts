@@ -27,6 +27,9 @@ export type IrohErrorCode =
   | 'ERR_IROH_UNEXPECTED_END'
   | 'ERR_IROH_TOO_LARGE'
   | 'ERR_IROH_DATAGRAM'
+  | 'ERR_IROH_FRAME_TOO_LARGE'
+  | 'ERR_IROH_PROTOCOL'
+  | 'ERR_IROH_BUFFER_FULL'
   | 'ERR_IROH_INTERNAL'
 
 /** The shape of every error from this package. */
@@ -206,6 +209,86 @@ export declare class RecvStream {
   /** Asks the peer to stop sending; its writes fail with `ERR_IROH_STREAM_STOPPED`. */
   stop(code?: number): Promise<void>
 }
+
+/** What travels in one frame: `{ type, detail }` as JSON (by default). */
+export interface WireEvent {
+  type: string
+  detail?: unknown
+}
+
+/** Options of the event targets. */
+export interface IrohEventTargetOptions {
+  /** Largest frame accepted or sent, in bytes (default 16 MiB). A bigger one is a protocol error. */
+  maxFrameBytes?: number
+  /** Bytes `dispatchEvent` may queue before it throws `ERR_IROH_BUFFER_FULL` (default 8 MiB). */
+  maxBufferedBytes?: number
+  /** Replaces JSON on both ends; `parse` must return an object with a string `type`. */
+  serializer?: {
+    stringify(event: { type: string; detail: unknown }): string
+    parse(text: string): WireEvent
+  }
+}
+
+/** How an event target closed; `error` is set when a protocol violation or failure closed it. */
+export interface EventTargetCloseInfo extends CloseInfo {
+  error?: IrohError
+}
+
+/** A listener: a function or an object with `handleEvent`, as for any EventTarget. */
+export type IrohEventListener<TEvent extends Event> = ((event: TEvent) => void) | { handleEvent(event: TEvent): void }
+
+/**
+ * One end of a connection's framed event stream, in the shape of
+ * `@graphql-yoga/typed-event-target`: `dispatchEvent` sends to the peer (it does not deliver
+ * locally); frames from the peer arrive as `CustomEvent`s for `addEventListener`.
+ */
+export declare class IrohEventTarget<TEvent extends Event = CustomEvent> {
+  private constructor()
+  /** Lifecycle signals, apart from user event types: `close` and `error` (CustomEvents), `drain`. */
+  readonly lifecycle: EventTarget
+  /** The connection this target runs on. */
+  readonly connection: Connection
+  /** Bytes dispatched and not yet handed to QUIC. */
+  readonly bufferedAmount: number
+  readonly isClosed: boolean
+  /** Resolves when the target closes. While awaited it keeps the process alive; an unobserved target does not. */
+  readonly closed: Promise<EventTargetCloseInfo>
+  addEventListener<TCurrent extends TEvent>(
+    type: TCurrent['type'],
+    listener: IrohEventListener<TCurrent> | null,
+    options?: boolean | AddEventListenerOptions,
+  ): void
+  removeEventListener<TCurrent extends TEvent>(
+    type: TCurrent['type'],
+    listener: IrohEventListener<TCurrent> | null,
+    options?: boolean | EventListenerOptions,
+  ): void
+  /**
+   * Sends `{ type: event.type, detail: event.detail }` as one frame. Never waits. Throws
+   * `ERR_IROH_BUFFER_FULL` past `maxBufferedBytes`, `ERR_IROH_FRAME_TOO_LARGE` past
+   * `maxFrameBytes`, `ERR_IROH_CONNECTION_CLOSED` once closed.
+   */
+  dispatchEvent(event: TEvent): boolean
+  /** Resolves once everything dispatched so far has been handed to QUIC. */
+  flush(): Promise<void>
+  /** Sends what is queued, waits until the peer has it, then closes the connection. */
+  close(code?: number, reason?: string): Promise<EventTargetCloseInfo>
+}
+
+/** The dialing side: opens the connection's one bidirectional stream. */
+export declare function createSpokeIrohEventTarget<TEvent extends Event = CustomEvent>(
+  connection: Connection,
+  options?: IrohEventTargetOptions,
+): Promise<IrohEventTarget<TEvent>>
+
+/**
+ * The accepting side: takes the stream the spoke opens. Resolves at once; events dispatched
+ * before the spoke's first event arrives are queued and sent when its stream appears.
+ */
+export declare function createHubIrohEventTarget<TEvent extends Event = CustomEvent>(
+  connection: Connection,
+  options?: IrohEventTargetOptions,
+): Promise<IrohEventTarget<TEvent>>
 
 /** A new random secret key (64 hex characters). Keep it secret. */
 export declare function generateSecretKey(): string

@@ -188,6 +188,26 @@ describe('hub and spoke event targets', () => {
     expect(spoke.dispatchEvent(new CustomEvent('small', { detail: 'ok' }))).toBe(true)
   })
 
+  it('signals drain after dispatchEvent refused for a full buffer', async () => {
+    const { spoke, hub } = await targets({ spoke: { maxBufferedBytes: 64 * 1024 } })
+    const drained = new Promise((resolve) => spoke.lifecycle.addEventListener('drain', resolve, { once: true }))
+    let sent = 0
+    let refused = null
+    while (!refused) {
+      try {
+        spoke.dispatchEvent(new CustomEvent('x', { detail: 'y'.repeat(1000) }))
+        sent++
+      } catch (err) {
+        refused = err
+      }
+    }
+    expect(refused.code).toBe('ERR_IROH_BUFFER_FULL')
+    const got = collect(hub, ['x'], sent)
+    await within(drained, 10_000, 'drain')
+    expect(spoke.bufferedAmount).toBe(0)
+    expect((await within(got, 10_000, 'events')).length).toBe(sent)
+  })
+
   it('a listener that throws is reported and delivery continues', async () => {
     const { spoke, hub } = await targets()
     const errors = []

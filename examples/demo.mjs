@@ -1,45 +1,60 @@
-// A hub and three spokes on loopback: each spoke dials the hub by its ticket, sends a
-// greeting on a bidirectional stream and prints the hub's reply. No internet needed:
-// relays, n0 address lookup and port mapping are all off.
-import { Endpoint } from '@alkdev/iroh'
+// A hub and three spokes on loopback exchanging events through the event targets, the
+// way @alkdev/pubsub uses them: spokes request calls, the hub answers each and
+// broadcasts a notice to all. No internet needed: relays, n0 address lookup and port
+// mapping are all off.
+import { Endpoint, createHubIrohEventTarget, createSpokeIrohEventTarget } from '@alkdev/iroh'
 
 const ALPN = 'alkhub/1'
 const local = { relayMode: 'disabled', addressLookup: 'none', bindAddr: '127.0.0.1:0' }
+const short = (id) => `${id.slice(0, 8)}…`
+const names = ['alpha', 'beta', 'gamma']
 
 const hub = await Endpoint.create({ ...local, alpns: [ALPN] })
-console.log(`hub    ${hub.nodeId().slice(0, 10)}… listening at ${hub.addr().directAddresses.join(', ')}`)
+console.log(`hub     ${short(hub.nodeId())} at ${hub.addr().directAddresses.join(', ')}`)
 
-const served = (async () => {
-  const done = []
-  for (let i = 0; i < 3; i++) {
+const hubTargets = []
+const hubDone = (async () => {
+  for (let i = 0; i < names.length; i++) {
     const conn = await hub.accept()
     if (!conn) break
-    done.push((async () => {
-      const { send, recv } = await conn.acceptBi()
-      const text = (await recv.readToEnd(64 * 1024)).toString()
-      console.log(`hub    <- ${conn.remoteNodeId().slice(0, 10)}…: ${text}`)
-      await send.writeAll(Buffer.from(`welcome, ${text.split(' ').at(-1)}`))
-      await send.finish()
-      const info = await conn.closed()
-      console.log(`hub    connection from ${conn.remoteNodeId().slice(0, 10)}… closed: ${info.kind} ${info.code} ${info.reason}`)
-    })())
+    const target = await createHubIrohEventTarget(conn)
+    hubTargets.push(target)
+    target.addEventListener('call.requested', (event) => {
+      const { id, op, args } = event.detail
+      console.log(`hub     <- call.requested ${id} ${op}(${args.join(', ')}) from ${short(conn.remoteNodeId())}`)
+      const result = op === 'sum' ? args.reduce((a, b) => a + b, 0) : args
+      target.dispatchEvent(new CustomEvent('call.responded', { detail: { id, result } }))
+    })
+    target.closed.then((info) => console.log(`hub     spoke ${short(conn.remoteNodeId())} left: ${info.kind} "${info.reason}"`))
   }
-  await Promise.all(done)
 })()
 
 const spokes = await Promise.all(
-  ['alpha', 'beta', 'gamma'].map(async (name) => {
-    const spoke = await Endpoint.create(local)
-    const conn = await spoke.connect(hub.ticket(), ALPN, { timeoutMs: 5000 })
-    const { send, recv } = await conn.openBi()
-    await send.writeAll(Buffer.from(`hello from ${name}`))
-    await send.finish()
-    const reply = (await recv.readToEnd(64 * 1024)).toString()
-    console.log(`${name.padEnd(6)} -> got "${reply}" (rtt ${conn.rtt().toFixed(2)} ms)`)
-    conn.close(0, `${name} done`)
-    return spoke
+  names.map(async (name, n) => {
+    const endpoint = await Endpoint.create(local)
+    const conn = await endpoint.connect(hub.ticket(), ALPN, { timeoutMs: 5000 })
+    const target = await createSpokeIrohEventTarget(conn)
+    const answered = new Promise((resolve) => {
+      target.addEventListener('call.responded', (event) => {
+        console.log(`${name.padEnd(7)} <- call.responded ${event.detail.id} = ${JSON.stringify(event.detail.result)}`)
+        resolve()
+      })
+    })
+    const noticed = new Promise((resolve) => {
+      target.addEventListener('hub.notice', (event) => {
+        console.log(`${name.padEnd(7)} <- hub.notice "${event.detail.text}"`)
+        resolve()
+      })
+    })
+    target.dispatchEvent(new CustomEvent('call.requested', { detail: { id: `${name}-1`, op: 'sum', args: [n, 10, 100] } }))
+    await answered
+    return { name, endpoint, target, noticed }
   }),
 )
-await served
-await Promise.all([...spokes.map((s) => s.close()), hub.close()])
+await hubDone
+for (const target of hubTargets) target.dispatchEvent(new CustomEvent('hub.notice', { detail: { text: 'all spokes served' } }))
+await Promise.all(spokes.map((s) => s.noticed))
+for (const { name, target } of spokes) await target.close(0, `${name} done`)
+await Promise.all(hubTargets.map((t) => t.closed))
+await Promise.all([...spokes.map((s) => s.endpoint.close()), hub.close()])
 console.log('all closed; the process exits on its own')
