@@ -160,6 +160,28 @@ describe('hub and spoke event targets', () => {
     expect(await within(got, 10_000, 'custom')).toEqual([['x', { a: 1 }], ['x', [2]]])
   })
 
+  it('a frame the custom parse rejects closes the connection with a protocol error', async () => {
+    const serializer = {
+      stringify: (v) => JSON.stringify(v),
+      parse: (s) => {
+        const v = JSON.parse(s)
+        if (v.type === 'poison') throw new Error('refused')
+        return v
+      },
+    }
+    const { spoke, hub, clientConn } = await targets({ hub: { serializer } })
+    const got = collect(hub, ['ok'], 1)
+    spoke.dispatchEvent(new CustomEvent('ok', { detail: 1 }))
+    spoke.dispatchEvent(new CustomEvent('poison'))
+    spoke.dispatchEvent(new CustomEvent('ok', { detail: 'never' }))
+    expect(await within(got, 10_000, 'event before the bad one')).toEqual([['ok', 1]])
+    const info = await within(hub.closed, 10_000, 'hub closed')
+    expect(info).toMatchObject({ code: 4002, kind: 'local' })
+    expect(info.error).toMatchObject({ code: 'ERR_IROH_PROTOCOL' })
+    expect(info.error.message).toMatch(/refused/)
+    expect(await within(clientConn.closed(), 10_000, 'spoke side')).toMatchObject({ code: 4002, kind: 'remote' })
+  })
+
   it('close() delivers what was dispatched, then closes both sides with code and reason', async () => {
     const { spoke, hub, serverConn } = await targets()
     const got = collect(hub, ['last'], 1000)

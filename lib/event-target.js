@@ -16,7 +16,6 @@ const MSG_JSON = 0
 const MSG_FRAMES = 1
 const MSG_DRAIN = 2
 const MSG_CLOSED = 3
-const CLOSE_MALFORMED_FRAME = 4002
 
 const yieldMacrotask = () => new Promise((resolve) => setImmediate(resolve))
 
@@ -163,11 +162,11 @@ class IrohEventTarget {
   async #handle(message) {
     switch (message.kind) {
       case MSG_JSON:
-        await this.#deliver(JSON.parse(message.json))
+        await this.#deliver(JSON.parse(message.json), null)
         this.#pump.ack()
         break
       case MSG_FRAMES:
-        await this.#deliverFrames(message.frames)
+        await this.#deliver(message.frames, this.#parse)
         this.#pump.ack()
         break
       case MSG_DRAIN:
@@ -179,33 +178,28 @@ class IrohEventTarget {
     }
   }
 
-  async #deliver(events) {
-    for (let i = 0; i < events.length; i++) {
+  /** Dispatches a batch: events (already parsed, `parse` null) or frames to `parse`. */
+  async #deliver(items, parse) {
+    for (let i = 0; i < items.length; i++) {
       if (i > 0 && i % DISPATCH_CHUNK === 0) await yieldMacrotask()
-      const event = events[i]
+      const event = parse === null ? items[i] : this.#parseFrame(items[i], parse)
+      // A frame the custom parser rejects closes the connection: nothing after it counts.
+      if (event === null) return
       this.#emit(event.type, event.detail === undefined ? null : event.detail)
     }
   }
 
-  async #deliverFrames(frames) {
-    for (let i = 0; i < frames.length; i++) {
-      if (this.#closeInfo !== null) return
-      if (i > 0 && i % DISPATCH_CHUNK === 0) await yieldMacrotask()
-      let event
-      try {
-        event = this.#parse(frames[i])
-      } catch (err) {
-        return this.#protocolError(`serializer.parse failed: ${err?.message ?? err}`)
-      }
-      if (!isEvent(event)) return this.#protocolError('a frame did not parse to an object with a string type')
-      this.#emit(event.type, event.detail === undefined ? null : event.detail)
+  #parseFrame(frame, parse) {
+    let event
+    try {
+      event = parse(frame)
+    } catch (err) {
+      this.#pump.malformedFrame(`malformed frame: serializer.parse failed: ${err?.message ?? err}`)
+      return null
     }
-  }
-
-  #protocolError(message) {
-    const error = irohError('ERR_IROH_PROTOCOL', `malformed frame: ${message}`)
-    this.#closeInfo = { code: CLOSE_MALFORMED_FRAME, reason: error.message, kind: 'local', error }
-    this.#connection.close(CLOSE_MALFORMED_FRAME, error.message.slice(0, 512))
+    if (isEvent(event)) return event
+    this.#pump.malformedFrame('malformed frame: a frame did not parse to an object with a string type')
+    return null
   }
 
   #emit(type, detail) {
@@ -228,8 +222,8 @@ class IrohEventTarget {
   }
 
   #finish(closed) {
-    const info = this.#closeInfo ?? { code: closed.code, reason: closed.reason, kind: closed.kind }
-    if (!info.error && closed.errorCode) info.error = irohError(closed.errorCode, closed.errorMessage ?? closed.reason)
+    const info = { code: closed.code, reason: closed.reason, kind: closed.kind }
+    if (closed.errorCode) info.error = irohError(closed.errorCode, closed.errorMessage ?? closed.reason)
     this.#closeInfo = info
     if (info.error) this.#reportError(info.error)
     this.lifecycle.dispatchEvent(new CustomEvent('close', { detail: info }))

@@ -2,6 +2,8 @@
 //! JSON array text per hand-over to JS (one threadsafe-function call per batch, not per
 //! event), and frames to send are coalesced into one outbox buffer per write.
 
+use std::collections::VecDeque;
+
 use bytes::{Bytes, BytesMut};
 
 use crate::codec::{self, FrameError};
@@ -89,6 +91,56 @@ impl Batch {
     }
 }
 
+/// Received events on their way to JS: full batches in order, then the one being filled.
+/// JS takes one batch at a time; `backlog` says how much waits, so the reader can pause
+/// the peer when JS falls behind.
+#[derive(Debug, Default)]
+pub struct Inbox {
+    raw: bool,
+    filling: Batch,
+    ready: VecDeque<(BatchPayload, usize)>,
+    ready_bytes: usize,
+}
+
+impl Inbox {
+    /// `raw`: keep frames as separate strings for a custom `parse` (else one JSON array).
+    pub fn new(raw: bool) -> Self {
+        Self { raw, ..Self::default() }
+    }
+
+    pub fn push(&mut self, frame: Bytes) -> Result<(), FrameError> {
+        if self.raw {
+            self.filling.push_raw(frame)?;
+        } else {
+            self.filling.push_json(&frame)?;
+        }
+        if self.filling.is_full() {
+            let bytes = self.filling.bytes();
+            if let Some(payload) = self.filling.take() {
+                self.ready.push_back((payload, bytes));
+                self.ready_bytes += bytes;
+            }
+        }
+        Ok(())
+    }
+
+    /// The oldest batch, or what has been gathered so far if no batch is full.
+    pub fn next_batch(&mut self) -> Option<BatchPayload> {
+        match self.ready.pop_front() {
+            Some((payload, bytes)) => {
+                self.ready_bytes -= bytes;
+                Some(payload)
+            }
+            None => self.filling.take(),
+        }
+    }
+
+    /// Payload bytes waiting for JS.
+    pub fn backlog(&self) -> usize {
+        self.ready_bytes + self.filling.bytes()
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OutboxError {
     /// One event serialized to more than `maxFrameBytes`.
@@ -120,9 +172,10 @@ impl Outbox {
         self.buf.is_empty()
     }
 
-    /// Queues one frame. `in_flight` is what the writer took but has not finished writing;
-    /// it counts against `max_buffered` too, so memory stays bounded end to end.
-    pub fn push(&mut self, payload: &[u8], in_flight: usize) -> Result<(), OutboxError> {
+    /// Queues one frame and returns its length on the wire. `in_flight` is what the writer
+    /// took but has not finished writing; it counts against `max_buffered` too, so memory
+    /// stays bounded end to end.
+    pub fn push(&mut self, payload: &[u8], in_flight: usize) -> Result<usize, OutboxError> {
         if payload.len() > self.max_frame {
             return Err(OutboxError::FrameTooLarge { len: payload.len(), max: self.max_frame });
         }
@@ -134,6 +187,7 @@ impl Outbox {
             return Err(OutboxError::Full { buffered, len, max: self.max_buffered });
         }
         codec::encode_frame(payload, self.max_frame, &mut self.buf)
+            .map(|()| len)
             .map_err(|_| OutboxError::FrameTooLarge { len: payload.len(), max: self.max_frame })
     }
 
@@ -198,9 +252,35 @@ mod tests {
     }
 
     #[test]
+    fn inbox_hands_out_batches_in_order_and_counts_the_backlog() {
+        let mut inbox = Inbox::new(false);
+        assert!(inbox.next_batch().is_none());
+        let event = Bytes::from_static(br#"{"type":"x"}"#);
+        for _ in 0..MAX_BATCH_EVENTS + 2 {
+            inbox.push(event.clone()).unwrap();
+        }
+        assert_eq!(inbox.backlog(), (MAX_BATCH_EVENTS + 2) * event.len());
+        match inbox.next_batch() {
+            Some(BatchPayload::Json(s)) => assert_eq!(s.matches("\"x\"").count(), MAX_BATCH_EVENTS),
+            other => panic!("unexpected {other:?}"),
+        }
+        assert_eq!(inbox.backlog(), 2 * event.len());
+        match inbox.next_batch() {
+            Some(BatchPayload::Json(s)) => assert_eq!(s, r#"[{"type":"x"},{"type":"x"}]"#),
+            other => panic!("unexpected {other:?}"),
+        }
+        assert_eq!(inbox.backlog(), 0);
+        assert!(inbox.next_batch().is_none());
+        assert!(inbox.push(Bytes::from_static(b"[]")).is_err());
+        let mut raw = Inbox::new(true);
+        raw.push(Bytes::from_static(b"anything")).unwrap();
+        assert!(matches!(raw.next_batch(), Some(BatchPayload::Raw(v)) if v == ["anything"]));
+    }
+
+    #[test]
     fn outbox_coalesces_and_bounds() {
         let mut o = Outbox::new(100, 50);
-        o.push(b"hello", 0).unwrap();
+        assert_eq!(o.push(b"hello", 0), Ok(9));
         o.push(b"world", 0).unwrap();
         assert_eq!(o.len(), 18);
         assert_eq!(o.push(&[0; 101], 0), Err(OutboxError::FrameTooLarge { len: 101, max: 100 }));

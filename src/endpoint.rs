@@ -186,23 +186,21 @@ impl Config {
                 .bind_addr(addr)
                 .map_err(|e| IrohError::new(ErrorCode::InvalidAddr, format!("cannot bind to {addr}: {e}")))?;
         }
-        {
-            // Finite windows: the connection-level one lets an event pump pause its peer
-            // (see event_target.rs), and a per-stream window below ~1,000 full packets keeps
-            // noq 1.4's receive assembler under its 1,024-span limit for slow readers.
-            let mut transport = QuicTransportConfig::builder()
-                .receive_window(VarInt::from_u32(CONNECTION_RECEIVE_WINDOW))
-                .stream_receive_window(VarInt::from_u32(STREAM_RECEIVE_WINDOW));
-            if let Some(idle) = self.idle_timeout {
-                let idle = IdleTimeout::try_from(idle)
-                    .map_err(|_| IrohError::invalid_argument("idleTimeoutMs is too large"))?;
-                transport = transport.max_idle_timeout(Some(idle));
-            }
-            if let Some(keep) = self.keep_alive {
-                transport = transport.keep_alive_interval(keep);
-            }
-            builder = builder.transport_config(transport.build());
+        // Finite windows: the connection-level one lets an event pump pause its peer
+        // (see event_target.rs), and a per-stream window below ~1,000 full packets keeps
+        // noq 1.4's receive assembler under its 1,024-span limit for slow readers.
+        let mut transport = QuicTransportConfig::builder()
+            .receive_window(VarInt::from_u32(CONNECTION_RECEIVE_WINDOW))
+            .stream_receive_window(VarInt::from_u32(STREAM_RECEIVE_WINDOW));
+        if let Some(idle) = self.idle_timeout {
+            let idle = IdleTimeout::try_from(idle)
+                .map_err(|_| IrohError::invalid_argument("idleTimeoutMs is too large"))?;
+            transport = transport.max_idle_timeout(Some(idle));
         }
+        if let Some(keep) = self.keep_alive {
+            transport = transport.keep_alive_interval(keep);
+        }
+        builder = builder.transport_config(transport.build());
         builder
             .bind()
             .await

@@ -4,7 +4,6 @@
 //! back through QUIC flow control instead of piling up here. `send` queues a frame
 //! synchronously; a writer task coalesces everything queued into one write.
 
-use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -16,7 +15,7 @@ use napi_derive::napi;
 use tokio::sync::{oneshot, watch, Notify};
 use tokio_util::sync::CancellationToken;
 
-use crate::batch::{Batch, BatchPayload, Outbox, OutboxError};
+use crate::batch::{BatchPayload, Inbox, Outbox, OutboxError};
 use crate::codec::{FrameDecoder, FrameError, DEFAULT_MAX_FRAME_BYTES};
 use crate::connection::{ConnShared, Connection};
 use crate::endpoint::CONNECTION_RECEIVE_WINDOW;
@@ -226,45 +225,16 @@ async fn read_loop(
         Err(e) => return shared.finish(&tsfn, Some(&e)),
     };
     let mut decoder = FrameDecoder::new(max_frame);
-    let mut batch = Batch::default();
-    // Complete batches waiting for JS, and their payload bytes.
-    let mut queue: VecDeque<(BatchPayload, usize)> = VecDeque::new();
-    let mut queued = 0usize;
+    let mut inbox = Inbox::new(raw);
     let mut with_js = false;
     let mut paused = false;
     let mut eof = false;
     loop {
-        loop {
-            let frame = match decoder.next_frame() {
-                Ok(Some(frame)) => frame,
-                Ok(None) => break,
-                Err(e) => {
-                    let (code, err) = frame_error(e);
-                    return protocol_failure(&shared, &tsfn, &mut queue, &mut batch, code, err);
-                }
-            };
-            let pushed = if raw { batch.push_raw(frame) } else { batch.push_json(&frame) };
-            if let Err(e) = pushed {
-                let (code, err) = frame_error(e);
-                return protocol_failure(&shared, &tsfn, &mut queue, &mut batch, code, err);
-            }
-            if batch.is_full() {
-                let bytes = batch.bytes();
-                if let Some(payload) = batch.take() {
-                    queue.push_back((payload, bytes));
-                    queued += bytes;
-                }
-            }
+        if let Err(e) = cut_frames(&mut decoder, &mut inbox) {
+            return protocol_failure(&shared, &tsfn, &mut inbox, e);
         }
         if !with_js {
-            let next = match queue.pop_front() {
-                Some((payload, bytes)) => {
-                    queued -= bytes;
-                    Some(payload)
-                }
-                None => batch.take(),
-            };
-            if let Some(payload) = next {
+            if let Some(payload) = inbox.next_batch() {
                 tsfn.call(batch_message(payload), ThreadsafeFunctionCallMode::NonBlocking);
                 with_js = true;
             }
@@ -273,7 +243,7 @@ async fn read_loop(
         // stream data holds more than 1,024 separate packets). A slow listener pushes back
         // through the connection's flow-control window instead: while too much waits for
         // JS, the window is closed, so the peer can send at most one more window.
-        let backlog = queued + batch.bytes();
+        let backlog = inbox.backlog();
         if !paused && backlog > PAUSE_BACKLOG {
             conn.set_receive_window(VarInt::from_u32(0));
             paused = true;
@@ -287,27 +257,35 @@ async fn read_loop(
                 Ok(Some(chunk)) => decoder.extend(&chunk),
                 Ok(None) => {
                     if let Err(e) = decoder.finish() {
-                        let (code, err) = frame_error(e);
-                        return protocol_failure(&shared, &tsfn, &mut queue, &mut batch, code, err);
+                        return protocol_failure(&shared, &tsfn, &mut inbox, e);
                     }
                     // The peer will send no more events; ours may still flow to it.
                     eof = true;
                 }
                 Err(ReadError::ConnectionLost(e)) => {
-                    flush_all(&tsfn, &mut queue, &mut batch);
+                    flush_all(&tsfn, &mut inbox);
                     return shared.finish(&tsfn, Some(&e));
                 }
                 Err(e) => {
-                    let err = IrohError::new(ErrorCode::Protocol, format!("the event stream failed: {e}"));
-                    return protocol_failure(&shared, &tsfn, &mut queue, &mut batch, CLOSE_STREAM_ERROR, err);
+                    flush_all(&tsfn, &mut inbox);
+                    shared.fail(CLOSE_STREAM_ERROR, IrohError::new(ErrorCode::Protocol, format!("the event stream failed: {e}")));
+                    return shared.finish(&tsfn, None);
                 }
             },
             e = conn.closed(), if eof => {
-                flush_all(&tsfn, &mut queue, &mut batch);
+                flush_all(&tsfn, &mut inbox);
                 return shared.finish(&tsfn, Some(&e));
             }
         }
     }
+}
+
+/// Moves every complete frame from the decoder into the inbox.
+fn cut_frames(decoder: &mut FrameDecoder, inbox: &mut Inbox) -> Result<(), FrameError> {
+    while let Some(frame) = decoder.next_frame()? {
+        inbox.push(frame)?;
+    }
+    Ok(())
 }
 
 fn batch_message(payload: BatchPayload) -> PumpMessage {
@@ -318,24 +296,15 @@ fn batch_message(payload: BatchPayload) -> PumpMessage {
 }
 
 /// Hands JS the events that arrived before the end: they were valid and are not lost.
-fn flush_all(tsfn: &Tsfn, queue: &mut VecDeque<(BatchPayload, usize)>, batch: &mut Batch) {
-    for (payload, _) in queue.drain(..) {
-        tsfn.call(batch_message(payload), ThreadsafeFunctionCallMode::NonBlocking);
-    }
-    if let Some(payload) = batch.take() {
+fn flush_all(tsfn: &Tsfn, inbox: &mut Inbox) {
+    while let Some(payload) = inbox.next_batch() {
         tsfn.call(batch_message(payload), ThreadsafeFunctionCallMode::NonBlocking);
     }
 }
 
-fn protocol_failure(
-    shared: &PumpShared,
-    tsfn: &Tsfn,
-    queue: &mut VecDeque<(BatchPayload, usize)>,
-    batch: &mut Batch,
-    code: u32,
-    err: IrohError,
-) {
-    flush_all(tsfn, queue, batch);
+fn protocol_failure(shared: &PumpShared, tsfn: &Tsfn, inbox: &mut Inbox, e: FrameError) {
+    flush_all(tsfn, inbox);
+    let (code, err) = frame_error(e);
     shared.fail(code, err);
     shared.finish(tsfn, None);
 }
@@ -405,10 +374,10 @@ impl EventPump {
             return Err(shared.closed_error().into());
         }
         let in_flight = shared.in_flight.load(Ordering::Acquire);
-        let queued = {
+        let (queued, frame_len) = {
             let mut outbox = shared.outbox.lock().map_err(|_| IrohError::new(ErrorCode::Internal, "outbox poisoned"))?;
             match outbox.push(payload.as_bytes(), in_flight) {
-                Ok(()) => outbox.len(),
+                Ok(frame_len) => (outbox.len(), frame_len),
                 Err(OutboxError::FrameTooLarge { len, max }) => {
                     return Err(IrohError::new(
                         ErrorCode::FrameTooLarge,
@@ -428,7 +397,7 @@ impl EventPump {
                 }
             }
         };
-        shared.enqueued.fetch_add((payload.len() + crate::codec::HEADER_LEN) as u64, Ordering::AcqRel);
+        shared.enqueued.fetch_add(frame_len as u64, Ordering::AcqRel);
         if queued + in_flight > shared.max_buffered / 2 {
             shared.drain_wanted.store(true, Ordering::Release);
         }
@@ -462,6 +431,13 @@ impl EventPump {
                 }
             }
         })
+    }
+
+    /// A frame the custom `parse` rejected: closes the connection as for any malformed
+    /// frame (code 4002), and the close reports `ERR_IROH_PROTOCOL` with `message`.
+    #[napi]
+    pub fn malformed_frame(&self, message: String) {
+        self.shared.fail(CLOSE_MALFORMED_FRAME, IrohError::new(ErrorCode::Protocol, message));
     }
 
     /// Resolves once the pump has stopped. JS awaits this only to keep the process
