@@ -244,7 +244,11 @@ export type IrohEventListener<TEvent extends Event> = ((event: TEvent) => void) 
  */
 export declare class IrohEventTarget<TEvent extends Event = CustomEvent> {
   private constructor()
-  /** Lifecycle signals, apart from user event types: `close` and `error` (CustomEvents), `drain`. */
+  /**
+   * Lifecycle signals, apart from user event types: `close` and `error` (CustomEvents), and
+   * `drain`: the send buffer is empty again after it passed half of `maxBufferedBytes` or
+   * refused an event with `ERR_IROH_BUFFER_FULL`.
+   */
   readonly lifecycle: EventTarget
   /** The connection this target runs on. */
   readonly connection: Connection

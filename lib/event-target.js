@@ -170,7 +170,10 @@ class IrohEventTarget {
         this.#pump.ack()
         break
       case MSG_DRAIN:
-        this.lifecycle.dispatchEvent(new Event('drain'))
+        // The writer saw an empty buffer, but this thread may have queued more since:
+        // a drain that is no longer true waits for the next empty buffer.
+        if (this.#pump.bufferedAmount() === 0) this.lifecycle.dispatchEvent(new Event('drain'))
+        else this.#pump.wantDrain()
         break
       case MSG_CLOSED:
         this.#finish(message.closed)

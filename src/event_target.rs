@@ -411,6 +411,13 @@ impl EventPump {
         self.shared.buffered() as f64
     }
 
+    /// Asks for a drain message the next time the send buffer is empty.
+    #[napi]
+    pub fn want_drain(&self) {
+        self.shared.drain_wanted.store(true, Ordering::Release);
+        self.shared.wake_writer.notify_one();
+    }
+
     /// JS took the last batch: the reader may hand over the next.
     #[napi]
     pub fn ack(&self) {
