@@ -139,6 +139,23 @@ describe('hub and spoke event targets', () => {
     expect(await readFrame(recv)).toEqual({ type: 'reply', detail: 2 })
   })
 
+  it('keeps order when one tick mixes small events, large ones and two targets', async () => {
+    const a = await targets()
+    const b = await targets()
+    const big = (i) => `${i}:${'é'.repeat(100_000)}` // past what JS stages in one buffer
+    const plan = []
+    for (let i = 0; i < 3_000; i++) plan.push(i % 500 === 7 ? ['big', big(i)] : ['small', { i, text: 'ü✓'.repeat(i % 40) }])
+    const gotA = collect(a.hub, ['small', 'big'], plan.length)
+    const gotB = collect(b.hub, ['small', 'big'], plan.length)
+    // One synchronous tick: the two targets take turns at the staging buffer.
+    for (const [type, detail] of plan) {
+      a.spoke.dispatchEvent(new CustomEvent(type, { detail }))
+      b.spoke.dispatchEvent(new CustomEvent(type, { detail }))
+    }
+    expect(await within(gotA, 20_000, 'target a')).toEqual(plan)
+    expect(await within(gotB, 20_000, 'target b')).toEqual(plan)
+  })
+
   it('the hub may dispatch before the spoke has spoken: events wait for the stream', async () => {
     const { clientConn, serverConn } = await pair()
     const hub = await createHubIrohEventTarget(serverConn)

@@ -11,8 +11,9 @@ use crate::codec::{self, FrameError};
 /// A batch is handed to JS once it holds this many events...
 pub const MAX_BATCH_EVENTS: usize = 4096;
 /// ...or this many payload bytes, whichever comes first (a single larger frame still
-/// travels alone).
-pub const MAX_BATCH_BYTES: usize = 1 << 20;
+/// travels alone). Below V8's large-object size, so a batch's text is young-generation
+/// garbage that a scavenge frees, not a large object that waits for a full GC.
+pub const MAX_BATCH_BYTES: usize = 64 * 1024;
 
 /// Received events gathered for one hand-over to JS.
 #[derive(Debug, Default)]
@@ -189,6 +190,12 @@ impl Outbox {
         codec::encode_frame(payload, self.max_frame, &mut self.buf)
             .map(|()| len)
             .map_err(|_| OutboxError::FrameTooLarge { len: payload.len(), max: self.max_frame })
+    }
+
+    /// Queues frames already encoded back to back (checked with `codec::check_frames`).
+    /// Room was checked frame by frame where they were encoded.
+    pub fn push_frames(&mut self, frames: &[u8]) {
+        self.buf.extend_from_slice(frames);
     }
 
     /// Everything queued, for one write.

@@ -45,6 +45,27 @@ pub fn encode_frame(payload: &[u8], max: usize, out: &mut BytesMut) -> Result<()
     Ok(())
 }
 
+/// Checks bytes that claim to be whole frames back to back (frames JS encoded itself):
+/// every length fits `max` and the last frame ends exactly at the end. Returns the count.
+pub fn check_frames(mut bytes: &[u8], max: usize) -> Result<usize, FrameError> {
+    let mut count = 0;
+    while !bytes.is_empty() {
+        let Some((header, rest)) = bytes.split_first_chunk::<HEADER_LEN>() else {
+            return Err(FrameError::Truncated { have: bytes.len(), want: HEADER_LEN });
+        };
+        let len = u32::from_be_bytes(*header) as usize;
+        if len > max {
+            return Err(FrameError::TooLarge { len: len as u64, max });
+        }
+        if rest.len() < len {
+            return Err(FrameError::Truncated { have: rest.len(), want: len });
+        }
+        bytes = &rest[len..];
+        count += 1;
+    }
+    Ok(count)
+}
+
 /// Cuts complete frames out of a byte stream that arrives in arbitrary pieces.
 #[derive(Debug)]
 pub struct FrameDecoder {
@@ -127,6 +148,17 @@ mod tests {
         let mut out = BytesMut::new();
         encode_frame(payload, DEFAULT_MAX_FRAME_BYTES, &mut out).unwrap();
         out.to_vec()
+    }
+
+    #[test]
+    fn check_frames_accepts_whole_frames_only() {
+        let mut wire = frame(br#"{"type":"a"}"#);
+        wire.extend(frame(b""));
+        assert_eq!(check_frames(&wire, 64).unwrap(), 2);
+        assert_eq!(check_frames(&[], 64).unwrap(), 0);
+        assert!(matches!(check_frames(&wire[..wire.len() - 1], 64), Err(FrameError::Truncated { .. })));
+        assert!(matches!(check_frames(&wire[..2], 64), Err(FrameError::Truncated { .. })));
+        assert!(matches!(check_frames(&wire, 4), Err(FrameError::TooLarge { .. })));
     }
 
     #[test]

@@ -11,4 +11,5 @@ pub mod identity;
 pub mod keys;
 pub mod logging;
 pub mod pending;
+pub mod runtime;
 pub mod stream;

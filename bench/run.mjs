@@ -1,0 +1,168 @@
+// `npm run bench`: this package against its peers in one run, on loopback, two processes
+// per networked case, medians of RUNS runs. Prints a table of ratios to case A, checks the
+// goals, and writes bench/results.json.
+import { execFileSync, spawnSync } from 'node:child_process'
+import { existsSync, writeFileSync } from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { measureCeiling } from './ceiling.mjs'
+import { RUST_BIN, runPair } from './pair.mjs'
+
+const here = path.dirname(fileURLToPath(import.meta.url))
+const RUNS = Number(process.env.BENCH_RUNS ?? 3)
+const SCALE = Number(process.env.BENCH_SCALE ?? 1)
+const WORKLOADS = {
+  small: { workload: 'small', count: Math.round(1_000_000 * SCALE) },
+  large: { workload: 'large', count: Math.round(8_000 * SCALE) },
+  rtt: { workload: 'rtt', count: 10_000, warmup: 1_000 },
+}
+// A receiver that takes 2 ms per 64 KiB event while the sender pushes as fast as it can.
+const SLOW = { workload: 'large', count: 1_500, spinMs: 2 }
+const DEFAULT_MAX_BUFFERED_BYTES = 8 * 1024 * 1024
+
+const CASES = [
+  { id: 'A', label: 'A  @alkdev/iroh spoke -> hub', transport: 'alkdev' },
+  { id: 'A↓', label: 'A  @alkdev/iroh hub -> spoke', transport: 'alkdev', direction: 'down' },
+  { id: 'B', label: 'B  ws WebSocket', transport: 'ws' },
+  { id: 'C', label: 'C  net TCP, length framing', transport: 'net' },
+  { id: 'D', label: 'D  JS ceiling, no network', ceiling: true },
+  { id: 'E', label: 'E  raw Rust iroh (release)', transport: 'rust' },
+  // Its streams take and return arrays of numbers: fewer events keep a run under a minute.
+  { id: 'F', label: 'F  @number0/iroh raw streams', transport: 'n0', netns: true, scale: { small: 0.3, large: 0.1 } },
+]
+
+/** Why case F cannot run here, or null. */
+function n0Unavailable() {
+  try {
+    execFileSync(process.execPath, ['-e', "require('@number0/iroh')"], { cwd: here, stdio: 'ignore' })
+  } catch {
+    return '@number0/iroh did not install (optional dependency of bench/package.json)'
+  }
+  // Its endpoints always start the port mapper, which probes the default gateway: only
+  // inside a namespace with nothing but loopback may it run.
+  const probe = spawnSync('unshare', ['-rn', 'sh', '-c', 'ip link set lo up'], { stdio: 'ignore' })
+  if (probe.status !== 0) return 'needs `unshare -rn` and `ip` to isolate its port mapper in a loopback-only network namespace'
+  return null
+}
+
+async function measurePair(c, config) {
+  const full = { ...config, direction: c.direction ?? 'up' }
+  if (!c.netns) return runPair(c.transport, full)
+  const job = JSON.stringify({ transport: c.transport, config: full })
+  const script = `ip link set lo up && exec "${process.execPath}" "${path.join(here, 'pair.mjs')}" '${job}'`
+  const run = spawnSync('unshare', ['-rn', 'sh', '-c', script], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], timeout: 180_000 })
+  const line = run.stdout.split('\n').find((l) => l.startsWith('{"result"'))
+  if (!line) throw new Error(`${c.transport} ${config.workload} failed in its namespace (exit ${run.status})`)
+  return JSON.parse(line).result
+}
+
+async function measure(c, name) {
+  if (c.ceiling) return name === 'rtt' ? null : measureCeiling(name, WORKLOADS[name].count)
+  if (c.direction === 'down' && name === 'rtt') return null
+  const config = WORKLOADS[name]
+  const scale = c.scale?.[name] ?? 1
+  return measurePair(c, { ...config, count: Math.round(config.count * scale) })
+}
+
+const mib = (bytes) => (bytes === null ? null : bytes / 2 ** 20)
+
+const median = (values) => {
+  const sorted = values.filter((v) => typeof v === 'number').sort((a, b) => a - b)
+  return sorted.length === 0 ? null : sorted[Math.floor(sorted.length / 2)]
+}
+
+async function main() {
+  for (const [what, file] of [['the release addon', path.join(here, '..', 'binding.js')], ['the Rust bench binary', RUST_BIN]]) {
+    if (!existsSync(file)) throw new Error(`${what} is missing (${file}): run \`npm run bench\`, which builds it`)
+  }
+  const skipped = {}
+  const n0Why = n0Unavailable()
+  if (n0Why) skipped.F = n0Why
+  const results = {}
+  for (const c of CASES) {
+    if (skipped[c.id]) continue
+    const runs = { small: [], large: [], rtt: [] }
+    for (const name of Object.keys(WORKLOADS)) {
+      for (let i = 0; i < RUNS; i++) {
+        process.stderr.write(`\r${c.label.padEnd(34)} ${name.padEnd(5)} run ${i + 1}/${RUNS}   `)
+        try {
+          runs[name].push(await measure(c, name))
+        } catch (err) {
+          process.stderr.write(`\n${c.label}: ${err.message}\n`)
+          runs[name].push(null)
+        }
+      }
+    }
+    const pick = (name, key) => median(runs[name].map((r) => r?.[key]))
+    results[c.id] = {
+      label: c.label,
+      smallEventsPerSec: pick('small', 'eventsPerSec'),
+      largeMBPerSec: pick('large', 'mbPerSec'),
+      rttP50Us: pick('rtt', 'rttP50Us'),
+      rttP99Us: pick('rtt', 'rttP99Us'),
+      receiverPeakRssMiB: c.ceiling ? null : mib(pick('small', 'peakRssBytes')),
+      runs,
+    }
+  }
+  process.stderr.write('\r'.padEnd(60) + '\r')
+  process.stderr.write('slow listener (A, 64 KiB events, 2 ms each)')
+  const slow = []
+  for (let i = 0; i < RUNS; i++) slow.push(await runPair('alkdev', SLOW).catch((err) => ({ error: err.message })))
+  const slowRssMB = mib(median(slow.map((r) => r.peakRssBytes)))
+  const slowGrowthMB = mib(median(slow.map((r) => r.peakRssBytes - r.baselineRssBytes)))
+
+  const machine = `${os.cpus().length} × ${os.cpus()[0]?.model.trim()}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, ${os.type()} ${os.release()}, Node ${process.version}`
+  const table = render(results, skipped)
+  const goals = checkGoals(results, slowRssMB, slowGrowthMB)
+  console.log(`\n${machine}; medians of ${RUNS} runs\n\n${table}\n\n${goals.map((g) => `${g.ok ? 'PASS' : 'MISS'}  ${g.text}`).join('\n')}`)
+  for (const [id, why] of Object.entries(skipped)) console.log(`skipped ${id}: ${why}`)
+  writeFileSync(
+    path.join(here, 'results.json'),
+    `${JSON.stringify({ date: new Date().toISOString(), machine, runs: RUNS, scale: SCALE, workloads: WORKLOADS, results, slowListener: { config: SLOW, peakRssMB: slowRssMB, growthMB: slowGrowthMB, runs: slow }, goals, skipped, table }, null, 2)}\n`,
+  )
+}
+
+function fmt(value, digits = 0) {
+  if (value === null || value === undefined) return '–'
+  return value.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits })
+}
+
+function render(results, skipped) {
+  const base = results.A
+  const ratio = (v, b) => (v === null || !b ? '' : ` (${(v / b).toFixed(2)}×)`)
+  const rows = [['case', 'small events/s', '64 KiB MB/s', 'RTT p50 µs', 'RTT p99 µs', 'receiver peak RSS MiB']]
+  for (const r of Object.values(results)) {
+    rows.push([
+      r.label,
+      fmt(r.smallEventsPerSec) + ratio(r.smallEventsPerSec, base?.smallEventsPerSec),
+      fmt(r.largeMBPerSec) + ratio(r.largeMBPerSec, base?.largeMBPerSec),
+      fmt(r.rttP50Us) + ratio(r.rttP50Us, base?.rttP50Us),
+      fmt(r.rttP99Us) + ratio(r.rttP99Us, base?.rttP99Us),
+      fmt(r.receiverPeakRssMiB) + ratio(r.receiverPeakRssMiB, base?.receiverPeakRssMiB),
+    ])
+  }
+  for (const [id, why] of Object.entries(skipped)) rows.push([CASES.find((c) => c.id === id).label, `skipped: ${why}`, '', '', '', ''])
+  const line = (cells) => `| ${cells.join(' | ')} |`
+  return [line(rows[0]), line(rows[0].map(() => '---')), ...rows.slice(1).map(line)].join('\n')
+}
+
+function checkGoals(r, slowRssMB, slowGrowthMB) {
+  const a = r.A
+  const goals = []
+  const add = (ok, text) => goals.push({ ok: Boolean(ok), text })
+  if (a && r.D) add(a.smallEventsPerSec >= 0.65 * r.D.smallEventsPerSec, `small events ≥ 0.65 × JS ceiling: ${(a.smallEventsPerSec / r.D.smallEventsPerSec).toFixed(2)} ×`)
+  if (a && r.B) add(a.smallEventsPerSec >= 3.5 * r.B.smallEventsPerSec, `small events ≥ 3.5 × ws: ${(a.smallEventsPerSec / r.B.smallEventsPerSec).toFixed(2)} ×`)
+  if (a && r.E) add(a.largeMBPerSec >= 0.8 * r.E.largeMBPerSec, `64 KiB MB/s ≥ 0.8 × raw Rust iroh: ${(a.largeMBPerSec / r.E.largeMBPerSec).toFixed(2)} ×`)
+  if (a && r.E) add(a.rttP50Us <= r.E.rttP50Us + 60, `RTT p50 ≤ raw Rust iroh + 60 µs: +${fmt(a.rttP50Us - r.E.rttP50Us)} µs`)
+  // Read as growth over the connected, idle receiver: Node, the addon and an endpoint
+  // take about 53 MB here before the first event (the peak is printed beside it).
+  const bound = DEFAULT_MAX_BUFFERED_BYTES / 2 ** 20 + 64
+  add(
+    slowGrowthMB !== null && slowGrowthMB <= bound,
+    `slow-listener receiver RSS growth ≤ maxBufferedBytes + 64 MiB (${fmt(bound)} MiB): +${fmt(slowGrowthMB)} MiB (peak ${fmt(slowRssMB)} MiB)`,
+  )
+  return goals
+}
+
+await main()
