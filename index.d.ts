@@ -30,6 +30,7 @@ export type IrohErrorCode =
   | 'ERR_IROH_FRAME_TOO_LARGE'
   | 'ERR_IROH_PROTOCOL'
   | 'ERR_IROH_BUFFER_FULL'
+  | 'ERR_IROH_REFUSED'
   | 'ERR_IROH_INTERNAL'
 
 /** The shape of every error from this package. */
@@ -293,6 +294,131 @@ export declare function createHubIrohEventTarget<TEvent extends Event = CustomEv
   connection: Connection,
   options?: IrohEventTargetOptions,
 ): Promise<IrohEventTarget<TEvent>>
+
+/** Close codes a hub puts on the connections it ends. */
+export declare const HubCloseCode: {
+  /** The node id is not allowed, or is denied. */
+  readonly REFUSED: 4100
+  /** The node id was revoked while connected. */
+  readonly REVOKED: 4101
+  /** The same node id connected again; the older connection is closed. */
+  readonly REPLACED: 4102
+  /** The connection asked for another ALPN than the hub's. */
+  readonly WRONG_ALPN: 4103
+  /** The hub is closing. */
+  readonly CLOSING: 4104
+}
+
+/** Options of `createHub`. */
+export interface HubOptions {
+  /** The ALPN the hub serves; connections for another ALPN are closed (`WRONG_ALPN`). */
+  alpn: string
+  /**
+   * Who may connect: node ids (a `Set` is consulted live, so it may change), or a function
+   * that may be async. Without it every node id not denied is admitted.
+   */
+  allow?: Iterable<NodeId> | ((nodeId: NodeId) => boolean | Promise<boolean>)
+  /** Node ids refused whatever `allow` says; change it with `revoke` and `restore`. */
+  deny?: Iterable<NodeId>
+  /** Options of each spoke's event target. */
+  eventTarget?: IrohEventTargetOptions
+}
+
+/** A spoke the hub admitted. */
+export interface HubSpoke<TEvent extends Event = CustomEvent> {
+  nodeId: NodeId
+  target: IrohEventTarget<TEvent>
+}
+
+/**
+ * Runs an endpoint's accept loop for one ALPN, admits spokes by node id and keeps one event
+ * target per connected spoke. Events: `spoke` (detail `HubSpoke`), `refused` (detail
+ * `{ nodeId, code, reason }`), `error` (detail `{ nodeId?, error }`). Iterate it with
+ * `for await` to take spokes as they arrive.
+ */
+export declare class Hub<TEvent extends Event = CustomEvent> extends EventTarget {
+  private constructor()
+  /** Node ids of the spokes connected now. */
+  readonly spokes: NodeId[]
+  /** Node ids on the deny list. */
+  readonly denied: NodeId[]
+  /** The event target of a connected spoke. */
+  spoke(nodeId: NodeId): IrohEventTarget<TEvent> | undefined
+  /** Denies `nodeId` from now on and closes its live connection (`REVOKED`). */
+  revoke(nodeId: NodeId, reason?: string): void
+  /** Takes `nodeId` off the deny list. */
+  restore(nodeId: NodeId): void
+  /**
+   * Serializes `{ type, detail }` once and queues the same bytes for every connected spoke.
+   * Returns how many took it; a full spoke gets an `error` event instead of a silent drop.
+   */
+  broadcast(type: string, detail?: unknown): number
+  /** Stops admitting, closes every spoke (`CLOSING`), resolves once all are closed. */
+  close(reason?: string): Promise<void>
+  [Symbol.asyncIterator](): AsyncIterator<HubSpoke<TEvent>>
+}
+
+/** Runs `endpoint`'s accept loop as a hub. The hub owns that loop: do not call `accept()` too. */
+export declare function createHub<TEvent extends Event = CustomEvent>(endpoint: Endpoint, options: HubOptions): Hub<TEvent>
+
+/** Options of `connectSpoke`. */
+export interface SpokeOptions {
+  /** The hub's ALPN. */
+  alpn: string
+  /** First wait before redialing, in ms (default 250); doubles per failed attempt, with jitter. */
+  initialDelayMs?: number
+  /** Longest wait between attempts, in ms (default 30,000). */
+  maxDelayMs?: number
+  /** Attempts in a row before giving up with `ERR_IROH_CONNECT` (default: never give up). */
+  maxAttempts?: number
+  /** Timeout of each dial, in ms (default 10,000). */
+  connectTimeoutMs?: number
+  /** Bytes of events held while disconnected before `ERR_IROH_BUFFER_FULL` (default 1 MiB). */
+  maxPendingBytes?: number
+  /** Options of each connection's event target. */
+  eventTarget?: IrohEventTargetOptions
+}
+
+/** Where a reconnecting spoke is. */
+export type SpokeState = 'connecting' | 'connected' | 'disconnected' | 'closed'
+
+/**
+ * One event target for a hub that redials on its own. Listeners stay attached across
+ * connections; events dispatched while disconnected are held in order and sent after the
+ * next connect. A hub refusal (`REFUSED`, `REVOKED`, `WRONG_ALPN`) ends it with
+ * `ERR_IROH_REFUSED`. Events already handed to a connection that then dies are lost with it.
+ */
+export declare class ReconnectingSpoke<TEvent extends Event = CustomEvent> {
+  private constructor()
+  readonly state: SpokeState
+  /** `statechange` (detail `{ state, previous }`), `error` (detail: the Error), `close`. */
+  readonly lifecycle: EventTarget
+  /** The live connection, or null between connections. */
+  readonly connection: Connection | null
+  /** Bytes dispatched and not yet handed to QUIC, held ones included. */
+  readonly bufferedAmount: number
+  /** Resolves once closed or given up. While awaited it keeps the process alive. */
+  readonly closed: Promise<EventTargetCloseInfo>
+  addEventListener<TCurrent extends TEvent>(
+    type: TCurrent['type'],
+    listener: IrohEventListener<TCurrent> | null,
+    options?: boolean | AddEventListenerOptions,
+  ): void
+  removeEventListener<TCurrent extends TEvent>(type: TCurrent['type'], listener: IrohEventListener<TCurrent> | null): void
+  /** Sends, or holds until the next connection. Throws `ERR_IROH_BUFFER_FULL` past the bound. */
+  dispatchEvent(event: TEvent): boolean
+  /** Resolves once everything dispatched has been handed to QUIC on a live connection. */
+  flush(): Promise<void>
+  /** Stops redialing, sends what the live connection has queued, then closes it. */
+  close(code?: number, reason?: string): Promise<EventTargetCloseInfo>
+}
+
+/** Dials the hub at `hub` (node id, ticket or address) and keeps redialing. */
+export declare function connectSpoke<TEvent extends Event = CustomEvent>(
+  endpoint: Endpoint,
+  hub: NodeId | string | EndpointAddr,
+  options: SpokeOptions,
+): ReconnectingSpoke<TEvent>
 
 /** A new random secret key (64 hex characters). Keep it secret. */
 export declare function generateSecretKey(): string

@@ -42,6 +42,13 @@ describe('process lifetime', () => {
     expect(r.stdout).toBe('world\n')
   })
 
+  it('a closed hub and a spoke left redialing do not keep the process alive', async () => {
+    const r = await runNode([fixture('hub-and-spoke-close.mjs')], 30_000)
+    expect(r.signal, `killed: the process hung\n${r.stderr}`).toBeNull()
+    expect(r.code, r.stderr).toBe(0)
+    expect(r.stdout).toBe('hub\n')
+  })
+
   it('loading the addon and creating nothing keeps nothing alive', async () => {
     const r = await runNode(['-e', "require(process.argv[1]).generateSecretKey()", fixture('../../lib/index.js')], 30_000)
     expect(r.signal).toBeNull()

@@ -7,6 +7,13 @@
 const binding = require('./native.js')
 const { NATIVE: CONNECTION } = require('./connection.js')
 const { irohError, invalidArgument, normalizeError } = require('./errors.js')
+const { Listeners } = require('./listeners.js')
+
+// Package-internal hooks for the hub and the reconnecting spoke.
+/** `target[SEND_ENCODED](bytes)`: sends one event already serialized as UTF-8 JSON. */
+const SEND_ENCODED = Symbol('sendEncoded')
+/** `target[FORWARD] = (type, detail) => {}`: receives every event instead of the listeners. */
+const FORWARD = Symbol('forward')
 
 // Dispatch at most this many events synchronously, then yield a macrotask: a
 // `createPubSub` subscriber (a Repeater without buffer) overflows past 1,024 pushes in
@@ -52,7 +59,8 @@ class IrohEventTarget {
   #connection
   #stringify
   #parse
-  #listeners = new Map()
+  #listeners = new Listeners((err) => this.#reportError(err))
+  #forward = null
   #inbox = Promise.resolve()
   #closeInfo = null
   #closedPromise
@@ -126,27 +134,21 @@ class IrohEventTarget {
   }
 
   addEventListener(type, listener, options) {
-    if (listener === null || listener === undefined) return
-    if (typeof listener !== 'function' && typeof listener?.handleEvent !== 'function') {
-      throw invalidArgument('listener must be a function or an object with handleEvent')
-    }
-    const once = typeof options === 'object' && options !== null && Boolean(options.once)
-    const signal = typeof options === 'object' && options !== null ? options.signal : undefined
-    if (signal?.aborted) return
-    const list = this.#listeners.get(type) ?? []
-    if (list.some((entry) => entry.listener === listener)) return
-    const entry = { listener, once }
-    // Copy on write: a dispatch in progress keeps iterating the list it started with.
-    this.#listeners.set(type, [...list, entry])
-    signal?.addEventListener('abort', () => this.removeEventListener(type, listener), { once: true })
+    this.#listeners.add(type, listener, options)
   }
 
   removeEventListener(type, listener) {
-    const list = this.#listeners.get(type)
-    if (!list) return
-    const next = list.filter((entry) => entry.listener !== listener)
-    if (next.length === 0) this.#listeners.delete(type)
-    else if (next.length !== list.length) this.#listeners.set(type, next)
+    this.#listeners.remove(type, listener)
+  }
+
+  set [FORWARD](fn) {
+    this.#forward = fn
+  }
+
+  [SEND_ENCODED](bytes) {
+    if (this.#closeInfo !== null || this.#closing) throw irohError('ERR_IROH_CONNECTION_CLOSED', 'the event target is closed')
+    IrohEventTarget.#commit()
+    this.#nativeBuffered = this.#pump.send(bytes)
   }
 
   /** Sends `{ type, detail }` to the peer as one frame. Never waits; returns true. */
@@ -293,18 +295,8 @@ class IrohEventTarget {
   }
 
   #emit(type, detail) {
-    const list = this.#listeners.get(type)
-    if (list === undefined) return
-    const event = new CustomEvent(type, { detail })
-    for (const entry of list) {
-      if (entry.once) this.removeEventListener(type, entry.listener)
-      try {
-        if (typeof entry.listener === 'function') entry.listener.call(this, event)
-        else entry.listener.handleEvent(event)
-      } catch (err) {
-        this.#reportError(err)
-      }
-    }
+    if (this.#forward !== null) this.#forward(type, detail)
+    else this.#listeners.emit(this, type, detail)
   }
 
   #reportError(error) {
@@ -335,4 +327,4 @@ async function createHubIrohEventTarget(connection, options) {
   return new IrohEventTarget(connection, true, options)
 }
 
-module.exports = { IrohEventTarget, createSpokeIrohEventTarget, createHubIrohEventTarget }
+module.exports = { IrohEventTarget, createSpokeIrohEventTarget, createHubIrohEventTarget, SEND_ENCODED, FORWARD }

@@ -6,6 +6,8 @@ const { Connection, SendStream, RecvStream } = require('./connection.js')
 const { nativeSync } = require('./pending.js')
 const { requireString } = require('./errors.js')
 const { IrohEventTarget, createSpokeIrohEventTarget, createHubIrohEventTarget } = require('./event-target.js')
+const { Hub, HubCloseCode, createHub } = require('./hub.js')
+const { ReconnectingSpoke, connectSpoke } = require('./spoke.js')
 
 function generateSecretKey() {
   return binding.generateSecretKey()
@@ -36,6 +38,11 @@ module.exports = {
   IrohEventTarget,
   createSpokeIrohEventTarget,
   createHubIrohEventTarget,
+  Hub,
+  HubCloseCode,
+  createHub,
+  ReconnectingSpoke,
+  connectSpoke,
   generateSecretKey,
   nodeIdFromSecretKey,
   parseNodeId,

@@ -1,0 +1,242 @@
+import { afterEach, describe, expect, it } from 'vitest'
+import { spawn } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { createInterface } from 'node:readline'
+import { fileURLToPath } from 'node:url'
+import { HubCloseCode, connectSpoke, createHub } from '../lib/index.mjs'
+import { ALPN, closeAll, endpoint, within } from './helpers.mjs'
+
+const HUB_PROCESS = fileURLToPath(new URL('./fixtures/hub-process.mjs', import.meta.url))
+const FAST = { alpn: ALPN, initialDelayMs: 20, maxDelayMs: 200, connectTimeoutMs: 2_000 }
+const cleanups = []
+afterEach(async () => {
+  for (const fn of cleanups.splice(0).reverse()) await fn()
+  await closeAll()
+})
+
+/** Resolves once `spoke.state` is `state`. */
+function stateIs(spoke, state) {
+  if (spoke.state === state) return Promise.resolve()
+  return new Promise((resolve) =>
+    spoke.lifecycle.addEventListener('statechange', function check(e) {
+      if (e.detail.state !== state) return
+      spoke.lifecycle.removeEventListener('statechange', check)
+      resolve()
+    }),
+  )
+}
+
+/** Resolves with the first `count` events of `type` that reach `target`. */
+function collect(target, type, count) {
+  const got = []
+  return new Promise((resolve) =>
+    target.addEventListener(type, (e) => {
+      got.push(e.detail)
+      if (got.length === count) resolve(got)
+    }),
+  )
+}
+
+async function hubWithSpokes(n, hubOptions = {}) {
+  const hubEp = await endpoint({ alpns: [ALPN] })
+  const spokeEps = await Promise.all(Array.from({ length: n }, () => endpoint()))
+  const hub = createHub(hubEp, { alpn: ALPN, allow: spokeEps.map((ep) => ep.nodeId()), ...hubOptions })
+  const admitted = admissions(hub)
+  cleanups.push(() => hub.close())
+  const spokes = spokeEps.map((ep) => connectSpoke(ep, hubEp.ticket(), FAST))
+  cleanups.push(() => Promise.all(spokes.map((s) => s.close())))
+  return { hub, hubEp, spokeEps, spokes, admitted }
+}
+
+/** `admitted(nodeId)` resolves with the hub's target for that spoke, through one listener. */
+function admissions(hub) {
+  const waiting = new Map()
+  hub.addEventListener('spoke', (e) => waiting.get(e.detail.nodeId)?.(e.detail.target))
+  return (nodeId) => hub.spoke(nodeId) ? Promise.resolve(hub.spoke(nodeId)) : new Promise((resolve) => waiting.set(nodeId, resolve))
+}
+
+/** The spoke speaks first (QUIC opens the stream then); resolves with the hub's target. */
+async function greet(admitted, spoke, nodeId) {
+  const arrived = admitted(nodeId)
+  spoke.dispatchEvent(new CustomEvent('hi', { detail: nodeId }))
+  const target = await within(arrived, 10_000, 'admission')
+  await within(collect(target, 'hi', 1), 10_000, 'first event')
+  return target
+}
+
+describe('hub', () => {
+  it('admits an allowed spoke and refuses an unknown node id with its code', async () => {
+    const { hub, hubEp, spokeEps, spokes, admitted } = await hubWithSpokes(1)
+    const stranger = await endpoint()
+    const refused = new Promise((resolve) => hub.addEventListener('refused', (e) => resolve(e.detail)))
+    const outsider = connectSpoke(stranger, hubEp.ticket(), FAST)
+    const info = await within(outsider.closed, 10_000, 'refusal')
+    expect(info).toMatchObject({ code: HubCloseCode.REFUSED, kind: 'remote' })
+    expect(info.error.code).toBe('ERR_IROH_REFUSED')
+    expect(outsider.state).toBe('closed')
+    expect(await refused).toEqual({ nodeId: stranger.nodeId(), code: HubCloseCode.REFUSED, reason: 'node id not allowed' })
+
+    const target = await greet(admitted, spokes[0], spokeEps[0].nodeId())
+    const answer = collect(spokes[0], 'answer', 1)
+    target.dispatchEvent(new CustomEvent('answer', { detail: 42 }))
+    expect(await within(answer, 10_000, 'answer')).toEqual([42])
+    expect(hub.spokes).toEqual([spokeEps[0].nodeId()])
+    expect(() => outsider.dispatchEvent(new CustomEvent('x'))).toThrow(expect.objectContaining({ code: 'ERR_IROH_CONNECTION_CLOSED' }))
+  })
+
+  it('an allow function may be async, and revoking closes that spoke and not the others', async () => {
+    const asked = []
+    const { hub, spokeEps, spokes, admitted } = await hubWithSpokes(2, {
+      allow: async (nodeId) => {
+        asked.push(nodeId)
+        return true
+      },
+    })
+    const [a, b] = spokeEps.map((ep) => ep.nodeId())
+    await greet(admitted, spokes[0], a)
+    const targetB = await greet(admitted, spokes[1], b)
+    expect(asked.sort()).toEqual([a, b].sort())
+    hub.revoke(a)
+    const info = await within(spokes[0].closed, 10_000, 'revoked spoke closes')
+    expect(info).toMatchObject({ code: HubCloseCode.REVOKED, kind: 'remote' })
+    expect(info.error.code).toBe('ERR_IROH_REFUSED')
+    expect(hub.denied).toEqual([a])
+    expect(hub.spokes).toEqual([b])
+    const still = collect(targetB, 'still', 1)
+    spokes[1].dispatchEvent(new CustomEvent('still', { detail: 'here' }))
+    expect(await within(still, 10_000, 'other spoke')).toEqual(['here'])
+    expect(spokes[1].state).toBe('connected')
+  })
+
+  it('broadcast reaches 20 spokes, each event once and in order', async () => {
+    const { hub, spokeEps, spokes, admitted } = await hubWithSpokes(20)
+    await Promise.all(spokes.map((s, i) => greet(admitted, s, spokeEps[i].nodeId())))
+    const N = 200
+    const received = spokes.map((s) => collect(s, 'news', N))
+    let queued = 0
+    for (let i = 0; i < N; i++) queued += hub.broadcast('news', { i })
+    expect(queued).toBe(20 * N)
+    const expected = Array.from({ length: N }, (_, i) => ({ i }))
+    for (const got of await within(Promise.all(received), 20_000, 'broadcasts')) expect(got).toEqual(expected)
+    // Nothing more arrives: each event came once.
+    await Promise.all(spokes.map((s) => s.flush()))
+    const extra = []
+    for (const s of spokes) s.addEventListener('news', (e) => extra.push(e.detail))
+    const marker = spokes.map((s) => collect(s, 'end', 1))
+    hub.broadcast('end')
+    await within(Promise.all(marker), 10_000, 'end marker')
+    expect(extra).toEqual([])
+  })
+
+  it('checks its arguments', async () => {
+    const ep = await endpoint({ alpns: [ALPN] })
+    expect(() => createHub({}, { alpn: ALPN })).toThrow(expect.objectContaining({ code: 'ERR_IROH_INVALID_ARGUMENT' }))
+    expect(() => createHub(ep, {})).toThrow(expect.objectContaining({ code: 'ERR_IROH_INVALID_ALPN' }))
+    expect(() => createHub(ep, { alpn: ALPN, allow: 'everyone' })).toThrow(expect.objectContaining({ code: 'ERR_IROH_INVALID_ARGUMENT' }))
+    expect(() => createHub(ep, { alpn: ALPN, deny: ['not a node id'] })).toThrow(expect.objectContaining({ code: 'ERR_IROH_INVALID_NODE_ID' }))
+    expect(() => connectSpoke(ep, 'x', { alpn: ALPN, maxDelayMs: -1 })).toThrow(expect.objectContaining({ code: 'ERR_IROH_INVALID_ARGUMENT' }))
+  })
+})
+
+describe('reconnecting spoke', () => {
+  it('holds events while the hub is away, up to a bound with a coded error', async () => {
+    const gone = await endpoint({ alpns: [ALPN] })
+    const ticket = gone.ticket()
+    await gone.close()
+    const ep = await endpoint()
+    const spoke = connectSpoke(ep, ticket, { ...FAST, connectTimeoutMs: 500, maxPendingBytes: 1000 })
+    cleanups.push(() => spoke.close())
+    const detail = 'y'.repeat(90)
+    const size = Buffer.byteLength(JSON.stringify({ type: 'x', detail }))
+    let sent = 0
+    let refused = null
+    while (!refused) {
+      try {
+        spoke.dispatchEvent(new CustomEvent('x', { detail }))
+        sent++
+      } catch (err) {
+        refused = err
+      }
+    }
+    expect(refused.code).toBe('ERR_IROH_BUFFER_FULL')
+    expect(sent).toBe(Math.floor(1000 / size))
+    expect(spoke.bufferedAmount).toBe(sent * size)
+    expect(['connecting', 'disconnected']).toContain(spoke.state)
+  })
+
+  it('gives up after maxAttempts with ERR_IROH_CONNECT', async () => {
+    const gone = await endpoint({ alpns: [ALPN] })
+    const ticket = gone.ticket()
+    await gone.close()
+    const ep = await endpoint()
+    const spoke = connectSpoke(ep, ticket, { ...FAST, connectTimeoutMs: 300, maxAttempts: 2 })
+    const info = await within(spoke.closed, 10_000, 'giving up')
+    expect(info.error.code).toBe('ERR_IROH_CONNECT')
+    expect(spoke.state).toBe('closed')
+  })
+
+  it('rides out a hub killed with SIGKILL and restarted from its key file: nothing lost, nothing twice', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'alkdev-hub-'))
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }))
+    const keyPath = path.join(dir, 'hub.key')
+    const first = startHub(keyPath, '127.0.0.1:0')
+    const ready = await within(first.next('ready'), 20_000, 'hub ready')
+    const ep = await endpoint({ idleTimeoutMs: 1_500, keepAliveMs: 250 })
+    const spoke = connectSpoke(ep, ready.ticket, { ...FAST, connectTimeoutMs: 1_000 })
+    cleanups.push(() => spoke.close())
+    // The listeners stay put across connections: each hub process greets once.
+    const firstHello = collect(spoke, 'hub.hello', 1)
+    const bothHellos = collect(spoke, 'hub.hello', 2)
+
+    for (let i = 0; i < 50; i++) spoke.dispatchEvent(new CustomEvent('e', { detail: i }))
+    expect(await within(first.events(50), 20_000, 'events before the kill')).toEqual(range(0, 50))
+    expect(await within(firstHello, 10_000, 'first hello')).toEqual([{ pid: first.child.pid }])
+
+    first.child.kill('SIGKILL')
+    await within(stateIs(spoke, 'disconnected'), 20_000, 'spoke notices the hub is gone')
+    for (let i = 50; i < 100; i++) spoke.dispatchEvent(new CustomEvent('e', { detail: i }))
+
+    const port = ready.addr.directAddresses[0].split(':').pop()
+    const second = startHub(keyPath, `127.0.0.1:${port}`)
+    expect((await within(second.next('ready'), 20_000, 'hub restarted')).nodeId).toBe(ready.nodeId)
+    expect(await within(second.events(50), 30_000, 'events after the restart')).toEqual(range(50, 100))
+    expect(await within(bothHellos, 10_000, 'second hello')).toEqual([{ pid: first.child.pid }, { pid: second.child.pid }])
+    expect(spoke.state).toBe('connected')
+    await spoke.close()
+    second.child.stdin.end()
+    expect(await within(second.exited, 10_000, 'hub exits')).toBe(0)
+    expect(second.extra()).toEqual([]) // nothing arrived twice
+  })
+})
+
+const range = (from, to) => Array.from({ length: to - from }, (_, i) => from + i)
+
+function startHub(keyPath, bindAddr) {
+  const child = spawn(process.execPath, [HUB_PROCESS, keyPath, bindAddr, ALPN], { stdio: ['pipe', 'pipe', 'inherit'] })
+  cleanups.push(() => child.exitCode === null && child.kill('SIGKILL'))
+  const lines = []
+  let wake = () => {}
+  createInterface({ input: child.stdout }).on('line', (line) => {
+    lines.push(JSON.parse(line))
+    wake()
+  })
+  const exited = new Promise((resolve) => child.on('exit', (code) => resolve(code)))
+  const waitFor = async (pick) => {
+    for (;;) {
+      const found = pick()
+      if (found !== undefined) return found
+      await new Promise((resolve) => (wake = resolve))
+    }
+  }
+  const eventsSeen = () => lines.filter((l) => 'event' in l).map((l) => l.event)
+  let taken = 0
+  return {
+    child,
+    exited,
+    next: (key) => waitFor(() => lines.find((l) => key in l)?.[key]),
+    events: (n) => waitFor(() => (eventsSeen().length >= n ? ((taken = n), eventsSeen().slice(0, n)) : undefined)),
+    extra: () => eventsSeen().slice(taken),
+  }
+}

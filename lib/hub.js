@@ -1,0 +1,197 @@
+'use strict'
+
+// A hub: runs an endpoint's accept loop, admits spokes by node id, and keeps one event
+// target per connected spoke. Refusals happen before any stream is taken.
+
+const binding = require('./native.js')
+const { createHubIrohEventTarget, SEND_ENCODED } = require('./event-target.js')
+const { Endpoint } = require('./endpoint.js')
+const { invalidArgument, irohError, normalizeError, requireString } = require('./errors.js')
+const { nativeSync } = require('./pending.js')
+
+/** A node id in the form `remoteNodeId()` returns; throws ERR_IROH_INVALID_NODE_ID. */
+const canonical = (nodeId) => nativeSync(() => binding.parseNodeId(requireString(nodeId, 'nodeId', 'ERR_IROH_INVALID_NODE_ID')))
+
+/** Close codes the hub puts on the connections it ends. */
+const HubCloseCode = Object.freeze({
+  /** The node id is not allowed (or is denied). */
+  REFUSED: 4100,
+  /** The node id was revoked while connected. */
+  REVOKED: 4101,
+  /** The same node id connected again; the older connection is closed. */
+  REPLACED: 4102,
+  /** The connection asked for an ALPN that is not the hub's. */
+  WRONG_ALPN: 4103,
+  /** The hub is closing. */
+  CLOSING: 4104,
+})
+
+function checkAllow(allow) {
+  if (allow === undefined) return null
+  if (typeof allow === 'function') return allow
+  if (allow instanceof Set) return allow
+  if (allow !== null && typeof allow[Symbol.iterator] === 'function' && typeof allow !== 'string') return new Set([...allow].map(canonical))
+  throw invalidArgument('options.allow must be a Set or iterable of node ids, or a function (nodeId) => boolean | Promise<boolean>')
+}
+
+class Hub extends EventTarget {
+  #endpoint
+  #alpn
+  #allow
+  #denied
+  #targetOptions
+  #spokes = new Map()
+  #arrivals = []
+  #waiters = []
+  #stop = new AbortController()
+  #closing = null
+  #loop
+
+  constructor(endpoint, options = {}) {
+    super()
+    if (!(endpoint instanceof Endpoint)) throw invalidArgument('createHub expects an Endpoint')
+    if (options === null || typeof options !== 'object') throw invalidArgument('options must be an object')
+    this.#endpoint = endpoint
+    this.#alpn = requireString(options.alpn, 'options.alpn', 'ERR_IROH_INVALID_ALPN')
+    this.#allow = checkAllow(options.allow)
+    this.#denied = new Set([...(options.deny ?? [])].map(canonical))
+    this.#targetOptions = options.eventTarget
+    this.#loop = this.#acceptLoop()
+  }
+
+  /** Node ids of the spokes connected now. */
+  get spokes() {
+    return [...this.#spokes.keys()]
+  }
+
+  /** The event target of a connected spoke, or undefined. */
+  spoke(nodeId) {
+    return this.#spokes.get(canonical(nodeId))
+  }
+
+  /** Node ids refused whatever `allow` says. */
+  get denied() {
+    return [...this.#denied]
+  }
+
+  /** Denies `nodeId` from now on and closes its live connection, if any. */
+  revoke(nodeId, reason = 'revoked') {
+    nodeId = canonical(nodeId)
+    this.#denied.add(nodeId)
+    const target = this.#spokes.get(nodeId)
+    if (target) {
+      this.#spokes.delete(nodeId)
+      target.connection.close(HubCloseCode.REVOKED, reason)
+    }
+  }
+
+  /** Takes `nodeId` off the deny list; `allow` decides again. */
+  restore(nodeId) {
+    this.#denied.delete(canonical(nodeId))
+  }
+
+  /**
+   * Serializes `{ type, detail }` once and queues the same bytes for every connected
+   * spoke. Returns how many took it; a spoke whose buffer is full gets an `error` event
+   * (detail `{ nodeId, error }`) instead of a silent drop.
+   */
+  broadcast(type, detail = null) {
+    requireString(type, 'type')
+    if (this.#closing) throw irohError('ERR_IROH_CONNECTION_CLOSED', 'the hub is closed')
+    const bytes = Buffer.from(JSON.stringify({ type, detail }))
+    let sent = 0
+    for (const [nodeId, target] of this.#spokes) {
+      try {
+        target[SEND_ENCODED](bytes)
+        sent++
+      } catch (err) {
+        this.dispatchEvent(new CustomEvent('error', { detail: { nodeId, error: normalizeError(err) } }))
+      }
+    }
+    return sent
+  }
+
+  /** Spokes as they are admitted, until the hub closes. */
+  async *[Symbol.asyncIterator]() {
+    for (;;) {
+      if (this.#arrivals.length > 0) {
+        yield this.#arrivals.shift()
+        continue
+      }
+      if (this.#closing) return
+      const next = await new Promise((resolve) => this.#waiters.push(resolve))
+      if (next === null) return
+      yield next
+    }
+  }
+
+  /** Stops admitting, closes every spoke's connection, and resolves once all are closed. */
+  close(reason = 'hub closing') {
+    this.#closing ??= (async () => {
+      this.#stop.abort()
+      await this.#loop
+      for (const resolve of this.#waiters.splice(0)) resolve(null)
+      const targets = [...this.#spokes.values()]
+      this.#spokes.clear()
+      await Promise.all(targets.map((t) => t.close(HubCloseCode.CLOSING, reason).catch(() => {})))
+    })()
+    return this.#closing
+  }
+
+  async #acceptLoop() {
+    for (;;) {
+      let conn
+      try {
+        conn = await this.#endpoint.accept({ signal: this.#stop.signal })
+      } catch (err) {
+        if (err.code !== 'ERR_IROH_ABORTED') this.dispatchEvent(new CustomEvent('error', { detail: { error: normalizeError(err) } }))
+        return
+      }
+      if (conn === null) return
+      // Not awaited: a slow `allow` must not hold up the next spoke.
+      this.#admit(conn).catch((err) => {
+        conn.close(HubCloseCode.REFUSED, 'admission failed')
+        this.dispatchEvent(new CustomEvent('error', { detail: { nodeId: conn.remoteNodeId(), error: normalizeError(err) } }))
+      })
+    }
+  }
+
+  async #admit(conn) {
+    const nodeId = conn.remoteNodeId()
+    if (conn.alpn() !== this.#alpn) return this.#refuse(conn, nodeId, HubCloseCode.WRONG_ALPN, `this hub speaks ${this.#alpn}`)
+    if (!(await this.#allowed(nodeId))) return this.#refuse(conn, nodeId, HubCloseCode.REFUSED, 'node id not allowed')
+    if (this.#closing) return conn.close(HubCloseCode.CLOSING, 'hub closing')
+    const target = await createHubIrohEventTarget(conn, this.#targetOptions)
+    this.#spokes.get(nodeId)?.connection.close(HubCloseCode.REPLACED, 'replaced by a newer connection')
+    this.#spokes.set(nodeId, target)
+    target.lifecycle.addEventListener('close', () => {
+      if (this.#spokes.get(nodeId) === target) this.#spokes.delete(nodeId)
+    })
+    const spoke = { nodeId, target }
+    this.dispatchEvent(new CustomEvent('spoke', { detail: spoke }))
+    const waiter = this.#waiters.shift()
+    if (waiter) waiter(spoke)
+    else this.#arrivals.push(spoke)
+  }
+
+  async #allowed(nodeId) {
+    if (this.#denied.has(nodeId)) return false
+    const allow = this.#allow
+    if (allow === null) return true
+    if (allow instanceof Set) return allow.has(nodeId)
+    // Denial may have come while `allow` was thinking.
+    return (await allow(nodeId)) === true && !this.#denied.has(nodeId)
+  }
+
+  #refuse(conn, nodeId, code, reason) {
+    conn.close(code, reason)
+    this.dispatchEvent(new CustomEvent('refused', { detail: { nodeId, code, reason } }))
+  }
+}
+
+/** Runs `endpoint`'s accept loop as a hub for `options.alpn`. */
+function createHub(endpoint, options) {
+  return new Hub(endpoint, options)
+}
+
+module.exports = { Hub, HubCloseCode, createHub }

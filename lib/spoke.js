@@ -1,0 +1,249 @@
+'use strict'
+
+// A spoke that outlives its connections: one event target whose listeners stay put while
+// it dials, redials with backoff, and holds what is dispatched meanwhile.
+
+const { createSpokeIrohEventTarget, FORWARD, SEND_ENCODED } = require('./event-target.js')
+const { Endpoint } = require('./endpoint.js')
+const { HubCloseCode } = require('./hub.js')
+const { Listeners } = require('./listeners.js')
+const { invalidArgument, irohError, normalizeError, requireString } = require('./errors.js')
+
+const DEFAULTS = {
+  initialDelayMs: 250,
+  maxDelayMs: 30_000,
+  maxAttempts: Infinity,
+  connectTimeoutMs: 10_000,
+  maxPendingBytes: 1024 * 1024,
+}
+// The hub said no: dialing again would only be refused again.
+const FINAL_CODES = new Set([HubCloseCode.REFUSED, HubCloseCode.REVOKED, HubCloseCode.WRONG_ALPN])
+
+function checkOptions(options) {
+  if (options === null || typeof options !== 'object') throw invalidArgument('options must be an object')
+  const out = { ...DEFAULTS }
+  for (const name of Object.keys(DEFAULTS)) {
+    const v = options[name]
+    if (v === undefined) continue
+    const ok = name === 'maxAttempts' ? v === Infinity || (Number.isInteger(v) && v >= 1) : Number.isInteger(v) && v >= 0
+    if (!ok) throw invalidArgument(`options.${name} must be a non-negative integer`)
+    out[name] = v
+  }
+  out.alpn = requireString(options.alpn, 'options.alpn', 'ERR_IROH_INVALID_ALPN')
+  out.eventTarget = options.eventTarget
+  return out
+}
+
+/** Full jitter over exponential backoff: a crowd of spokes does not redial in step. */
+function backoff(attempt, { initialDelayMs, maxDelayMs }) {
+  const ceiling = Math.min(maxDelayMs, initialDelayMs * 2 ** Math.min(attempt - 1, 30))
+  return Math.round(ceiling / 2 + (Math.random() * ceiling) / 2)
+}
+
+class ReconnectingSpoke {
+  #endpoint
+  #peer
+  #options
+  #listeners = new Listeners((err) => this.#report(err))
+  #state = 'connecting'
+  #inner = null
+  /** Serialized events waiting for a connection, in order, and their UTF-8 size. */
+  #pending = []
+  #pendingBytes = 0
+  #stop = new AbortController()
+  #closeInfo = null
+  #closedPromise
+  #resolveClosed
+  #keepAlive = null
+
+  /** `statechange` (detail `{ state, previous }`), `error` (detail: the Error), `close`. */
+  lifecycle = new EventTarget()
+
+  constructor(endpoint, peer, options) {
+    if (!(endpoint instanceof Endpoint)) throw invalidArgument('connectSpoke expects an Endpoint')
+    if (typeof peer !== 'string' && (peer === null || typeof peer !== 'object')) {
+      throw invalidArgument('the hub to dial must be a node id, a ticket or an address object')
+    }
+    this.#endpoint = endpoint
+    this.#peer = peer
+    this.#options = checkOptions(options)
+    this.#closedPromise = new Promise((resolve) => (this.#resolveClosed = resolve))
+    this.#run()
+  }
+
+  /** `connecting`, `connected`, `disconnected` (waiting to redial) or `closed`. */
+  get state() {
+    return this.#state
+  }
+
+  /** The live connection, or null between connections. */
+  get connection() {
+    return this.#inner?.connection ?? null
+  }
+
+  /** Bytes dispatched and not yet handed to QUIC, waiting ones included. */
+  get bufferedAmount() {
+    return this.#pendingBytes + (this.#inner?.bufferedAmount ?? 0)
+  }
+
+  /** Resolves with the close info once `close()` is called or redialing gives up. */
+  get closed() {
+    if (this.#keepAlive === null && this.#closeInfo === null) this.#keepAlive = setInterval(() => {}, 1 << 30)
+    return this.#closedPromise
+  }
+
+  addEventListener(type, listener, options) {
+    this.#listeners.add(type, listener, options)
+  }
+
+  removeEventListener(type, listener) {
+    this.#listeners.remove(type, listener)
+  }
+
+  /**
+   * Sends `{ type, detail }` to the hub, or keeps it, in order, until the next connection.
+   * Throws `ERR_IROH_BUFFER_FULL` past `maxPendingBytes` (or the live target's buffer).
+   */
+  dispatchEvent(event) {
+    if (!event || typeof event.type !== 'string') {
+      throw invalidArgument('dispatchEvent expects an Event, e.g. new CustomEvent(type, { detail })')
+    }
+    if (this.#state === 'closed') throw irohError('ERR_IROH_CONNECTION_CLOSED', 'the spoke is closed')
+    if (this.#state === 'connected' && this.#pending.length === 0) {
+      try {
+        return this.#inner.dispatchEvent(event)
+      } catch (err) {
+        // The connection just died and the spoke has not noticed yet: hold the event.
+        if (err.code !== 'ERR_IROH_CONNECTION_CLOSED') throw err
+      }
+    }
+    const text = JSON.stringify({ type: event.type, detail: event.detail === undefined ? null : event.detail })
+    const bytes = Buffer.from(text)
+    if (this.#pendingBytes > 0 && this.#pendingBytes + bytes.length > this.#options.maxPendingBytes) {
+      throw irohError(
+        'ERR_IROH_BUFFER_FULL',
+        `${this.#pendingBytes} bytes wait for a connection and ${bytes.length} more would pass maxPendingBytes (${this.#options.maxPendingBytes})`,
+      )
+    }
+    this.#pending.push(bytes)
+    this.#pendingBytes += bytes.length
+    return true
+  }
+
+  /** Resolves once everything dispatched has been handed to QUIC on a live connection. */
+  async flush() {
+    while (this.#pending.length > 0 || this.#state !== 'connected') {
+      if (this.#state === 'closed') throw irohError('ERR_IROH_CONNECTION_CLOSED', 'the spoke is closed')
+      await new Promise((resolve) => this.lifecycle.addEventListener('statechange', resolve, { once: true }))
+    }
+    await this.#inner.flush()
+  }
+
+  /** Stops redialing, sends what the live connection has queued, and closes it. */
+  async close(code = 0, reason = '') {
+    if (this.#closeInfo === null) {
+      this.#stop.abort()
+      const inner = this.#inner
+      if (inner) await inner.close(code, reason).catch(() => {})
+      this.#finish({ code, reason, kind: 'local' })
+    }
+    return this.#closedPromise
+  }
+
+  async #run() {
+    let attempt = 0
+    const signal = this.#stop.signal
+    while (!signal.aborted) {
+      this.#setState('connecting')
+      let inner
+      try {
+        const conn = await this.#endpoint.connect(this.#peer, this.#options.alpn, { timeoutMs: this.#options.connectTimeoutMs, signal })
+        inner = await createSpokeIrohEventTarget(conn, this.#options.eventTarget)
+      } catch (err) {
+        if (signal.aborted) return
+        attempt++
+        if (attempt >= this.#options.maxAttempts) return this.#giveUp(normalizeError(err), attempt)
+        this.#setState('disconnected')
+        await this.#sleep(backoff(attempt, this.#options))
+        continue
+      }
+      attempt = 0
+      inner[FORWARD] = (type, detail) => this.#listeners.emit(this, type, detail)
+      inner.lifecycle.addEventListener('error', (e) => this.#report(e.detail))
+      const ended = new Promise((resolve) => inner.lifecycle.addEventListener('close', (e) => resolve(e.detail), { once: true }))
+      this.#inner = inner
+      await this.#sendPending(inner, ended)
+      if (!inner.isClosed && !signal.aborted) this.#setState('connected')
+      const info = await ended
+      this.#inner = null
+      if (signal.aborted) return
+      if (info.kind === 'remote' && FINAL_CODES.has(info.code)) {
+        const error = irohError('ERR_IROH_REFUSED', `the hub refused this spoke (code ${info.code}: ${info.reason})`)
+        return this.#finish({ ...info, error })
+      }
+      attempt++
+      this.#setState('disconnected')
+      await this.#sleep(backoff(attempt, this.#options))
+    }
+  }
+
+  /** Sends the waiting events in order, waiting for room as needed. */
+  async #sendPending(inner, ended) {
+    while (this.#pending.length > 0) {
+      const bytes = this.#pending[0]
+      try {
+        inner[SEND_ENCODED](bytes)
+      } catch (err) {
+        if (err.code !== 'ERR_IROH_BUFFER_FULL') return // closed: they wait for the next connection
+        const drained = new Promise((resolve) => inner.lifecycle.addEventListener('drain', resolve, { once: true }))
+        if ((await Promise.race([drained, ended.then(() => 'ended')])) === 'ended') return
+        continue
+      }
+      this.#pending.shift()
+      this.#pendingBytes -= bytes.length
+    }
+  }
+
+  /** Waits `ms`, or less if closed. The timer does not hold the process open. */
+  #sleep(ms) {
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, ms)
+      timer.unref()
+      this.#stop.signal.addEventListener('abort', () => (clearTimeout(timer), resolve()), { once: true })
+    })
+  }
+
+  #giveUp(cause, attempts) {
+    const error = irohError('ERR_IROH_CONNECT', `gave up after ${attempts} attempts: ${cause.message}`, { cause })
+    this.#finish({ code: 0, reason: error.message, kind: 'local', error })
+  }
+
+  #setState(state) {
+    if (state === this.#state) return
+    const previous = this.#state
+    this.#state = state
+    this.lifecycle.dispatchEvent(new CustomEvent('statechange', { detail: { state, previous } }))
+  }
+
+  #report(error) {
+    this.lifecycle.dispatchEvent(new CustomEvent('error', { detail: error }))
+  }
+
+  #finish(info) {
+    if (this.#closeInfo !== null) return
+    this.#closeInfo = info
+    clearInterval(this.#keepAlive)
+    this.#stop.abort()
+    this.#setState('closed')
+    if (info.error) this.#report(info.error)
+    this.lifecycle.dispatchEvent(new CustomEvent('close', { detail: info }))
+    this.#resolveClosed(info)
+  }
+}
+
+/** One event target for the hub at `peer` that redials on its own (see the README). */
+function connectSpoke(endpoint, peer, options) {
+  return new ReconnectingSpoke(endpoint, peer, options)
+}
+
+module.exports = { ReconnectingSpoke, connectSpoke }
