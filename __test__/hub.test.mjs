@@ -140,13 +140,17 @@ describe('hub', () => {
   })
 })
 
+/** The ticket of a hub endpoint that has closed: nothing answers there. */
+async function goneHubTicket() {
+  const gone = await endpoint({ alpns: [ALPN] })
+  const ticket = gone.ticket()
+  await gone.close()
+  return ticket
+}
+
 describe('reconnecting spoke', () => {
   it('holds events while the hub is away, up to a bound with a coded error', async () => {
-    const gone = await endpoint({ alpns: [ALPN] })
-    const ticket = gone.ticket()
-    await gone.close()
-    const ep = await endpoint()
-    const spoke = connectSpoke(ep, ticket, { ...FAST, connectTimeoutMs: 500, maxPendingBytes: 1000 })
+    const spoke = connectSpoke(await endpoint(), await goneHubTicket(), { ...FAST, connectTimeoutMs: 500, maxPendingBytes: 1000 })
     cleanups.push(() => spoke.close())
     const detail = 'y'.repeat(90)
     const size = Buffer.byteLength(JSON.stringify({ type: 'x', detail }))
@@ -167,11 +171,7 @@ describe('reconnecting spoke', () => {
   })
 
   it('gives up after maxAttempts with ERR_IROH_CONNECT', async () => {
-    const gone = await endpoint({ alpns: [ALPN] })
-    const ticket = gone.ticket()
-    await gone.close()
-    const ep = await endpoint()
-    const spoke = connectSpoke(ep, ticket, { ...FAST, connectTimeoutMs: 300, maxAttempts: 2 })
+    const spoke = connectSpoke(await endpoint(), await goneHubTicket(), { ...FAST, connectTimeoutMs: 300, maxAttempts: 2 })
     const info = await within(spoke.closed, 10_000, 'giving up')
     expect(info.error.code).toBe('ERR_IROH_CONNECT')
     expect(spoke.state).toBe('closed')
