@@ -276,7 +276,10 @@ export declare class IrohEventTarget<TEvent extends Event = CustomEvent> {
   dispatchEvent(event: TEvent): boolean
   /** Resolves once everything dispatched so far has been handed to QUIC. */
   flush(): Promise<void>
-  /** Sends what is queued, waits until the peer has it, then closes the connection. */
+  /**
+   * Sends what is queued, waits until the peer has it, then closes the connection. A hub
+   * target whose spoke never opened its stream closes at once; what it queued is dropped.
+   */
   close(code?: number, reason?: string): Promise<EventTargetCloseInfo>
 }
 

@@ -130,6 +130,15 @@ describe('hub', () => {
     expect(extra).toEqual([])
   })
 
+  it('close() returns at once with spokes that never sent anything', async () => {
+    const { hub, spokeEps, admitted } = await hubWithSpokes(2)
+    await Promise.all(spokeEps.map((ep) => within(admitted(ep.nodeId()), 10_000, 'admission')))
+    expect(hub.spokes).toHaveLength(2)
+    await within(hub.close(), 10_000, 'hub.close()')
+    expect(hub.spokes).toEqual([])
+    expect(() => hub.broadcast('late')).toThrow(expect.objectContaining({ code: 'ERR_IROH_CONNECTION_CLOSED' }))
+  })
+
   it('checks its arguments', async () => {
     const ep = await endpoint({ alpns: [ALPN] })
     expect(() => createHub({}, { alpn: ALPN })).toThrow(expect.objectContaining({ code: 'ERR_IROH_INVALID_ARGUMENT' }))

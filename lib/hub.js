@@ -160,8 +160,9 @@ class Hub extends EventTarget {
     const nodeId = conn.remoteNodeId()
     if (conn.alpn() !== this.#alpn) return this.#refuse(conn, nodeId, HubCloseCode.WRONG_ALPN, `this hub speaks ${this.#alpn}`)
     if (!(await this.#allowed(nodeId))) return this.#refuse(conn, nodeId, HubCloseCode.REFUSED, 'node id not allowed')
-    if (this.#closing) return conn.close(HubCloseCode.CLOSING, 'hub closing')
     const target = await createHubIrohEventTarget(conn, this.#targetOptions)
+    // close() may have run while `allow` was thinking; it has already closed the others.
+    if (this.#closing) return target.close(HubCloseCode.CLOSING, 'hub closing')
     this.#spokes.get(nodeId)?.connection.close(HubCloseCode.REPLACED, 'replaced by a newer connection')
     this.#spokes.set(nodeId, target)
     target.lifecycle.addEventListener('close', () => {

@@ -350,9 +350,20 @@ fn protocol_failure(shared: &PumpShared, tsfn: &Tsfn, inbox: &mut Inbox, e: Fram
 }
 
 async fn write_loop(shared: Arc<PumpShared>, tsfn: Arc<Tsfn>, send_rx: oneshot::Receiver<iroh::endpoint::SendStream>) {
-    let mut send = tokio::select! {
-        s = send_rx => match s { Ok(s) => s, Err(_) => return },
-        _ = shared.stopped.cancelled() => return,
+    let mut send_rx = send_rx;
+    let mut send = loop {
+        tokio::select! {
+            s = &mut send_rx => match s { Ok(s) => break s, Err(_) => return },
+            _ = shared.wake_writer.notified() => {
+                // Closed before the peer opened the stream: there is nothing to finish, and
+                // what was queued for it cannot be delivered.
+                if shared.close_requested.load(Ordering::Acquire) {
+                    shared.finished.cancel();
+                    return;
+                }
+            }
+            _ = shared.stopped.cancelled() => return,
+        }
     };
     loop {
         let data = {
