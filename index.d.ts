@@ -223,6 +223,11 @@ export interface IrohEventTargetOptions {
   maxFrameBytes?: number
   /** Bytes `dispatchEvent` may queue before it throws `ERR_IROH_BUFFER_FULL` (default 8 MiB). */
   maxBufferedBytes?: number
+  /**
+   * How long a frame may stay half-received with no new bytes before the connection is
+   * closed with code 4003 and `ERR_IROH_PROTOCOL` (default 30,000 ms).
+   */
+  frameTimeoutMs?: number
   /** Replaces JSON on both ends; `parse` must return an object with a string `type`. */
   serializer?: {
     stringify(event: { type: string; detail: unknown }): string

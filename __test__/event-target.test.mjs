@@ -324,12 +324,12 @@ describe('hub and spoke event targets', () => {
 })
 
 describe('bad input from a peer', () => {
-  async function hostile(bytes, finish) {
+  async function hostile(bytes, finish, hubOptions) {
     const server = await endpoint({ alpns: [ALPN] })
     const raw = await endpoint()
     const accepted = server.accept()
     const rawConn = await raw.connect(server.addr(), ALPN)
-    const hub = await createHubIrohEventTarget(await accepted)
+    const hub = await createHubIrohEventTarget(await accepted, hubOptions)
     const errors = []
     hub.lifecycle.addEventListener('error', (e) => errors.push(e.detail))
     const { send } = await rawConn.openBi()
@@ -358,10 +358,12 @@ describe('bad input from a peer', () => {
     ['two objects smuggled in one frame', frame('{"type":"a"},{"type":"b"}'), false, 'ERR_IROH_PROTOCOL', 4002],
     ['invalid UTF-8', frame(Buffer.from([0x7b, 0x22, 0x74, 0x79, 0x70, 0x65, 0x22, 0x3a, 0x22, 0xff, 0x22, 0x7d])), false, 'ERR_IROH_PROTOCOL', 4002],
     ['a stream that ends mid-frame', Buffer.concat([frame({ type: 'ok' }), frame({ type: 'cut' }).subarray(0, 9)]), true, 'ERR_IROH_PROTOCOL', 4003],
+    // The peer keeps the connection open and sends nothing more: the timeout frees it.
+    ['a frame that stalls mid-way', frame({ type: 'stall', detail: 'x'.repeat(100) }).subarray(0, 50), false, 'ERR_IROH_PROTOCOL', 4003, { frameTimeoutMs: 300 }],
   ]
-  for (const [name, bytes, finish, code, closeCode] of cases) {
+  for (const [name, bytes, finish, code, closeCode, hubOptions] of cases) {
     it(`${name}: coded error, connection closed, endpoint keeps working`, async () => {
-      const { info, remote, errors } = await hostile(bytes, finish)
+      const { info, remote, errors } = await hostile(bytes, finish, hubOptions)
       expect(info.error?.code).toBe(code)
       expect(info).toMatchObject({ code: closeCode, kind: 'local' })
       expect(remote).toMatchObject({ code: closeCode, kind: 'remote' })

@@ -36,7 +36,7 @@ let staging = null
 function checkOptions(options) {
   if (options === undefined || options === null) return {}
   if (typeof options !== 'object') throw invalidArgument('options must be an object')
-  for (const name of ['maxFrameBytes', 'maxBufferedBytes']) {
+  for (const name of ['maxFrameBytes', 'maxBufferedBytes', 'frameTimeoutMs']) {
     const v = options[name]
     if (v !== undefined && (!Number.isInteger(v) || v < 1 || v > 0xffffffff)) {
       throw invalidArgument(`options.${name} must be a positive integer below 2^32`)
@@ -95,6 +95,7 @@ class IrohEventTarget {
       {
         maxFrameBytes: checked.maxFrameBytes,
         maxBufferedBytes: checked.maxBufferedBytes,
+        frameTimeoutMs: checked.frameTimeoutMs,
         rawFrames: Boolean(checked.serializer),
       },
       (message) => this.#receive(message),

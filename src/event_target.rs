@@ -6,6 +6,9 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use iroh::endpoint::{ConnectionError, ReadError, VarInt};
 use napi::bindgen_prelude::{Function, PromiseRaw};
@@ -31,6 +34,13 @@ pub const CLOSE_STREAM_ERROR: u32 = 4004;
 
 const DEFAULT_MAX_BUFFERED_BYTES: usize = 8 * 1024 * 1024;
 const READ_CHUNK: usize = 256 * 1024;
+const DEFAULT_FRAME_TIMEOUT_MS: u32 = 30_000;
+
+struct FrameLimits {
+    max_frame: usize,
+    /// The longest pause in the middle of a frame.
+    frame_timeout: Duration,
+}
 /// Batches handed to JS and not yet acknowledged: two, so the next one is already
 /// waiting in the JS queue while the current one is dispatched.
 const BATCHES_WITH_JS: usize = 2;
@@ -50,6 +60,9 @@ pub struct PumpOptions {
     pub max_buffered_bytes: Option<u32>,
     /// Hand frames to JS one string each (a custom `parse`) instead of one JSON array.
     pub raw_frames: Option<bool>,
+    /// How long a frame may stay half-received with no new bytes before the connection is
+    /// closed (4003): a peer that stalls mid-frame must not hold memory for ever.
+    pub frame_timeout_ms: Option<u32>,
 }
 
 /// What the pump tells JS. `kind`: 0 batch as JSON array text (`json`), 1 batch as
@@ -212,6 +225,7 @@ pub fn create_event_pump(
         return Err(IrohError::invalid_argument("maxFrameBytes and maxBufferedBytes must be positive").into());
     }
     let raw = options.raw_frames.unwrap_or(false);
+    let frame_timeout = Duration::from_millis(u64::from(options.frame_timeout_ms.unwrap_or(DEFAULT_FRAME_TIMEOUT_MS)));
     let tsfn: Tsfn = on_message
         .build_threadsafe_function()
         .callee_handled::<false>()
@@ -238,7 +252,7 @@ pub fn create_event_pump(
     });
     let tsfn = Arc::new(tsfn);
     let (send_tx, send_rx) = oneshot::channel();
-    napi::bindgen_prelude::spawn(read_loop(shared.clone(), tsfn.clone(), accept, max_frame, raw, send_tx));
+    napi::bindgen_prelude::spawn(read_loop(shared.clone(), tsfn.clone(), accept, FrameLimits { max_frame, frame_timeout }, raw, send_tx));
     napi::bindgen_prelude::spawn(write_loop(shared.clone(), tsfn, send_rx));
     Ok(EventPump { shared })
 }
@@ -247,7 +261,7 @@ async fn read_loop(
     shared: Arc<PumpShared>,
     tsfn: Arc<Tsfn>,
     accept: bool,
-    max_frame: usize,
+    limits: FrameLimits,
     raw: bool,
     send_tx: oneshot::Sender<iroh::endpoint::SendStream>,
 ) {
@@ -260,8 +274,9 @@ async fn read_loop(
         }
         Err(e) => return shared.finish(&tsfn, Some(&e)),
     };
-    let mut decoder = FrameDecoder::new(max_frame);
+    let mut decoder = FrameDecoder::new(limits.max_frame);
     let mut inbox = Inbox::new(raw);
+    let mut last_bytes = Instant::now();
     let mut with_js = 0;
     let mut paused = false;
     let mut eof = false;
@@ -286,11 +301,15 @@ async fn read_loop(
         } else if paused && backlog < RESUME_BACKLOG {
             conn.set_receive_window(VarInt::from_u32(CONNECTION_RECEIVE_WINDOW));
             paused = false;
+            last_bytes = Instant::now();
         }
         tokio::select! {
             _ = shared.ack.notified(), if with_js > 0 => {}
             read = recv.read_chunk(READ_CHUNK), if !eof => match read {
-                Ok(Some(chunk)) => decoder.extend(&chunk),
+                Ok(Some(chunk)) => {
+                    decoder.extend(&chunk);
+                    last_bytes = Instant::now();
+                }
                 Ok(None) => {
                     if let Err(e) = decoder.finish() {
                         return protocol_failure(&shared, &tsfn, &mut inbox, e);
@@ -308,6 +327,17 @@ async fn read_loop(
                     return shared.finish(&tsfn, None);
                 }
             },
+            // Not while we paused the peer ourselves.
+            _ = tokio::time::sleep_until(last_bytes + limits.frame_timeout), if decoder.buffered() > 0 && !eof && !paused => {
+                let have = decoder.buffered();
+                let err = IrohError::new(
+                    ErrorCode::Protocol,
+                    format!("a frame stalled: {have} bytes of it arrived, then nothing for {} ms", limits.frame_timeout.as_millis()),
+                );
+                flush_all(&tsfn, &mut inbox);
+                shared.fail(CLOSE_TRUNCATED_FRAME, err);
+                return shared.finish(&tsfn, None);
+            }
             e = conn.closed(), if eof => {
                 flush_all(&tsfn, &mut inbox);
                 return shared.finish(&tsfn, Some(&e));
