@@ -340,7 +340,8 @@ export interface HubSpoke<TEvent extends Event = CustomEvent> {
 
 /**
  * Runs an endpoint's accept loop for one ALPN, admits spokes by node id and keeps one event
- * target per connected spoke. Events: `spoke` (detail `HubSpoke`), `refused` (detail
+ * target per connected spoke. Events: `spoke` (detail `HubSpoke`), `disconnect` (detail
+ * `{ nodeId }` and the target's close info, reason and error included), `refused` (detail
  * `{ nodeId, code, reason }`), `error` (detail `{ nodeId?, error }`). Iterate it with
  * `for await` to take spokes as they arrive.
  */

@@ -1,5 +1,8 @@
 // Shared test setup: every endpoint binds to loopback with relays, n0 address lookup
 // and the portmapper off, so no test sends a packet beyond 127.0.0.1.
+import { spawn } from 'node:child_process'
+import { createInterface } from 'node:readline'
+import { fileURLToPath } from 'node:url'
 import { Endpoint } from '../lib/index.mjs'
 
 export const LOOPBACK = Object.freeze({ relayMode: 'disabled', bindAddr: '127.0.0.1:0', addressLookup: 'none' })
@@ -83,4 +86,46 @@ export async function readFrame(recv) {
     throw err
   }
   return JSON.parse((await recv.readExact(header.readUInt32BE(0))).toString())
+}
+
+const HUB_PROCESS = fileURLToPath(new URL('./fixtures/hub-process.mjs', import.meta.url))
+
+/**
+ * Starts fixtures/hub-process.mjs with `config`. `next(key)` resolves with the first line
+ * carrying `key`, `find(key, predicate)` with the first that matches; `events(n)` with the first n "e" events; `extra()` lists the events after
+ * those; `all(key)` lists every value of `key` so far; `rss()` asks for the hub's RSS.
+ */
+export function startHubProcess(config) {
+  const child = spawn(process.execPath, ['--expose-gc', HUB_PROCESS, JSON.stringify(config)], { stdio: ['pipe', 'pipe', 'inherit'] })
+  const lines = []
+  const waiters = []
+  createInterface({ input: child.stdout }).on('line', (line) => {
+    lines.push(JSON.parse(line))
+    for (const wake of waiters.splice(0)) wake()
+  })
+  const exited = new Promise((resolve) => child.on('exit', (code) => resolve(code)))
+  const waitFor = async (pick) => {
+    for (;;) {
+      const found = pick()
+      if (found !== undefined) return found
+      await new Promise((resolve) => waiters.push(resolve))
+    }
+  }
+  const all = (key) => lines.filter((l) => key in l).map((l) => l[key])
+  let taken = 0
+  return {
+    child,
+    exited,
+    all,
+    next: (key) => waitFor(() => lines.find((l) => key in l)?.[key]),
+    find: (key, predicate) => waitFor(() => all(key).find(predicate)),
+    count: (key, n) => waitFor(() => (all(key).length >= n ? all(key) : undefined)),
+    events: (n) => waitFor(() => (all('event').length >= n ? ((taken = n), all('event').slice(0, n)) : undefined)),
+    extra: () => all('event').slice(taken),
+    rss: () => {
+      const seen = all('rss').length
+      child.stdin.write('rss\n')
+      return waitFor(() => all('rss')[seen])
+    },
+  }
 }

@@ -1,14 +1,10 @@
 import { afterEach, describe, expect, it } from 'vitest'
-import { spawn } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
-import { createInterface } from 'node:readline'
-import { fileURLToPath } from 'node:url'
 import { HubCloseCode, connectSpoke, createHub } from '../lib/index.mjs'
-import { ALPN, closeAll, endpoint, within } from './helpers.mjs'
+import { ALPN, closeAll, endpoint, startHubProcess, within } from './helpers.mjs'
 
-const HUB_PROCESS = fileURLToPath(new URL('./fixtures/hub-process.mjs', import.meta.url))
 const FAST = { alpn: ALPN, initialDelayMs: 20, maxDelayMs: 200, connectTimeoutMs: 2_000 }
 const cleanups = []
 afterEach(async () => {
@@ -222,30 +218,8 @@ describe('reconnecting spoke', () => {
 
 const range = (from, to) => Array.from({ length: to - from }, (_, i) => from + i)
 
-function startHub(keyPath, bindAddr) {
-  const child = spawn(process.execPath, [HUB_PROCESS, keyPath, bindAddr, ALPN], { stdio: ['pipe', 'pipe', 'inherit'] })
-  cleanups.push(() => child.exitCode === null && child.kill('SIGKILL'))
-  const lines = []
-  let wake = () => {}
-  createInterface({ input: child.stdout }).on('line', (line) => {
-    lines.push(JSON.parse(line))
-    wake()
-  })
-  const exited = new Promise((resolve) => child.on('exit', (code) => resolve(code)))
-  const waitFor = async (pick) => {
-    for (;;) {
-      const found = pick()
-      if (found !== undefined) return found
-      await new Promise((resolve) => (wake = resolve))
-    }
-  }
-  const eventsSeen = () => lines.filter((l) => 'event' in l).map((l) => l.event)
-  let taken = 0
-  return {
-    child,
-    exited,
-    next: (key) => waitFor(() => lines.find((l) => key in l)?.[key]),
-    events: (n) => waitFor(() => (eventsSeen().length >= n ? ((taken = n), eventsSeen().slice(0, n)) : undefined)),
-    extra: () => eventsSeen().slice(taken),
-  }
+function startHub(secretKeyPath, bindAddr) {
+  const hub = startHubProcess({ secretKeyPath, bindAddr, alpn: ALPN })
+  cleanups.push(() => hub.child.exitCode === null && hub.child.kill('SIGKILL'))
+  return hub
 }

@@ -165,8 +165,9 @@ class Hub extends EventTarget {
     if (this.#closing) return target.close(HubCloseCode.CLOSING, 'hub closing')
     this.#spokes.get(nodeId)?.connection.close(HubCloseCode.REPLACED, 'replaced by a newer connection')
     this.#spokes.set(nodeId, target)
-    target.lifecycle.addEventListener('close', () => {
+    target.lifecycle.addEventListener('close', (e) => {
       if (this.#spokes.get(nodeId) === target) this.#spokes.delete(nodeId)
+      this.dispatchEvent(new CustomEvent('disconnect', { detail: { nodeId, ...e.detail } }))
     })
     const spoke = { nodeId, target }
     this.dispatchEvent(new CustomEvent('spoke', { detail: spoke }))
