@@ -364,6 +364,7 @@ export declare class Hub<TEvent extends Event = CustomEvent> extends EventTarget
   broadcast(type: string, detail?: unknown): number
   /** Stops admitting, closes every spoke (`CLOSING`), resolves once all are closed. */
   close(reason?: string): Promise<void>
+  /** Spokes admitted from the first `next()` on; queued only while an iterator runs. */
   [Symbol.asyncIterator](): AsyncIterator<HubSpoke<TEvent>>
 }
 

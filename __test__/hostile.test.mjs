@@ -2,7 +2,10 @@
 // spokes keep a ping-pong going: each attack gets its code and no healthy event is lost.
 // The hub's memory is measured at each step and printed.
 import { afterEach, describe, expect, it } from 'vitest'
-import { Endpoint, HubCloseCode, connectSpoke } from '../lib/index.mjs'
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { fileURLToPath } from 'node:url'
+import { Endpoint, HubCloseCode, connectSpoke, createHub } from '../lib/index.mjs'
 import { ALPN, LOOPBACK, closeAll, endpoint, frame, startHubProcess, within } from './helpers.mjs'
 
 const OTHER_ALPN = 'alkdev/test/other'
@@ -109,5 +112,45 @@ describe('a hub under attack', () => {
     // refused handshakes leave the hub tens of MiB above its baseline.
     const mib = Object.fromEntries(Object.entries(rss).map(([k, v]) => [k, Math.round(v / 2 ** 20)]))
     console.log(`hostile: RSS MiB ${JSON.stringify(mib)}, flood ${flooded} frames, ${ATTEMPTS} refused, pings ${answered.join('/')}`)
+  })
+})
+
+describe('faults', () => {
+  it('a spoke process killed mid-stream: the hub reports the close and keeps serving', async () => {
+    const hubEp = await endpoint({ alpns: [ALPN], idleTimeoutMs: 1_500 })
+    const hub = createHub(hubEp, { alpn: ALPN })
+    cleanups.push(() => hub.close())
+    let received = 0
+    let inOrder = true
+    const streaming = new Promise((resolve) =>
+      hub.addEventListener('spoke', (e) =>
+        e.detail.target.addEventListener('e', (ev) => {
+          inOrder &&= ev.detail === received++
+          if (received === 1_000) resolve(e.detail.nodeId)
+        }),
+      ),
+    )
+    const script = fileURLToPath(new URL('./fixtures/spoke-process.mjs', import.meta.url))
+    const child = spawn(process.execPath, [script, hubEp.ticket(), ALPN], { stdio: ['ignore', 'ignore', 'inherit'] })
+    cleanups.push(() => child.exitCode === null && child.kill('SIGKILL'))
+    const nodeId = await within(streaming, 20_000, 'events from the spoke process')
+    const disconnect = new Promise((resolve) => hub.addEventListener('disconnect', (e) => resolve(e.detail)))
+    child.kill('SIGKILL')
+    await once(child, 'exit')
+    const info = await within(disconnect, 20_000, 'the hub notices')
+    expect(info.nodeId).toBe(nodeId)
+    expect(info.kind).not.toBe('local')
+    expect(typeof info.reason).toBe('string')
+    expect(inOrder).toBe(true)
+    expect(hub.spokes).toEqual([])
+
+    // And the next spoke is served as before.
+    const next = hub[Symbol.asyncIterator]().next() // iterating from now on: only spokes admitted later
+    const spoke = connectSpoke(await endpoint(), hubEp.ticket(), { alpn: ALPN })
+    cleanups.push(() => spoke.close())
+    const { value } = await within(next, 10_000, 'next spoke')
+    const got = new Promise((resolve) => value.target.addEventListener('after', (e) => resolve(e.detail)))
+    spoke.dispatchEvent(new CustomEvent('after', { detail: 'kill' }))
+    expect(await within(got, 10_000, 'event from the next spoke')).toBe('kill')
   })
 })

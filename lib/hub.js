@@ -43,6 +43,7 @@ class Hub extends EventTarget {
   #spokes = new Map()
   #arrivals = []
   #waiters = []
+  #iterators = 0
   #stop = new AbortController()
   #closing = null
   #loop
@@ -111,17 +112,23 @@ class Hub extends EventTarget {
     return sent
   }
 
-  /** Spokes as they are admitted, until the hub closes. */
+  /**
+   * Spokes as they are admitted from the first `next()` on, until the hub closes. Spokes
+   * are queued for iteration only while an iterator is running, so a hub used through
+   * its events alone holds on to nothing.
+   */
   async *[Symbol.asyncIterator]() {
-    for (;;) {
-      if (this.#arrivals.length > 0) {
-        yield this.#arrivals.shift()
-        continue
+    this.#iterators++
+    try {
+      for (;;) {
+        const next = this.#arrivals.length > 0 ? this.#arrivals.shift() : this.#closing ? null : await new Promise((resolve) => this.#waiters.push(resolve))
+        if (next === null) return
+        // One that left while it waited in the queue is not worth handing out.
+        if (!next.target.isClosed) yield next
       }
-      if (this.#closing) return
-      const next = await new Promise((resolve) => this.#waiters.push(resolve))
-      if (next === null) return
-      yield next
+    } finally {
+      this.#iterators--
+      if (this.#iterators === 0) this.#arrivals.length = 0
     }
   }
 
@@ -173,7 +180,7 @@ class Hub extends EventTarget {
     this.dispatchEvent(new CustomEvent('spoke', { detail: spoke }))
     const waiter = this.#waiters.shift()
     if (waiter) waiter(spoke)
-    else this.#arrivals.push(spoke)
+    else if (this.#iterators > 0) this.#arrivals.push(spoke)
   }
 
   async #allowed(nodeId) {
