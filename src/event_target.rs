@@ -277,6 +277,9 @@ async fn read_loop(
     let mut decoder = FrameDecoder::new(limits.max_frame);
     let mut inbox = Inbox::new(raw);
     let mut last_bytes = Instant::now();
+    // Re-armed only when it fires early, not on every read: reads are frequent.
+    let stall = tokio::time::sleep(limits.frame_timeout);
+    tokio::pin!(stall);
     let mut with_js = 0;
     let mut paused = false;
     let mut eof = false;
@@ -328,7 +331,11 @@ async fn read_loop(
                 }
             },
             // Not while we paused the peer ourselves.
-            _ = tokio::time::sleep_until(last_bytes + limits.frame_timeout), if decoder.buffered() > 0 && !eof && !paused => {
+            _ = &mut stall, if decoder.buffered() > 0 && !eof && !paused => {
+                if last_bytes.elapsed() < limits.frame_timeout {
+                    stall.as_mut().reset(last_bytes + limits.frame_timeout);
+                    continue;
+                }
                 let have = decoder.buffered();
                 let err = IrohError::new(
                     ErrorCode::Protocol,
