@@ -58,8 +58,11 @@ pub(crate) struct ConnShared {
     pub conn: iroh::endpoint::Connection,
     /// What this side passed to `close()`: QUIC reports only "locally closed".
     local_close: Mutex<Option<CloseInfo>>,
-    /// Fires when this side closes, so its own pending calls settle at once.
+    /// Fires when this side closes the connection or its endpoint, so that pending calls
+    /// settle at once. A child of the endpoint's token.
     pub closing: CancellationToken,
+    /// The endpoint's token: tells "the endpoint was closed" apart from other closes.
+    endpoint_closed: CancellationToken,
 }
 
 impl ConnShared {
@@ -78,11 +81,19 @@ impl ConnShared {
             if let Some(info) = self.local_close.lock().ok().and_then(|l| l.clone()) {
                 return info;
             }
+            if self.endpoint_closed.is_cancelled() {
+                return CloseInfo { code: 0.0, reason: "the endpoint was closed".into(), kind: "local".into() };
+            }
         }
         close_info_of(err)
     }
 
+    /// The error of a call that found the connection closed.
     pub fn closed_error(&self, err: &ConnectionError) -> IrohError {
+        let closed_here = self.local_close.lock().map(|l| l.is_some()).unwrap_or(false);
+        if !closed_here && self.endpoint_closed.is_cancelled() {
+            return IrohError::endpoint_closed();
+        }
         let info = self.close_info(err);
         let reason = if info.reason.is_empty() { String::new() } else { format!(": {}", info.reason) };
         IrohError::new(
@@ -119,12 +130,14 @@ pub struct Connection {
 }
 
 impl Connection {
-    pub fn new(conn: iroh::endpoint::Connection) -> Self {
+    /// Wraps a connection of the endpoint whose close token is `endpoint_closed`.
+    pub fn new(conn: iroh::endpoint::Connection, endpoint_closed: &CancellationToken) -> Self {
         Self {
             shared: Arc::new(ConnShared {
                 conn,
                 local_close: Mutex::new(None),
-                closing: CancellationToken::new(),
+                closing: endpoint_closed.child_token(),
+                endpoint_closed: endpoint_closed.clone(),
             }),
         }
     }

@@ -357,7 +357,7 @@ impl Endpoint {
                 })
             };
             let conn = guarded(dial, cancel, &shared.closed, || Err(IrohError::endpoint_closed())).await?;
-            Ok(Connection::new(conn))
+            Ok(Connection::new(conn, &shared.closed))
         })
     }
 
@@ -377,7 +377,7 @@ impl Endpoint {
                 Ok(rx.recv().await)
             };
             let conn = guarded(next, cancel, &shared.closed, || Ok(None)).await?;
-            Ok(conn.map(Connection::new))
+            Ok(conn.map(|c| Connection::new(c, &shared.closed)))
         })
     }
 
