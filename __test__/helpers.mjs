@@ -127,5 +127,11 @@ export function startHubProcess(config) {
       child.stdin.write('rss\n')
       return waitFor(() => all('rss')[seen])
     },
+    /** `{ rss, anon, heapUsed, external }` of the hub, after a forced GC. */
+    memory: () => {
+      const seen = all('memory').length
+      child.stdin.write('rss\n')
+      return waitFor(() => all('memory')[seen])
+    },
   }
 }

@@ -1,6 +1,7 @@
 //! `@alkdev/iroh`: iroh's peer-to-peer QUIC for Node.js. One module per concept; the
 //! napi-free core (codec, identity, errors) is unit-tested on its own.
 
+pub mod allocator;
 pub mod batch;
 pub mod codec;
 pub mod connection;

@@ -15,7 +15,10 @@ fn init() {
         builder.worker_threads(1);
     }
     match builder.build() {
-        Ok(rt) => napi::bindgen_prelude::create_custom_tokio_runtime(rt),
+        Ok(rt) => {
+            crate::allocator::start_returning_memory(&rt);
+            napi::bindgen_prelude::create_custom_tokio_runtime(rt)
+        }
         // napi-rs then builds its default runtime on first use.
         Err(e) => eprintln!("@alkdev/iroh: cannot build the tokio runtime ({e}); using the default"),
     }
