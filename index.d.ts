@@ -10,6 +10,7 @@ export type IrohErrorCode =
   | 'ERR_IROH_INVALID_SECRET_KEY'
   | 'ERR_IROH_INVALID_ADDR'
   | 'ERR_IROH_INVALID_RELAY_URL'
+  | 'ERR_IROH_INVALID_CERTIFICATE'
   | 'ERR_IROH_INVALID_ALPN'
   | 'ERR_IROH_INVALID_ARGUMENT'
   | 'ERR_IROH_KEY_FILE'
@@ -57,8 +58,22 @@ export interface EndpointOptions {
   secretKey?: string
   /** Key file: loaded if present, else created with mode 0600, so the node id survives restarts. */
   secretKeyPath?: string
-  /** `'default'`: n0's public relays (the default). `'disabled'`: direct paths only. Or your own relays. */
-  relayMode?: 'default' | 'disabled' | { relays: string[] }
+  /**
+   * `'default'`: n0's public relays (the default). `'disabled'`: direct paths only. Or your
+   * own relays, each a URL (QUIC address discovery on the default port 7842) or
+   * `{ url, quicPort }`, the shape of `RelayServer.relay`.
+   */
+  relayMode?: 'default' | 'disabled' | { relays: Array<string | RelayInfo> }
+  /**
+   * CA certificates (PEM) to trust for relays, on top of the usual public roots: for a relay
+   * whose certificate a private CA signed, such as `RelayServer.caCertificatePem`.
+   */
+  relayCaCertificates?: string[]
+  /**
+   * Connect only through relays: no UDP socket of its own, so never a direct path. For
+   * networks that let nothing but HTTPS out, and to test relay paths. Needs relays; no `bindAddr`.
+   */
+  relayOnly?: boolean
   /** Bind the UDP socket to this address, e.g. `'127.0.0.1:0'` or `'0.0.0.0:4433'`. */
   bindAddr?: string
   /**
@@ -86,8 +101,40 @@ export interface ConnectOptions extends PendingOptions {
 }
 
 export interface OnlineOptions extends PendingOptions {
-  /** Reject with `ERR_IROH_TIMEOUT` if no relay is connected within this many ms. */
+  /** Reject with `ERR_IROH_TIMEOUT` if no relay is connected within this many ms. Default 15,000. */
   timeoutMs?: number
+}
+
+/** A relay as endpoints are given it: its URL and the UDP port of its QUIC address discovery. */
+export interface RelayInfo {
+  url: string
+  quicPort: number
+}
+
+/** Where a connection's data goes: over a `direct` path, a `relay`, `mixed` (a relay while a direct path is open too), or `none` once closed. */
+export type PathType = 'direct' | 'relay' | 'mixed' | 'none'
+
+/** One network path of a connection. */
+export interface PathInfo {
+  /** `direct`: UDP straight to the peer (after hole punching, behind NAT); `relay`: through a relay server. */
+  kind: 'direct' | 'relay' | 'other'
+  /** The peer's `ip:port` for a direct path; the relay's URL for a relay path. */
+  remoteAddr: string
+  /** Round trip time on this path, in milliseconds. */
+  rttMs: number
+  /** Whether application data goes this way now. */
+  selected: boolean
+}
+
+/** A connection's paths and where its data goes. */
+export interface PathState {
+  pathType: PathType
+  paths: PathInfo[]
+}
+
+export interface WatchPathsOptions {
+  /** Aborting stops the watch. */
+  signal?: AbortSignal
 }
 
 /** Why a connection closed. */
@@ -177,6 +224,17 @@ export declare class Connection {
   /** Round trip time of the selected path, in milliseconds. */
   rtt(): number
   stats(): ConnectionStats
+  /** The open network paths. */
+  paths(): PathInfo[]
+  /** Where application data goes now. */
+  pathType(): PathType
+  /**
+   * Calls `listener` with the current paths, then each time a path opens or closes or the
+   * selected path changes (for example relay -> direct after hole punching), until the
+   * connection closes, `signal` aborts or the returned function is called. It does not keep
+   * the process alive.
+   */
+  watchPaths(listener: (state: PathState) => void, options?: WatchPathsOptions): () => void
   /** Closes the connection; the peer's `closed()` reports `code` and `reason`. */
   close(code?: number, reason?: string): void
   /** Resolves when the connection closes, for any reason. */
@@ -251,13 +309,18 @@ export type IrohEventListener<TEvent extends Event> = ((event: TEvent) => void) 
 export declare class IrohEventTarget<TEvent extends Event = CustomEvent> {
   private constructor()
   /**
-   * Lifecycle signals, apart from user event types: `close` and `error` (CustomEvents), and
+   * Lifecycle signals, apart from user event types: `close` and `error` (CustomEvents);
    * `drain`: the send buffer is empty again after it passed half of `maxBufferedBytes` or
-   * refused an event with `ERR_IROH_BUFFER_FULL`.
+   * refused an event with `ERR_IROH_BUFFER_FULL`; `pathchange` (detail: `PathState`): the
+   * paths when the target was created, then each change.
    */
   readonly lifecycle: EventTarget
   /** The connection this target runs on. */
   readonly connection: Connection
+  /** Where this target's data goes now. */
+  pathType(): PathType
+  /** The connection's open paths. */
+  paths(): PathInfo[]
   /** Bytes dispatched and not yet handed to QUIC. */
   readonly bufferedAmount: number
   readonly isClosed: boolean
@@ -401,10 +464,17 @@ export type SpokeState = 'connecting' | 'connected' | 'disconnected' | 'closed'
 export declare class ReconnectingSpoke<TEvent extends Event = CustomEvent> {
   private constructor()
   readonly state: SpokeState
-  /** `statechange` (detail `{ state, previous }`), `error` (detail: the Error), `close`. */
+  /**
+   * `statechange` (detail `{ state, previous }`), `error` (detail: the Error), `close`, and
+   * `pathchange` (detail: `PathState`) for each connection's paths.
+   */
   readonly lifecycle: EventTarget
   /** The live connection, or null between connections. */
   readonly connection: Connection | null
+  /** Where data goes on the live connection; `none` between connections. */
+  pathType(): PathType
+  /** The live connection's open paths; empty between connections. */
+  paths(): PathInfo[]
   /** Bytes dispatched and not yet handed to QUIC, held ones included. */
   readonly bufferedAmount: number
   /** Resolves once closed or given up. While awaited it keeps the process alive. */
@@ -431,6 +501,52 @@ export declare function connectSpoke<TEvent extends Event = CustomEvent>(
 ): ReconnectingSpoke<TEvent>
 
 /** A new random secret key (64 hex characters). Keep it secret. */
+export interface RelayServerOptions {
+  /** The HTTPS address to serve on. Default `127.0.0.1:0`: a free port on loopback. */
+  bindAddr?: string
+  /** The UDP port of QUIC address discovery, on the same IP. Default 0: a free port. */
+  quicPort?: number
+  /** The host name in the relay URL. Default: the bound IP address. */
+  hostname?: string
+  /**
+   * Your certificate chain (PEM, leaf first) for `hostname`. Without it a throwaway CA is
+   * generated and signs a certificate for `hostname`, the IP and `localhost`; endpoints
+   * must then trust `caCertificatePem` through `relayCaCertificates`.
+   */
+  certificatePem?: string
+  /** The private key (PEM: PKCS#8, PKCS#1 or SEC1) of `certificatePem`. */
+  privateKeyPem?: string
+}
+
+/**
+ * An iroh relay server running in this process. Like a listening `net.Server`, it keeps
+ * the process alive until `close()` or `unref()`.
+ */
+export declare class RelayServer {
+  private constructor()
+  /** The URL endpoints dial, e.g. `https://127.0.0.1:40123/`. */
+  readonly url: string
+  /** The UDP port of its QUIC address discovery. */
+  readonly quicPort: number
+  /** `{ url, quicPort }`, ready for `relayMode: { relays: [server.relay] }`. */
+  readonly relay: RelayInfo
+  /** The generated CA's certificate (PEM), or null when you passed your own certificate. */
+  readonly caCertificatePem: string | null
+  /** Stops serving and closes every client connection. */
+  close(): Promise<void>
+  /** Lets the process exit while the server runs. */
+  unref(): this
+  /** Undoes `unref()`. */
+  ref(): this
+}
+
+/**
+ * Starts an iroh relay server: it relays traffic between endpoints that cannot reach each
+ * other directly, and tells endpoints behind NAT their public address (QUIC address
+ * discovery) so that they can hole-punch. Rejects with `ERR_IROH_BIND` if the address is taken.
+ */
+export declare function startRelayServer(options?: RelayServerOptions): Promise<RelayServer>
+
 export declare function generateSecretKey(): string
 /** The node id that belongs to a secret key. */
 export declare function nodeIdFromSecretKey(secretKey: string): NodeId

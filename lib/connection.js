@@ -86,6 +86,42 @@ class Connection {
   stats() {
     return this[NATIVE].stats()
   }
+  paths() {
+    return this[NATIVE].paths()
+  }
+  pathType() {
+    return this[NATIVE].pathType()
+  }
+  /**
+   * Calls `listener({ pathType, paths })` now and whenever the paths change, until the
+   * connection closes, `signal` aborts, or the returned function is called.
+   */
+  watchPaths(listener, options) {
+    if (typeof listener !== 'function') throw invalidArgument('watchPaths expects a listener function')
+    const signal = options?.signal
+    if (signal !== undefined && (signal === null || typeof signal.addEventListener !== 'function')) {
+      throw invalidArgument('options.signal must be an AbortSignal')
+    }
+    if (signal?.aborted) return () => {}
+    const watcher = nativeSync(() =>
+      this[NATIVE].watchPaths((state) => {
+        // Not into the native caller: thrown as from any other callback of yours.
+        try {
+          listener(state)
+        } catch (err) {
+          process.nextTick(() => {
+            throw err
+          })
+        }
+      }),
+    )
+    const stop = () => {
+      signal?.removeEventListener('abort', stop)
+      watcher.stop()
+    }
+    signal?.addEventListener('abort', stop, { once: true })
+    return stop
+  }
   close(code = 0, reason = '') {
     if (typeof reason !== 'string') throw invalidArgument('reason must be a string')
     nativeSync(() => this[NATIVE].close(requireU32(code, 'code'), reason))

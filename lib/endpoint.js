@@ -8,7 +8,7 @@ const { invalidArgument, requireString, optionalU32 } = require('./errors.js')
 const NATIVE = Symbol('native')
 const KNOWN_OPTIONS = new Set([
   'alpns', 'secretKey', 'secretKeyPath', 'relayMode', 'bindAddr', 'addressLookup', 'portmapper',
-  'idleTimeoutMs', 'keepAliveMs',
+  'idleTimeoutMs', 'keepAliveMs', 'relayCaCertificates', 'relayOnly',
 ])
 
 function checkOptions(options) {
@@ -22,6 +22,21 @@ function checkOptions(options) {
     throw invalidArgument('options.alpns must be an array of strings')
   }
   for (const alpn of options.alpns ?? []) requireString(alpn, 'each ALPN', 'ERR_IROH_INVALID_ALPN')
+  const relays = options.relayMode?.relays
+  if (relays !== undefined) {
+    if (!Array.isArray(relays)) throw invalidArgument('relayMode.relays must be an array')
+    for (const relay of relays) {
+      if (typeof relay === 'string') continue
+      if (relay === null || typeof relay !== 'object' || typeof relay.url !== 'string' || !Number.isInteger(relay.quicPort)) {
+        throw invalidArgument('each relay must be a URL string or { url, quicPort }, e.g. relayServer.relay')
+      }
+    }
+  }
+  if (options.relayCaCertificates !== undefined) {
+    if (!Array.isArray(options.relayCaCertificates)) throw invalidArgument('relayCaCertificates must be an array of PEM strings')
+    for (const pem of options.relayCaCertificates) requireString(pem, 'each relay CA certificate', 'ERR_IROH_INVALID_CERTIFICATE')
+  }
+  if (options.relayOnly !== undefined && typeof options.relayOnly !== 'boolean') throw invalidArgument('relayOnly must be a boolean')
   return options
 }
 

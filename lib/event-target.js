@@ -69,6 +69,7 @@ class IrohEventTarget {
   #closing = false
   #maxFrame
   #maxBuffered
+  #stopWatchingPaths
   /** Bytes buffered natively as of the last hand-over; only ever an overestimate. */
   #nativeBuffered = 0
 
@@ -77,7 +78,11 @@ class IrohEventTarget {
   static #stagedBytes = 0
   static #commitQueued = false
 
-  /** Lifecycle signals: `close` (detail: close info), `error` (detail: the Error), `drain`. */
+  /**
+   * Lifecycle signals: `close` (detail: close info), `error` (detail: the Error), `drain`,
+   * and `pathchange` (detail `{ pathType, paths }`: first the paths at creation, then each
+   * change, such as the upgrade from a relay to a direct path).
+   */
   lifecycle = new EventTarget()
 
   constructor(connection, accept, options) {
@@ -100,6 +105,12 @@ class IrohEventTarget {
       },
       (message) => this.#receive(message),
     )
+    // A path change (say relay -> direct after hole punching) becomes a `pathchange`.
+    this.#stopWatchingPaths = connection.watchPaths((state) => {
+      // A closed connection has no paths; the `close` event says so.
+      if (state.pathType === 'none') return
+      this.lifecycle.dispatchEvent(new CustomEvent('pathchange', { detail: state }))
+    })
     const limits = this.#pump.limits()
     this.#maxFrame = limits.maxFrameBytes
     this.#maxBuffered = limits.maxBufferedBytes
@@ -108,6 +119,16 @@ class IrohEventTarget {
   /** The connection this target runs on. */
   get connection() {
     return this.#connection
+  }
+
+  /** Where this target's data goes: `direct`, `relay`, `mixed`, or `none` once closed. */
+  pathType() {
+    return this.#connection.pathType()
+  }
+
+  /** The connection's open paths: `{ kind, remoteAddr, rttMs, selected }` each. */
+  paths() {
+    return this.#connection.paths()
   }
 
   /** Bytes dispatched but not yet handed to QUIC. */
@@ -308,6 +329,7 @@ class IrohEventTarget {
     const info = { code: closed.code, reason: closed.reason, kind: closed.kind }
     if (closed.errorCode) info.error = irohError(closed.errorCode, closed.errorMessage ?? closed.reason)
     this.#closeInfo = info
+    this.#stopWatchingPaths()
     clearInterval(this.#keepAlive)
     if (info.error) this.#reportError(info.error)
     this.lifecycle.dispatchEvent(new CustomEvent('close', { detail: info }))

@@ -8,6 +8,7 @@ const { requireString } = require('./errors.js')
 const { IrohEventTarget, createSpokeIrohEventTarget, createHubIrohEventTarget } = require('./event-target.js')
 const { Hub, HubCloseCode, createHub } = require('./hub.js')
 const { ReconnectingSpoke, connectSpoke } = require('./spoke.js')
+const { RelayServer, startRelayServer } = require('./relay.js')
 
 function generateSecretKey() {
   return binding.generateSecretKey()
@@ -43,6 +44,8 @@ module.exports = {
   createHub,
   ReconnectingSpoke,
   connectSpoke,
+  RelayServer,
+  startRelayServer,
   generateSecretKey,
   nodeIdFromSecretKey,
   parseNodeId,

@@ -14,6 +14,8 @@ export const {
   createHub,
   ReconnectingSpoke,
   connectSpoke,
+  RelayServer,
+  startRelayServer,
   generateSecretKey,
   nodeIdFromSecretKey,
   parseNodeId,

@@ -56,7 +56,10 @@ class ReconnectingSpoke {
   #resolveClosed
   #keepAlive = null
 
-  /** `statechange` (detail `{ state, previous }`), `error` (detail: the Error), `close`. */
+  /**
+   * `statechange` (detail `{ state, previous }`), `error` (detail: the Error), `close`, and
+   * `pathchange` (detail `{ pathType, paths }`) for each connection's paths.
+   */
   lifecycle = new EventTarget()
 
   constructor(endpoint, peer, options) {
@@ -79,6 +82,16 @@ class ReconnectingSpoke {
   /** The live connection, or null between connections. */
   get connection() {
     return this.#inner?.connection ?? null
+  }
+
+  /** Where data goes on the live connection: `direct`, `relay`, `mixed`; `none` between connections. */
+  pathType() {
+    return this.#inner?.pathType() ?? 'none'
+  }
+
+  /** The live connection's open paths; empty between connections. */
+  paths() {
+    return this.#inner?.paths() ?? []
   }
 
   /** Bytes dispatched and not yet handed to QUIC, waiting ones included. */
@@ -170,6 +183,7 @@ class ReconnectingSpoke {
       attempt = 0
       inner[FORWARD] = (type, detail) => this.#listeners.emit(this, type, detail)
       inner.lifecycle.addEventListener('error', (e) => this.#report(e.detail))
+      inner.lifecycle.addEventListener('pathchange', (e) => this.lifecycle.dispatchEvent(new CustomEvent('pathchange', { detail: e.detail })))
       const ended = new Promise((resolve) => inner.lifecycle.addEventListener('close', (e) => resolve(e.detail), { once: true }))
       this.#inner = inner
       await this.#sendPending(inner, ended)

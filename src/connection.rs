@@ -5,12 +5,14 @@ use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use iroh::endpoint::{ConnectionError, VarInt};
-use napi::bindgen_prelude::{Buffer, PromiseRaw};
+use napi::bindgen_prelude::{Buffer, Function, PromiseRaw};
+use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::Env;
 use napi_derive::napi;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::{CodedError, ErrorCode, IrohError};
+use crate::paths::{self, PathSnapshot};
 use crate::pending::{guarded, spawn, token_of, CancelToken};
 use crate::stream::{RecvStream, SendStream};
 
@@ -53,6 +55,56 @@ pub struct ConnectionStats {
     /// Round trip time of the selected path in milliseconds.
     pub rtt_ms: f64,
 }
+
+/// One network path of a connection.
+#[napi(object, object_from_js = false)]
+pub struct PathInfo {
+    /// `direct`: UDP straight to the peer; `relay`: through a relay server.
+    #[napi(ts_type = "'direct' | 'relay' | 'other'")]
+    pub kind: String,
+    /// `ip:port` of the peer for a direct path, the relay's URL for a relay path.
+    pub remote_addr: String,
+    /// Round trip time on this path, in milliseconds.
+    pub rtt_ms: f64,
+    /// Whether application data goes this way now.
+    pub selected: bool,
+}
+
+/// A connection's paths and where its data goes, as `watchPaths` reports them.
+#[napi(object, object_from_js = false)]
+pub struct PathState {
+    #[napi(ts_type = "'direct' | 'relay' | 'mixed' | 'none'")]
+    pub path_type: String,
+    pub paths: Vec<PathInfo>,
+}
+
+impl From<&[PathSnapshot]> for PathState {
+    fn from(snapshot: &[PathSnapshot]) -> Self {
+        PathState {
+            path_type: paths::path_type(snapshot).as_str().to_string(),
+            paths: snapshot
+                .iter()
+                .map(|p| PathInfo { kind: p.kind.as_str().to_string(), remote_addr: p.remote.clone(), rtt_ms: p.rtt_ms, selected: p.selected })
+                .collect(),
+        }
+    }
+}
+
+/// Stops a `watchPaths` subscription.
+#[napi]
+pub struct PathWatcher {
+    stop: CancellationToken,
+}
+
+#[napi]
+impl PathWatcher {
+    #[napi]
+    pub fn stop(&self) {
+        self.stop.cancel();
+    }
+}
+
+type PathTsfn = ThreadsafeFunction<PathState, (), PathState, napi::Status, false, true, 0>;
 
 pub(crate) struct ConnShared {
     pub conn: iroh::endpoint::Connection,
@@ -258,6 +310,59 @@ impl Connection {
             lost_bytes: s.lost_bytes as f64,
             rtt_ms: selected_rtt_ms(&self.shared.conn),
         }
+    }
+
+    /// The open network paths.
+    #[napi]
+    pub fn paths(&self) -> Vec<PathInfo> {
+        PathState::from(paths::snapshot(&self.shared.conn).as_slice()).paths
+    }
+
+    /// Where application data goes now: `direct`, `relay`, `mixed` (a relay while a
+    /// direct path is open too), or `none` once closed.
+    #[napi(ts_return_type = "'direct' | 'relay' | 'mixed' | 'none'")]
+    pub fn path_type(&self) -> String {
+        paths::path_type(&paths::snapshot(&self.shared.conn)).as_str().to_string()
+    }
+
+    /// Calls `listener` with the current paths, then whenever a path opens or closes or the
+    /// selected path changes (not for round trip times alone), until the connection closes
+    /// or `stop()` is called. The listener does not keep the process alive.
+    #[napi]
+    pub fn watch_paths(
+        &self,
+        #[napi(ts_arg_type = "(state: PathState) => void")] listener: Function<PathState, ()>,
+    ) -> Result<PathWatcher, CodedError> {
+        let tsfn: PathTsfn = listener
+            .build_threadsafe_function()
+            .callee_handled::<false>()
+            .weak::<true>()
+            .build()
+            .map_err(|e| IrohError::new(ErrorCode::Internal, e.reason.clone()))?;
+        let stop = CancellationToken::new();
+        let conn = self.shared.conn.clone();
+        let stopped = stop.clone();
+        napi::bindgen_prelude::spawn(async move {
+            use tokio_stream::StreamExt;
+            let mut updates = conn.paths_stream();
+            let mut last: Option<Vec<PathSnapshot>> = None;
+            loop {
+                let list = tokio::select! {
+                    _ = stopped.cancelled() => return,
+                    next = updates.next() => match next { Some(list) => list, None => break },
+                };
+                let now = paths::from_list(&list);
+                if last.as_deref().is_none_or(|before| paths::changed(before, &now)) {
+                    tsfn.call(PathState::from(now.as_slice()), ThreadsafeFunctionCallMode::NonBlocking);
+                    last = Some(now);
+                }
+            }
+            // Closed: no paths left.
+            if last.is_some_and(|l| !l.is_empty()) {
+                tsfn.call(PathState::from(&[][..]), ThreadsafeFunctionCallMode::NonBlocking);
+            }
+        });
+        Ok(PathWatcher { stop })
     }
 
     /// Closes the connection with an application error code and a reason the peer sees.

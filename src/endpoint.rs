@@ -6,14 +6,19 @@ use std::time::Duration;
 
 use iroh::address_lookup::{DnsAddressLookup, PkarrPublisher, PkarrResolver};
 use iroh::endpoint::{presets, IdleTimeout, PortmapperConfig, QuicTransportConfig, VarInt};
-use iroh::{EndpointAddr, RelayMap, RelayMode, SecretKey};
+use iroh::{EndpointAddr, RelayConfig, RelayMap, RelayMode, SecretKey};
+use iroh_relay::tls::CaTlsConfig;
+use iroh_relay::RelayQuicConfig;
+use rustls_pki_types::CertificateDer;
 use napi::bindgen_prelude::{Either, PromiseRaw};
 use napi::Env;
 use napi_derive::napi;
 use tokio::sync::{mpsc, Mutex};
 use tokio_util::sync::CancellationToken;
 
+use crate::certificates;
 use crate::connection::Connection;
+use crate::relay_server::RelayInfo;
 use crate::error::{ErrorCode, IrohError, IrohResult};
 use crate::identity;
 use crate::pending::{guarded, spawn, token_of, CancelToken};
@@ -22,6 +27,9 @@ use crate::pending::{guarded, spawn, token_of, CancelToken};
 pub const CONNECTION_RECEIVE_WINDOW: u32 = 8 * 1024 * 1024;
 /// Bytes a peer may send on one stream beyond what was read.
 pub const STREAM_RECEIVE_WINDOW: u32 = 1024 * 1024;
+
+/// How long `online()` waits for a home relay unless told otherwise.
+const DEFAULT_ONLINE_TIMEOUT_MS: u32 = 15_000;
 
 /// Connections that finished their handshake and wait for `accept()`.
 const ACCEPT_QUEUE: usize = 64;
@@ -37,9 +45,17 @@ pub struct EndpointOptions {
     /// A file holding the secret key; created with mode 0600 when missing, so the node
     /// id survives restarts.
     pub secret_key_path: Option<String>,
-    /// `'default'` (n0's public relays), `'disabled'`, or your own relays.
-    #[napi(ts_type = "'default' | 'disabled' | { relays: string[] }")]
+    /// `'default'` (n0's public relays), `'disabled'`, or your own relays: each a URL, or
+    /// `{ url, quicPort }` when its QUIC address discovery is not on the default port 7842
+    /// (`relayServer.relay` has this shape).
+    #[napi(ts_type = "'default' | 'disabled' | { relays: Array<string | RelayInfo> }")]
     pub relay_mode: Option<Either<String, RelayList>>,
+    /// CA certificates (PEM) to trust for relays, besides the usual public roots: for a
+    /// relay with a private CA, such as the one `startRelayServer()` generates.
+    pub relay_ca_certificates: Option<Vec<String>>,
+    /// Connect only through relays: no UDP socket of its own, so no direct paths. For
+    /// networks that let nothing but HTTPS out, and to test relay paths.
+    pub relay_only: Option<bool>,
     /// Bind the UDP socket to this address, e.g. `127.0.0.1:0`.
     pub bind_addr: Option<String>,
     /// `'n0'`: publish and resolve addresses through n0's DNS/pkarr servers, so peers can
@@ -56,7 +72,7 @@ pub struct EndpointOptions {
 
 #[napi(object)]
 pub struct RelayList {
-    pub relays: Vec<String>,
+    pub relays: Vec<Either<String, RelayInfo>>,
 }
 
 /// An endpoint's address as other peers can dial it.
@@ -70,7 +86,7 @@ pub struct EndpointAddrInfo {
 enum Relays {
     Default,
     Disabled,
-    Custom(Vec<String>),
+    Custom(Vec<RelayConfig>),
 }
 
 /// The options after validation, independent of napi.
@@ -79,6 +95,8 @@ struct Config {
     secret_key: SecretKey,
     relays: Relays,
     bind_addr: Option<std::net::SocketAddr>,
+    relay_only: bool,
+    relay_roots: Vec<CertificateDer<'static>>,
     n0_lookup: bool,
     portmapper: bool,
     idle_timeout: Option<Duration>,
@@ -119,10 +137,7 @@ impl Config {
                         "relayMode.relays is empty: use 'disabled' to run without relays",
                     ));
                 }
-                for url in &list.relays {
-                    identity::parse_relay_url(url)?;
-                }
-                Relays::Custom(list.relays)
+                Relays::Custom(list.relays.iter().map(relay_config).collect::<IrohResult<_>>()?)
             }
         };
         let n0_lookup = match o.address_lookup.as_deref() {
@@ -136,6 +151,20 @@ impl Config {
             }
         };
         let bind_addr = o.bind_addr.as_deref().map(identity::parse_socket_addr).transpose()?;
+        let relay_only = o.relay_only.unwrap_or(false);
+        if relay_only && matches!(relays, Relays::Disabled) {
+            return Err(IrohError::invalid_argument("relayOnly needs relays: relayMode is 'disabled'"));
+        }
+        if relay_only && bind_addr.is_some() {
+            return Err(IrohError::invalid_argument("relayOnly binds no socket: drop bindAddr"));
+        }
+        let relay_roots = o
+            .relay_ca_certificates
+            .unwrap_or_default()
+            .iter()
+            .map(|pem| certificates::parse_certificates(pem))
+            .collect::<IrohResult<Vec<_>>>()?
+            .concat();
         let idle_timeout = o.idle_timeout_ms.map(|ms| Duration::from_millis(ms as u64));
         let keep_alive = o.keep_alive_ms.map(|ms| Duration::from_millis(ms as u64));
         if let (Some(idle), Some(keep)) = (idle_timeout, keep_alive) {
@@ -150,6 +179,8 @@ impl Config {
             secret_key,
             relays,
             bind_addr,
+            relay_only,
+            relay_roots,
             n0_lookup,
             portmapper: o.portmapper.unwrap_or(false),
             idle_timeout,
@@ -169,16 +200,19 @@ impl Config {
         builder = builder.relay_mode(match self.relays {
             Relays::Default => RelayMode::Default,
             Relays::Disabled => RelayMode::Disabled,
-            Relays::Custom(urls) => {
-                let urls = urls.iter().map(|u| identity::parse_relay_url(u)).collect::<IrohResult<Vec<_>>>()?;
-                RelayMode::Custom(urls.into_iter().collect::<RelayMap>())
-            }
+            Relays::Custom(relays) => RelayMode::Custom(relays.into_iter().collect::<RelayMap>()),
         });
+        if !self.relay_roots.is_empty() {
+            builder = builder.ca_tls_config(CaTlsConfig::embedded().with_extra_roots(self.relay_roots));
+        }
         if self.n0_lookup {
             builder = builder
                 .address_lookup(PkarrPublisher::n0_dns())
                 .address_lookup(PkarrResolver::n0_dns())
                 .address_lookup(DnsAddressLookup::n0_dns());
+        }
+        if self.relay_only {
+            builder = builder.clear_ip_transports();
         }
         if let Some(addr) = self.bind_addr {
             builder = builder
@@ -232,6 +266,8 @@ impl Endpoint {
             secret_key: None,
             secret_key_path: None,
             relay_mode: None,
+            relay_ca_certificates: None,
+            relay_only: None,
             bind_addr: None,
             address_lookup: None,
             portmapper: None,
@@ -274,7 +310,9 @@ impl Endpoint {
         identity::make_ticket(&self.shared.ep.addr())
     }
 
-    /// Resolves once a home relay is connected.
+    /// Resolves once a home relay is connected; rejects with `ERR_IROH_TIMEOUT` when none
+    /// answers within `timeoutMs` (default 15 s), and with `ERR_IROH_NO_RELAY` at once when
+    /// relays are disabled.
     #[napi(ts_return_type = "Promise<void>")]
     pub fn online<'env>(
         &self,
@@ -284,6 +322,7 @@ impl Endpoint {
     ) -> napi::Result<PromiseRaw<'env, ()>> {
         let shared = self.shared.clone();
         let cancel = token_of(cancel);
+        let ms = timeout_ms.unwrap_or(DEFAULT_ONLINE_TIMEOUT_MS);
         spawn(env, async move {
             if shared.closed.is_cancelled() {
                 return Err(IrohError::endpoint_closed());
@@ -296,17 +335,9 @@ impl Endpoint {
             }
             let ep = shared.ep.clone();
             let wait = async move {
-                match timeout_ms {
-                    Some(ms) => tokio::time::timeout(Duration::from_millis(ms as u64), ep.online())
-                        .await
-                        .map_err(|_| {
-                            IrohError::new(ErrorCode::Timeout, format!("no relay was reachable within {ms} ms"))
-                        }),
-                    None => {
-                        ep.online().await;
-                        Ok(())
-                    }
-                }
+                tokio::time::timeout(Duration::from_millis(u64::from(ms)), ep.online())
+                    .await
+                    .map_err(|_| IrohError::new(ErrorCode::Timeout, format!("no relay was reachable within {ms} ms")))
             };
             guarded(wait, cancel, &shared.closed, || Err(IrohError::endpoint_closed())).await
         })
@@ -433,4 +464,17 @@ fn start_accept_loop(ep: &iroh::Endpoint, closed: &CancellationToken) -> mpsc::R
         }
     });
     rx
+}
+
+/// One entry of `relayMode.relays`: a URL (QUIC address discovery on the default port) or
+/// `{ url, quicPort }`.
+fn relay_config(entry: &Either<String, RelayInfo>) -> IrohResult<RelayConfig> {
+    match entry {
+        Either::A(url) => Ok(RelayConfig::from(identity::parse_relay_url(url)?)),
+        Either::B(info) => {
+            let port = u16::try_from(info.quic_port)
+                .map_err(|_| IrohError::invalid_argument(format!("quicPort {} is not a port number", info.quic_port)))?;
+            Ok(RelayConfig::new(identity::parse_relay_url(&info.url)?, Some(RelayQuicConfig::new(port))))
+        }
+    }
 }

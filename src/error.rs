@@ -11,6 +11,7 @@ pub enum ErrorCode {
     InvalidSecretKey,
     InvalidAddr,
     InvalidRelayUrl,
+    InvalidCertificate,
     InvalidAlpn,
     InvalidArgument,
     KeyFile,
@@ -43,6 +44,7 @@ impl ErrorCode {
             InvalidSecretKey => "ERR_IROH_INVALID_SECRET_KEY",
             InvalidAddr => "ERR_IROH_INVALID_ADDR",
             InvalidRelayUrl => "ERR_IROH_INVALID_RELAY_URL",
+            InvalidCertificate => "ERR_IROH_INVALID_CERTIFICATE",
             InvalidAlpn => "ERR_IROH_INVALID_ALPN",
             InvalidArgument => "ERR_IROH_INVALID_ARGUMENT",
             KeyFile => "ERR_IROH_KEY_FILE",
@@ -148,7 +150,7 @@ mod tests {
     fn codes_are_prefixed_and_distinct() {
         use ErrorCode::*;
         let all = [
-            InvalidNodeId, InvalidTicket, InvalidSecretKey, InvalidAddr, InvalidRelayUrl,
+            InvalidNodeId, InvalidTicket, InvalidSecretKey, InvalidAddr, InvalidRelayUrl, InvalidCertificate,
             InvalidAlpn, InvalidArgument, KeyFile, Bind, Connect, ConnectTimeout, Timeout,
             Aborted, NoRelay, ConnectionClosed, EndpointClosed, StreamClosed, StreamReset,
             StreamStopped, UnexpectedEnd, TooLarge, Datagram, FrameTooLarge, Protocol,

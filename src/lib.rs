@@ -3,6 +3,7 @@
 
 pub mod allocator;
 pub mod batch;
+pub mod certificates;
 pub mod codec;
 pub mod connection;
 pub mod endpoint;
@@ -11,6 +12,8 @@ pub mod event_target;
 pub mod identity;
 pub mod keys;
 pub mod logging;
+pub mod paths;
 pub mod pending;
+pub mod relay_server;
 pub mod runtime;
 pub mod stream;

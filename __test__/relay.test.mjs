@@ -1,0 +1,150 @@
+// A relay server started from Node, on loopback: endpoints trust it only when told to,
+// carry events through it, and show which path their data takes.
+import { afterEach, describe, expect, it } from 'vitest'
+import { generateKeyPairSync } from 'node:crypto'
+import { Endpoint, createHubIrohEventTarget, createSpokeIrohEventTarget, startRelayServer } from '../lib/index.mjs'
+import { ALPN, closeAll, endpoint, rejectsWithCode, within } from './helpers.mjs'
+
+const relays = []
+afterEach(async () => {
+  await closeAll()
+  await Promise.all(relays.splice(0).map((r) => r.close()))
+})
+
+async function relay(options) {
+  const server = await startRelayServer(options)
+  relays.push(server)
+  return server
+}
+
+/** Endpoint options that use `server` and trust its generated CA. */
+const through = (server, extra = {}) => ({
+  relayMode: { relays: [server.relay] },
+  relayCaCertificates: [server.caCertificatePem],
+  addressLookup: 'none',
+  ...extra,
+})
+
+/** Connects `client` to `server` knowing only its node id and relay URL; event targets on both. */
+async function targets(hubEp, spokeEp, relayUrl) {
+  const accepted = hubEp.accept()
+  const conn = await spokeEp.connect({ nodeId: hubEp.nodeId(), relayUrl }, ALPN, { timeoutMs: 10_000 })
+  const spoke = await createSpokeIrohEventTarget(conn)
+  const hub = await createHubIrohEventTarget(await within(accepted, 10_000, 'accept'))
+  return { conn, spoke, hub }
+}
+
+/** Resolves with the first `pathchange` detail of `target` that `predicate` accepts. */
+const pathChange = (target, predicate) =>
+  new Promise((resolve) => {
+    const check = (e) => {
+      if (!predicate(e.detail)) return
+      target.lifecycle.removeEventListener('pathchange', check)
+      resolve(e.detail)
+    }
+    target.lifecycle.addEventListener('pathchange', check)
+  })
+
+/** Sends `n` numbered events from `from` and resolves once `to` has them all, in order. */
+async function exchange(from, to, type, n) {
+  const got = []
+  const all = new Promise((resolve) =>
+    to.addEventListener(type, (e) => {
+      got.push(e.detail)
+      if (got.length === n) resolve()
+    }),
+  )
+  for (let i = 0; i < n; i++) from.dispatchEvent(new CustomEvent(type, { detail: i }))
+  await within(all, 20_000, `${n} ${type} events`)
+  expect(got).toEqual(Array.from({ length: n }, (_, i) => i))
+}
+
+describe('relay server', () => {
+  it('serves a URL with a generated CA that endpoints must be told to trust', async () => {
+    const server = await relay()
+    expect(server.url).toMatch(/^https:\/\/127\.0\.0\.1:\d+\/$/)
+    expect(server.relay).toEqual({ url: server.url, quicPort: server.quicPort })
+    expect(server.quicPort).toBeGreaterThan(0)
+    expect(server.caCertificatePem).toMatch(/^-----BEGIN CERTIFICATE-----/)
+
+    const trusting = await endpoint(through(server))
+    await within(trusting.online({ timeoutMs: 10_000 }), 20_000, 'online')
+    expect(trusting.addr().relayUrl).toBe(server.url)
+    // Without the CA the certificate is not trusted, and the endpoint never gets online.
+    const { relayCaCertificates, ...untrusted } = through(server)
+    expect(relayCaCertificates).toHaveLength(1)
+    const doubting = await endpoint(untrusted)
+    await rejectsWithCode(within(doubting.online({ timeoutMs: 1_500 }), 20_000, 'online'), 'ERR_IROH_TIMEOUT')
+  })
+
+  it('relays events between relay-only endpoints, whose path type says relay', async () => {
+    const server = await relay()
+    const hubEp = await endpoint(through(server, { alpns: [ALPN], relayOnly: true, bindAddr: undefined }))
+    const spokeEp = await endpoint(through(server, { relayOnly: true, bindAddr: undefined }))
+    expect(hubEp.addr().directAddresses).toEqual([])
+    await within(Promise.all([hubEp.online(), spokeEp.online()]), 20_000, 'online')
+    const { conn, spoke, hub } = await targets(hubEp, spokeEp, server.url)
+
+    const first = await within(pathChange(spoke, () => true), 10_000, 'first pathchange')
+    expect(first.pathType).toBe('relay')
+    expect(first.paths).toEqual([expect.objectContaining({ kind: 'relay', remoteAddr: server.url, selected: true })])
+    await exchange(spoke, hub, 'up', 1_000)
+    await exchange(hub, spoke, 'down', 1_000)
+    expect(conn.pathType()).toBe('relay')
+    expect(spoke.pathType()).toBe('relay')
+    expect(hub.pathType()).toBe('relay')
+    expect(conn.paths().map((p) => p.kind)).toEqual(['relay'])
+    expect(conn.paths()[0].rttMs).toBeGreaterThan(0)
+  })
+
+  it('a connection dialed through the relay moves to a direct path when one exists', async () => {
+    const server = await relay()
+    const hubEp = await endpoint(through(server, { alpns: [ALPN] }))
+    const spokeEp = await endpoint(through(server))
+    await within(Promise.all([hubEp.online(), spokeEp.online()]), 20_000, 'online')
+    const { conn, spoke, hub } = await targets(hubEp, spokeEp, server.url)
+    const direct = pathChange(spoke, (state) => state.pathType === 'direct')
+    await exchange(spoke, hub, 'up', 100)
+    const state = await within(direct, 20_000, 'direct path')
+    const selected = state.paths.find((p) => p.selected)
+    expect(selected.kind).toBe('direct')
+    expect(hubEp.addr().directAddresses).toContain(selected.remoteAddr)
+    await exchange(hub, spoke, 'down', 100)
+    expect(conn.pathType()).toBe('direct')
+
+    // watchPaths on the connection replays the current state and can be stopped.
+    const seen = []
+    const stop = conn.watchPaths((s) => seen.push(s.pathType))
+    await within(
+      (async () => {
+        while (seen.length === 0) await new Promise((resolve) => setImmediate(resolve))
+      })(),
+      10_000,
+      'watchPaths replay',
+    )
+    stop()
+    expect(seen[0]).toBe('direct')
+  })
+
+  it('rejects bad certificates, relays and option mixes with coded errors', async () => {
+    const server = await relay()
+    const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' })
+    const keyPem = privateKey.export({ type: 'pkcs8', format: 'pem' })
+    // A certificate (the CA's) with a key that is not its own.
+    await rejectsWithCode(startRelayServer({ certificatePem: server.caCertificatePem, privateKeyPem: keyPem }), 'ERR_IROH_INVALID_CERTIFICATE')
+    await rejectsWithCode(startRelayServer({ certificatePem: 'not pem', privateKeyPem: keyPem }), 'ERR_IROH_INVALID_CERTIFICATE')
+    await rejectsWithCode(startRelayServer({ certificatePem: server.caCertificatePem }), 'ERR_IROH_INVALID_ARGUMENT')
+    await rejectsWithCode(startRelayServer({ quicPort: 70_000 }), 'ERR_IROH_INVALID_ARGUMENT')
+    await rejectsWithCode(startRelayServer({ bindAddr: 'nowhere' }), 'ERR_IROH_INVALID_ADDR')
+    await rejectsWithCode(startRelayServer({ port: 1 }), 'ERR_IROH_INVALID_ARGUMENT')
+    await rejectsWithCode(startRelayServer({ bindAddr: `127.0.0.1:${new URL(server.url).port}` }), 'ERR_IROH_BIND')
+
+    const base = { addressLookup: 'none', bindAddr: '127.0.0.1:0' }
+    await rejectsWithCode(Endpoint.create({ ...base, relayMode: { relays: [server.relay] }, relayCaCertificates: ['garbage'] }), 'ERR_IROH_INVALID_CERTIFICATE')
+    await rejectsWithCode(Endpoint.create({ ...base, relayMode: { relays: [{ url: server.url }] } }), 'ERR_IROH_INVALID_ARGUMENT')
+    await rejectsWithCode(Endpoint.create({ ...base, relayMode: { relays: [{ url: 'nope', quicPort: 1 }] } }), 'ERR_IROH_INVALID_RELAY_URL')
+    await rejectsWithCode(Endpoint.create({ ...base, relayMode: { relays: [{ url: server.url, quicPort: 65_536 }] } }), 'ERR_IROH_INVALID_ARGUMENT')
+    await rejectsWithCode(Endpoint.create({ addressLookup: 'none', relayMode: 'disabled', relayOnly: true }), 'ERR_IROH_INVALID_ARGUMENT')
+    await rejectsWithCode(Endpoint.create({ ...base, relayMode: { relays: [server.url] }, relayOnly: true }), 'ERR_IROH_INVALID_ARGUMENT')
+  })
+})

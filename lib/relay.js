@@ -1,0 +1,87 @@
+'use strict'
+
+// A relay server run in this process: for tests, and for hosting your own relay.
+
+const binding = require('./native.js')
+const { native } = require('./pending.js')
+const { invalidArgument } = require('./errors.js')
+
+const KNOWN_OPTIONS = new Set(['bindAddr', 'quicPort', 'hostname', 'certificatePem', 'privateKeyPem'])
+
+function checkOptions(options) {
+  if (options === undefined || options === null) return {}
+  if (typeof options !== 'object') throw invalidArgument('options must be an object')
+  for (const key of Object.keys(options)) {
+    if (!KNOWN_OPTIONS.has(key)) throw invalidArgument(`unknown relay server option ${JSON.stringify(key)}`)
+  }
+  for (const key of ['bindAddr', 'hostname', 'certificatePem', 'privateKeyPem']) {
+    if (options[key] !== undefined && typeof options[key] !== 'string') throw invalidArgument(`options.${key} must be a string`)
+  }
+  const port = options.quicPort
+  if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65535)) {
+    throw invalidArgument('options.quicPort must be a port number (0 to 65535)')
+  }
+  return options
+}
+
+/**
+ * A running relay. Like a listening `net.Server`, it keeps the process alive until
+ * `close()` (or `unref()`).
+ */
+class RelayServer {
+  #native
+  #handle
+  #closing = null
+
+  constructor(handle) {
+    this.#native = handle
+    this.#handle = setInterval(() => {}, 1 << 30)
+  }
+
+  /** The URL endpoints dial, e.g. `https://127.0.0.1:40123/`. */
+  get url() {
+    return this.#native.url
+  }
+
+  /** The UDP port of its QUIC address discovery. */
+  get quicPort() {
+    return this.#native.quicPort
+  }
+
+  /** `{ url, quicPort }`: an entry for `relayMode: { relays: [...] }`. */
+  get relay() {
+    return this.#native.relay
+  }
+
+  /** The PEM of the CA generated for this server, or null when you passed your own certificate. */
+  get caCertificatePem() {
+    return this.#native.caCertificatePem
+  }
+
+  /** Stops serving; resolves once every socket is closed. */
+  close() {
+    clearInterval(this.#handle)
+    this.#closing ??= native(() => this.#native.close())
+    return this.#closing
+  }
+
+  /** Lets the process exit while the server runs. */
+  unref() {
+    this.#handle.unref()
+    return this
+  }
+
+  /** Undoes `unref()`. */
+  ref() {
+    if (this.#closing === null) this.#handle.ref()
+    return this
+  }
+}
+
+/** Starts an iroh relay server (see the README's "Self-hosting a relay"). */
+async function startRelayServer(options) {
+  const checked = checkOptions(options)
+  return new RelayServer(await native(() => binding.startRelayServer(checked)))
+}
+
+module.exports = { RelayServer, startRelayServer }
