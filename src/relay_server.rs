@@ -74,10 +74,11 @@ impl Settings {
         Ok(Self { bind, quic_port, hostname, identity })
     }
 
-    fn url(&self, https: SocketAddr) -> String {
+    /// The URL in the canonical form endpoints report (no `:443`, a trailing slash).
+    fn url(&self, https: SocketAddr) -> IrohResult<String> {
         // An IPv6 literal needs brackets in a URL.
         let host = if self.hostname.contains(':') { format!("[{}]", self.hostname) } else { self.hostname.clone() };
-        format!("https://{host}:{}/", https.port())
+        Ok(identity::parse_relay_url(&format!("https://{host}:{}/", https.port()))?.to_string())
     }
 }
 
@@ -161,7 +162,7 @@ pub fn start_relay_server<'env>(env: &'env Env, options: Option<RelayServerOptio
         let (Some(https), Some(quic)) = (server.https_addr(), server.quic_addr()) else {
             return Err(IrohError::new(ErrorCode::Internal, "the relay server did not report its addresses"));
         };
-        let info = RelayInfo { url: settings.url(https), quic_port: u32::from(quic.port()) };
+        let info = RelayInfo { url: settings.url(https)?, quic_port: u32::from(quic.port()) };
         Ok(RelayServer { server: Arc::new(Mutex::new(Some(server))), info, ca_pem: settings.identity.ca_pem.clone() })
     })
 }
