@@ -1,5 +1,5 @@
-// Shared test setup: every endpoint binds to loopback with relays, n0 address lookup
-// and the portmapper off, so no test sends a packet beyond 127.0.0.1.
+// Shared test setup: every endpoint binds to loopback with relays and n0 address lookup
+// off (and this package has no port mapper), so no test sends a packet beyond 127.0.0.1.
 import { spawn } from 'node:child_process'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'

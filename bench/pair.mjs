@@ -9,7 +9,7 @@ import path from 'node:path'
 const here = path.dirname(fileURLToPath(import.meta.url))
 const host = execFileSync('rustc', ['-vV'], { encoding: 'utf8' }).match(/^host: (.+)$/m)[1]
 const exe = process.platform === 'win32' ? '.exe' : ''
-export const RUST_BIN = path.join(here, '..', 'target', host, 'release', 'examples', `iroh-raw${exe}`)
+export const RUST_BIN = path.join(here, '..', 'target', 'bench-e', host, 'release', 'examples', `iroh-raw${exe}`)
 
 function command(transport, role, config) {
   const json = JSON.stringify(config)

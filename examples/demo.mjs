@@ -1,7 +1,7 @@
 // A hub and three spokes on loopback exchanging events through the event targets, the
 // way @alkdev/pubsub uses them: spokes request calls, the hub answers each and
-// broadcasts a notice to all. No internet needed: relays, n0 address lookup and port
-// mapping are all off.
+// broadcasts a notice to all. No internet needed: relays and n0 address lookup are off
+// (and this package has no port mapper).
 import { Endpoint, createHubIrohEventTarget, createSpokeIrohEventTarget } from '@alkdev/iroh'
 
 const ALPN = 'alkhub/1'

@@ -7,7 +7,7 @@ const { invalidArgument, requireString, optionalU32 } = require('./errors.js')
 
 const NATIVE = Symbol('native')
 const KNOWN_OPTIONS = new Set([
-  'alpns', 'secretKey', 'secretKeyPath', 'relayMode', 'bindAddr', 'addressLookup', 'portmapper',
+  'alpns', 'secretKey', 'secretKeyPath', 'relayMode', 'bindAddr', 'addressLookup',
   'idleTimeoutMs', 'keepAliveMs', 'relayCaCertificates', 'relayOnly',
 ])
 

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use iroh::address_lookup::{DnsAddressLookup, PkarrPublisher, PkarrResolver};
-use iroh::endpoint::{presets, IdleTimeout, PortmapperConfig, QuicTransportConfig, VarInt};
+use iroh::endpoint::{presets, IdleTimeout, QuicTransportConfig, VarInt};
 use iroh::{EndpointAddr, RelayConfig, RelayMap, RelayMode, SecretKey};
 use iroh_relay::tls::CaTlsConfig;
 use iroh_relay::RelayQuicConfig;
@@ -62,8 +62,6 @@ pub struct EndpointOptions {
     /// dial by node id alone. Defaults to `'n0'` with the default relays, else `'none'`.
     #[napi(ts_type = "'n0' | 'none'")]
     pub address_lookup: Option<String>,
-    /// Ask the local gateway for a port mapping (UPnP/NAT-PMP/PCP). Off by default.
-    pub portmapper: Option<bool>,
     /// Close a connection after this long without hearing from the peer (ms).
     pub idle_timeout_ms: Option<u32>,
     /// Send keep-alives this often (ms) so that an idle connection stays open.
@@ -98,7 +96,6 @@ struct Config {
     relay_only: bool,
     relay_roots: Vec<CertificateDer<'static>>,
     n0_lookup: bool,
-    portmapper: bool,
     idle_timeout: Option<Duration>,
     keep_alive: Option<Duration>,
 }
@@ -182,7 +179,6 @@ impl Config {
             relay_only,
             relay_roots,
             n0_lookup,
-            portmapper: o.portmapper.unwrap_or(false),
             idle_timeout,
             keep_alive,
         })
@@ -191,12 +187,7 @@ impl Config {
     async fn bind(self) -> IrohResult<iroh::Endpoint> {
         let mut builder = iroh::Endpoint::builder(presets::Minimal)
             .secret_key(self.secret_key)
-            .alpns(self.alpns)
-            .portmapper_config(if self.portmapper {
-                PortmapperConfig::default()
-            } else {
-                PortmapperConfig::Disabled
-            });
+            .alpns(self.alpns);
         builder = builder.relay_mode(match self.relays {
             Relays::Default => RelayMode::Default,
             Relays::Disabled => RelayMode::Disabled,
@@ -270,7 +261,6 @@ impl Endpoint {
             relay_only: None,
             bind_addr: None,
             address_lookup: None,
-            portmapper: None,
             idle_timeout_ms: None,
             keep_alive_ms: None,
         });
