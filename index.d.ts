@@ -32,6 +32,7 @@ export type IrohErrorCode =
   | 'ERR_IROH_PROTOCOL'
   | 'ERR_IROH_BUFFER_FULL'
   | 'ERR_IROH_REFUSED'
+  | 'ERR_IROH_NATIVE_BINDING'
   | 'ERR_IROH_INTERNAL'
 
 /** The shape of every error from this package. */
@@ -81,8 +82,6 @@ export interface EndpointOptions {
    * by node id alone. Default: `'n0'` with the default relays, else `'none'`.
    */
   addressLookup?: 'n0' | 'none'
-  /** Map a port on the local gateway through UPnP/NAT-PMP/PCP. Default false. */
-  portmapper?: boolean
   /** Close a connection after this many ms without hearing from the peer. */
   idleTimeoutMs?: number
   /** Send keep-alives this often (ms) so idle connections stay open; must be below `idleTimeoutMs`. */
