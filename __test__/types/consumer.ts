@@ -1,0 +1,82 @@
+// A TypeScript consumer of the published types (checked by types.test.mjs with
+// tsc --strict). The @ts-expect-error lines prove the types are precise: were a type
+// `any`, the expected error would not happen and tsc would fail on the unused directive.
+import { createPubSub } from '@graphql-yoga/subscription'
+import {
+  Endpoint,
+  HubCloseCode,
+  connectSpoke,
+  createHub,
+  createHubIrohEventTarget,
+  createSpokeIrohEventTarget,
+  startRelayServer,
+  type IrohError,
+  type IrohEventTarget,
+  type PathState,
+  type PathType,
+} from '@alkdev/iroh'
+
+type Events = {
+  'call.requested': [{ id: string; op: string }]
+  'call.responded': [{ id: string; result: number }]
+}
+
+export async function spoke(ticket: string): Promise<void> {
+  const endpoint = await Endpoint.create({ secretKeyPath: './spoke.key', relayMode: 'disabled', addressLookup: 'none' })
+  const conn = await endpoint.connect(ticket, 'alkhub/1', { timeoutMs: 5_000 })
+  const target = await createSpokeIrohEventTarget(conn)
+  const pubsub = createPubSub<Events>({ eventTarget: target })
+  for await (const call of pubsub.subscribe('call.requested')) {
+    const id: string = call.id
+    pubsub.publish('call.responded', { id, result: 42 })
+  }
+  // @ts-expect-error: the payload must match the event map
+  pubsub.publish('call.responded', { id: 1 })
+  const path: PathType = target.pathType()
+  target.lifecycle.addEventListener('pathchange', (e) => {
+    const state = (e as CustomEvent<PathState>).detail
+    console.log(path, state.paths.map((p) => `${p.kind} ${p.remoteAddr} ${p.rttMs}`))
+  })
+  // @ts-expect-error: there is no such path type
+  const wrong: PathType = 'wifi'
+  console.log(wrong)
+  await target.close(0, 'bye')
+  await endpoint.close()
+}
+
+export async function hub(): Promise<void> {
+  const relay = await startRelayServer({ bindAddr: '127.0.0.1:0' })
+  const endpoint = await Endpoint.create({
+    alpns: ['alkhub/1'],
+    relayMode: { relays: [relay.relay, relay.url] },
+    relayCaCertificates: relay.caCertificatePem === null ? [] : [relay.caCertificatePem],
+    addressLookup: 'none',
+  })
+  const hub = createHub(endpoint, { alpn: 'alkhub/1', allow: new Set<string>() })
+  hub.addEventListener('refused', (e) => console.log((e as CustomEvent<{ nodeId: string }>).detail.nodeId))
+  for await (const { nodeId, target } of hub) {
+    const t: IrohEventTarget = target
+    t.addEventListener('call.responded', (e) => console.log(nodeId, e.detail))
+    hub.broadcast('config.changed', { version: 7 })
+  }
+  const conn = await endpoint.accept()
+  if (conn !== null) {
+    const target = await createHubIrohEventTarget(conn, { maxFrameBytes: 1 << 20 })
+    conn.close(HubCloseCode.REFUSED, 'unknown spoke')
+    const info = await target.closed
+    const code: number = info.code
+    console.log(code, info.kind, info.error?.code)
+  }
+  try {
+    await endpoint.online({ timeoutMs: 100 })
+  } catch (err) {
+    const code: IrohError['code'] = (err as IrohError).code
+    console.log(code === 'ERR_IROH_TIMEOUT')
+  }
+  // @ts-expect-error: relayOnly is a boolean
+  await Endpoint.create({ relayOnly: 'yes' })
+  const spoke = connectSpoke(endpoint, endpoint.nodeId(), { alpn: 'alkhub/1' })
+  spoke.lifecycle.addEventListener('statechange', () => console.log(spoke.state, spoke.pathType()))
+  await hub.close()
+  await relay.close()
+}
