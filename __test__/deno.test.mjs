@@ -1,27 +1,39 @@
-// The package under Deno 2 (the `deno` CLI is a dev dependency): a hub and a spoke exchange
+// The package under Deno 2 (the `deno` CLI from npm): a hub and a spoke exchange
 // events, and without --allow-ffi the error says what to do instead of "cannot find".
 import { describe, expect, it } from 'vitest'
 import { spawnSync } from 'node:child_process'
-import { createRequire } from 'node:module'
+import { existsSync, mkdirSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 
+const DENO_VERSION = '2.9.6'
 const fixture = fileURLToPath(new URL('./fixtures/deno-exchange.mjs', import.meta.url))
-let deno = null
-try {
-  // The npm package's own launcher: it finds the binary of this platform's @deno/* package.
-  deno = createRequire(import.meta.url).resolve('deno/bin.cjs')
-} catch {
-  deno = null
+// The deno CLI from the npm registry, installed here on first use rather than as a dev
+// dependency: its package lists a binary package per platform, and a registry mirror that
+// lacks some of them makes `npm ci` refuse the whole lock file.
+const cache = fileURLToPath(new URL(`../node_modules/.cache/deno-${DENO_VERSION}/`, import.meta.url))
+
+function findDeno() {
+  const launcher = `${cache}node_modules/deno/bin.cjs`
+  if (!existsSync(launcher)) {
+    mkdirSync(cache, { recursive: true })
+    const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm'
+    const r = spawnSync(npm, ['install', '--prefix', cache, '--no-save', '--no-audit', '--no-fund', `deno@${DENO_VERSION}`], {
+      encoding: 'utf8',
+      timeout: 180_000,
+      shell: process.platform === 'win32',
+    })
+    if (r.status !== 0) return { why: `npm could not install deno@${DENO_VERSION}: ${(r.stderr || r.error?.message || '').trim().split('\n').pop()}` }
+  }
+  if (spawnSync(process.execPath, [launcher, '--version'], { encoding: 'utf8', timeout: 60_000 }).status !== 0) {
+    return { why: 'the deno binary does not run on this platform' }
+  }
+  return { launcher }
 }
+
+const { launcher: deno, why: unavailable = null } = findDeno()
+if (unavailable) console.warn(`Deno tests skipped: ${unavailable}`)
 const runDeno = (permissions) =>
   spawnSync(process.execPath, [deno, 'run', ...permissions, fixture], { encoding: 'utf8', timeout: 60_000, env: { ...process.env, NO_COLOR: '1' } })
-function whyUnavailable() {
-  if (!deno) return 'the deno dev dependency is not installed'
-  if (spawnSync(process.execPath, [deno, '--version'], { encoding: 'utf8' }).status !== 0) return 'the deno binary does not run on this platform'
-  return null
-}
-const unavailable = whyUnavailable()
-if (unavailable) console.warn(`Deno tests skipped: ${unavailable}`)
 
 describe.skipIf(unavailable)('Deno', () => {
   it('runs a hub/spoke exchange and exits on its own', { timeout: 90_000 }, () => {

@@ -6,7 +6,7 @@
 //
 //   node scripts/e2e-install.mjs     (after a release build: scripts/build-portable.sh)
 import { spawn, spawnSync } from 'node:child_process'
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -105,8 +105,14 @@ try {
   cpSync(join(root, 'npm', platform), platformDir, { recursive: true })
   cpSync(join(root, binary), join(platformDir, binary))
   run(npm, ['publish', platformDir, ...npmrcArgs])
-  const packed = JSON.parse(run(npm, ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: root }).stdout)[0]
-  run(npm, ['publish', '--ignore-scripts', ...npmrcArgs], { cwd: root })
+  // The main package as it is published: packed from the checkout, then given its
+  // optionalDependencies (scripts/add-optional-deps.mjs, as the release workflow does).
+  const packDir = join(work, 'main-package')
+  mkdirSync(packDir)
+  const packed = JSON.parse(run(npm, ['pack', '--json', '--ignore-scripts', '--pack-destination', packDir], { cwd: root }).stdout)[0]
+  run('tar', ['xzf', join(packDir, packed.filename), '-C', packDir])
+  run(process.execPath, [join(root, 'scripts', 'add-optional-deps.mjs'), join(packDir, 'package', 'package.json')])
+  run(npm, ['publish', join(packDir, 'package'), '--ignore-scripts', ...npmrcArgs])
   const files = packed.files.map((f) => f.path)
   console.log(`main package: ${files.length} files, ${(packed.size / 1024).toFixed(1)} KiB packed, ${(packed.unpackedSize / 1024).toFixed(1)} KiB unpacked`)
   check(files.every((f) => !/\.(rs|node)$|^__test__|^src\/|^bench\/|^fuzz\//.test(f)), 'the main package carries no Rust sources, binaries or tests')
@@ -119,6 +125,8 @@ try {
   const nodeFile = join(app, 'node_modules', '@alkdev', `iroh-${platform}`, binary)
   console.log(`installed node_modules: ${mib(installed)}; ${binary}: ${mib(statSync(nodeFile).size)}`)
   check(installed < 30 * 2 ** 20, 'the installed package takes under 30 MiB')
+  const installedManifest = JSON.parse(readFileSync(join(app, 'node_modules', '@alkdev', 'iroh', 'package.json'), 'utf8'))
+  check(Object.keys(installedManifest.optionalDependencies ?? {}).length === 8, 'the main package lists the 8 platform packages as optionalDependencies')
 
   for (const [script, kind] of [['exchange.mjs', 'ESM import'], ['exchange.cjs', 'CommonJS require']]) {
     const r = spawnSync(process.execPath, ['--throw-deprecation', '--trace-warnings', script], { cwd: app, encoding: 'utf8', timeout: 60_000 })
