@@ -25,25 +25,31 @@ const through = (server, extra = {}) => ({
   ...extra,
 })
 
-/** Connects `client` to `server` knowing only its node id and relay URL; event targets on both. */
+/**
+ * Connects `spokeEp` to `hubEp` knowing only its node id and relay URL; event targets on
+ * both. `pathState(predicate)` looks through every `pathchange` of the spoke since its
+ * creation (the first, the paths at creation, may come before a listener added later).
+ */
 async function targets(hubEp, spokeEp, relayUrl) {
   const accepted = hubEp.accept()
   const conn = await spokeEp.connect({ nodeId: hubEp.nodeId(), relayUrl }, ALPN, { timeoutMs: 10_000 })
   const spoke = await createSpokeIrohEventTarget(conn)
-  const hub = await createHubIrohEventTarget(await within(accepted, 10_000, 'accept'))
-  return { conn, spoke, hub }
-}
-
-/** Resolves with the first `pathchange` detail of `target` that `predicate` accepts. */
-const pathChange = (target, predicate) =>
-  new Promise((resolve) => {
-    const check = (e) => {
-      if (!predicate(e.detail)) return
-      target.lifecycle.removeEventListener('pathchange', check)
-      resolve(e.detail)
-    }
-    target.lifecycle.addEventListener('pathchange', check)
+  const pathStates = []
+  const waiters = []
+  spoke.lifecycle.addEventListener('pathchange', (e) => {
+    pathStates.push(e.detail)
+    for (const wake of waiters.splice(0)) wake()
   })
+  const pathState = async (predicate) => {
+    for (;;) {
+      const found = pathStates.find(predicate)
+      if (found) return found
+      await new Promise((resolve) => waiters.push(resolve))
+    }
+  }
+  const hub = await createHubIrohEventTarget(await within(accepted, 10_000, 'accept'))
+  return { conn, spoke, hub, pathState }
+}
 
 /** Sends `n` numbered events from `from` and resolves once `to` has them all, in order. */
 async function exchange(from, to, type, n) {
@@ -83,9 +89,9 @@ describe('relay server', () => {
     const spokeEp = await endpoint(through(server, { relayOnly: true, bindAddr: undefined }))
     expect(hubEp.addr().directAddresses).toEqual([])
     await within(Promise.all([hubEp.online(), spokeEp.online()]), 20_000, 'online')
-    const { conn, spoke, hub } = await targets(hubEp, spokeEp, server.url)
+    const { conn, spoke, hub, pathState } = await targets(hubEp, spokeEp, server.url)
 
-    const first = await within(pathChange(spoke, () => true), 10_000, 'first pathchange')
+    const first = await within(pathState(() => true), 10_000, 'first pathchange')
     expect(first.pathType).toBe('relay')
     expect(first.paths).toEqual([expect.objectContaining({ kind: 'relay', remoteAddr: server.url, selected: true })])
     await exchange(spoke, hub, 'up', 1_000)
@@ -102,8 +108,8 @@ describe('relay server', () => {
     const hubEp = await endpoint(through(server, { alpns: [ALPN] }))
     const spokeEp = await endpoint(through(server))
     await within(Promise.all([hubEp.online(), spokeEp.online()]), 20_000, 'online')
-    const { conn, spoke, hub } = await targets(hubEp, spokeEp, server.url)
-    const direct = pathChange(spoke, (state) => state.pathType === 'direct')
+    const { conn, spoke, hub, pathState } = await targets(hubEp, spokeEp, server.url)
+    const direct = pathState((state) => state.pathType === 'direct')
     await exchange(spoke, hub, 'up', 100)
     const state = await within(direct, 20_000, 'direct path')
     const selected = state.paths.find((p) => p.selected)
