@@ -98,7 +98,7 @@ pub struct PathWatcher {
 
 #[napi]
 impl PathWatcher {
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn stop(&self) {
         self.stop.cancel();
     }
@@ -198,19 +198,19 @@ impl Connection {
 #[napi]
 impl Connection {
     /// The peer's node id.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn remote_node_id(&self) -> String {
         self.shared.conn.remote_id().to_string()
     }
 
     /// The ALPN protocol this connection speaks.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn alpn(&self) -> String {
         String::from_utf8_lossy(self.shared.conn.alpn()).into_owned()
     }
 
     /// Opens a bidirectional stream. The peer learns of it when the first byte is sent.
-    #[napi(ts_return_type = "Promise<BiStream>")]
+    #[napi(catch_unwind, ts_return_type = "Promise<BiStream>")]
     pub fn open_bi<'env>(&self, env: &'env Env) -> napi::Result<PromiseRaw<'env, BiStream>> {
         let shared = self.shared.clone();
         spawn(env, async move {
@@ -220,7 +220,7 @@ impl Connection {
     }
 
     /// Waits for the peer to open a bidirectional stream.
-    #[napi(ts_return_type = "Promise<BiStream>")]
+    #[napi(catch_unwind, ts_return_type = "Promise<BiStream>")]
     pub fn accept_bi<'env>(&self, env: &'env Env, cancel: Option<&CancelToken>) -> napi::Result<PromiseRaw<'env, BiStream>> {
         let shared = self.shared.clone();
         let cancel = token_of(cancel);
@@ -232,7 +232,7 @@ impl Connection {
     }
 
     /// Opens a unidirectional (send-only) stream.
-    #[napi(ts_return_type = "Promise<SendStream>")]
+    #[napi(catch_unwind, ts_return_type = "Promise<SendStream>")]
     pub fn open_uni<'env>(&self, env: &'env Env) -> napi::Result<PromiseRaw<'env, SendStream>> {
         let shared = self.shared.clone();
         spawn(env, async move {
@@ -242,7 +242,7 @@ impl Connection {
     }
 
     /// Waits for the peer to open a unidirectional stream.
-    #[napi(ts_return_type = "Promise<RecvStream>")]
+    #[napi(catch_unwind, ts_return_type = "Promise<RecvStream>")]
     pub fn accept_uni<'env>(&self, env: &'env Env, cancel: Option<&CancelToken>) -> napi::Result<PromiseRaw<'env, RecvStream>> {
         let shared = self.shared.clone();
         let cancel = token_of(cancel);
@@ -254,7 +254,7 @@ impl Connection {
     }
 
     /// Sends an unreliable datagram of at most `maxDatagramSize()` bytes.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn send_datagram(&self, data: &[u8]) -> Result<(), CodedError> {
         use iroh::endpoint::SendDatagramError as E;
         self.shared.conn.send_datagram(Bytes::copy_from_slice(data)).map_err(|e| {
@@ -275,7 +275,7 @@ impl Connection {
     }
 
     /// The next datagram from the peer.
-    #[napi(ts_return_type = "Promise<Buffer>")]
+    #[napi(catch_unwind, ts_return_type = "Promise<Buffer>")]
     pub fn read_datagram<'env>(&self, env: &'env Env, cancel: Option<&CancelToken>) -> napi::Result<PromiseRaw<'env, Buffer>> {
         let shared = self.shared.clone();
         let cancel = token_of(cancel);
@@ -287,18 +287,18 @@ impl Connection {
     }
 
     /// The largest datagram the path allows now, or `null` if the peer does not take datagrams.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn max_datagram_size(&self) -> Option<u32> {
         self.shared.conn.max_datagram_size().map(|n| n as u32)
     }
 
     /// Round trip time of the selected path, in milliseconds.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn rtt(&self) -> f64 {
         selected_rtt_ms(&self.shared.conn)
     }
 
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn stats(&self) -> ConnectionStats {
         let s = self.shared.conn.stats();
         ConnectionStats {
@@ -313,14 +313,14 @@ impl Connection {
     }
 
     /// The open network paths.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn paths(&self) -> Vec<PathInfo> {
         PathState::from(paths::snapshot(&self.shared.conn).as_slice()).paths
     }
 
     /// Where application data goes now: `direct`, `relay`, `mixed` (a relay while a
     /// direct path is open too), or `none` once closed.
-    #[napi(ts_return_type = "'direct' | 'relay' | 'mixed' | 'none'")]
+    #[napi(catch_unwind, ts_return_type = "'direct' | 'relay' | 'mixed' | 'none'")]
     pub fn path_type(&self) -> String {
         paths::path_type(&paths::snapshot(&self.shared.conn)).as_str().to_string()
     }
@@ -328,7 +328,7 @@ impl Connection {
     /// Calls `listener` with the current paths, then whenever a path opens or closes or the
     /// selected path changes (not for round trip times alone), until the connection closes
     /// or `stop()` is called. The listener does not keep the process alive.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn watch_paths(
         &self,
         #[napi(ts_arg_type = "(state: PathState) => void")] listener: Function<PathState, ()>,
@@ -366,7 +366,7 @@ impl Connection {
     }
 
     /// Closes the connection with an application error code and a reason the peer sees.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn close(&self, code: Option<u32>, reason: Option<String>) -> Result<(), CodedError> {
         let reason = reason.unwrap_or_default();
         // The reason must fit in one packet together with the close frame.
@@ -378,7 +378,7 @@ impl Connection {
     }
 
     /// Resolves when the connection closes, for whatever reason.
-    #[napi(ts_return_type = "Promise<CloseInfo>")]
+    #[napi(catch_unwind, ts_return_type = "Promise<CloseInfo>")]
     pub fn closed<'env>(&self, env: &'env Env) -> napi::Result<PromiseRaw<'env, CloseInfo>> {
         let shared = self.shared.clone();
         spawn(env, async move {
@@ -388,7 +388,7 @@ impl Connection {
     }
 
     /// Why the connection closed, or `null` while it is open.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn close_reason(&self) -> Option<CloseInfo> {
         self.shared.conn.close_reason().map(|e| self.shared.close_info(&e))
     }

@@ -250,7 +250,7 @@ pub struct Endpoint {
 #[napi]
 impl Endpoint {
     /// Binds a new endpoint.
-    #[napi(ts_return_type = "Promise<Endpoint>")]
+    #[napi(catch_unwind, ts_return_type = "Promise<Endpoint>")]
     pub fn create<'env>(env: &'env Env, options: Option<EndpointOptions>) -> napi::Result<PromiseRaw<'env, Endpoint>> {
         let options = options.unwrap_or(EndpointOptions {
             alpns: None,
@@ -280,13 +280,13 @@ impl Endpoint {
     }
 
     /// This endpoint's node id: the hex form of its public key.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn node_id(&self) -> String {
         self.shared.ep.id().to_string()
     }
 
     /// The addresses peers can use to reach this endpoint right now.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn addr(&self) -> EndpointAddrInfo {
         let addr = self.shared.ep.addr();
         let (relay_url, direct_addresses) = identity::addr_parts(&addr);
@@ -295,7 +295,7 @@ impl Endpoint {
 
     /// An endpoint ticket (a string starting with `endpoint`) carrying the node id and
     /// current addresses, readable by other iroh tools.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn ticket(&self) -> String {
         identity::make_ticket(&self.shared.ep.addr())
     }
@@ -303,7 +303,7 @@ impl Endpoint {
     /// Resolves once a home relay is connected; rejects with `ERR_IROH_TIMEOUT` when none
     /// answers within `timeoutMs` (default 15 s), and with `ERR_IROH_NO_RELAY` at once when
     /// relays are disabled.
-    #[napi(ts_return_type = "Promise<void>")]
+    #[napi(catch_unwind, ts_return_type = "Promise<void>")]
     pub fn online<'env>(
         &self,
         env: &'env Env,
@@ -334,7 +334,7 @@ impl Endpoint {
     }
 
     /// Dials a peer. `target` is a node id, a ticket or an `addr()`-shaped object.
-    #[napi(ts_return_type = "Promise<Connection>")]
+    #[napi(catch_unwind, ts_return_type = "Promise<Connection>")]
     pub fn connect<'env>(
         &self,
         env: &'env Env,
@@ -383,7 +383,7 @@ impl Endpoint {
     }
 
     /// The next incoming connection, or `null` once the endpoint is closed.
-    #[napi(ts_return_type = "Promise<Connection | null>")]
+    #[napi(catch_unwind, ts_return_type = "Promise<Connection | null>")]
     pub fn accept<'env>(
         &self,
         env: &'env Env,
@@ -403,7 +403,7 @@ impl Endpoint {
     }
 
     /// Closes every connection and the socket. Pending calls settle.
-    #[napi(ts_return_type = "Promise<void>")]
+    #[napi(catch_unwind, ts_return_type = "Promise<void>")]
     pub fn close<'env>(&self, env: &'env Env) -> napi::Result<PromiseRaw<'env, ()>> {
         let shared = self.shared.clone();
         shared.closed.cancel();
@@ -413,7 +413,7 @@ impl Endpoint {
         })
     }
 
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn is_closed(&self) -> bool {
         self.shared.closed.is_cancelled() || self.shared.ep.is_closed()
     }

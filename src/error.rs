@@ -163,6 +163,37 @@ mod tests {
         }
     }
 
+    /// A panic in an exported function without `catch_unwind` aborts the whole Node process
+    /// (Rust cannot unwind into C). With it, napi turns the panic into a thrown error.
+    #[test]
+    fn every_exported_function_contains_panics() {
+        let sources = [
+            ("connection.rs", include_str!("connection.rs")),
+            ("endpoint.rs", include_str!("endpoint.rs")),
+            ("event_target.rs", include_str!("event_target.rs")),
+            ("keys.rs", include_str!("keys.rs")),
+            ("logging.rs", include_str!("logging.rs")),
+            ("pending.rs", include_str!("pending.rs")),
+            ("relay_server.rs", include_str!("relay_server.rs")),
+            ("stream.rs", include_str!("stream.rs")),
+        ];
+        let mut exported = 0;
+        for (file, text) in sources {
+            let lines: Vec<&str> = text.lines().map(str::trim).collect();
+            for (i, line) in lines.iter().enumerate() {
+                if !(line.starts_with("#[napi]") || line.starts_with("#[napi(")) || line.starts_with("#[napi(object") {
+                    continue;
+                }
+                let item = lines[i + 1..].iter().find(|l| !l.starts_with("#[") && !l.starts_with("///"));
+                if item.is_some_and(|l| l.contains("fn ")) {
+                    exported += 1;
+                    assert!(line.contains("catch_unwind"), "{file}:{}: {line} lacks catch_unwind", i + 1);
+                }
+            }
+        }
+        assert!(exported > 40, "found only {exported} exported functions: is the scan still right?");
+    }
+
     #[test]
     fn napi_argument_statuses_map_to_invalid_argument() {
         assert_eq!(ErrorCode::from(napi::Status::StringExpected), ErrorCode::InvalidArgument);

@@ -212,7 +212,7 @@ pub struct EventPump {
 
 /// Starts a pump on `conn`: the dialing side opens the stream (`accept = false`), the
 /// accepting side waits for it. Events sent before the stream exists wait in the outbox.
-#[napi]
+#[napi(catch_unwind)]
 pub fn create_event_pump(
     conn: &Connection,
     accept: bool,
@@ -453,7 +453,7 @@ impl EventPump {
     /// Queues one serialized event and returns the bytes now buffered. Never waits;
     /// throws `ERR_IROH_BUFFER_FULL` past `maxBufferedBytes` and
     /// `ERR_IROH_FRAME_TOO_LARGE` past `maxFrameBytes`.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn send(&self, payload: &[u8]) -> Result<f64, CodedError> {
         let shared = &self.shared;
         shared.check_open()?;
@@ -481,7 +481,7 @@ impl EventPump {
     /// Queues frames that JS encoded itself, back to back in wire format, and returns
     /// the bytes now buffered. JS checked each frame against both limits as it encoded
     /// it; this batching saves a native call per small event.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn send_frames(&self, frames: &[u8]) -> Result<f64, CodedError> {
         let shared = &self.shared;
         shared.check_open()?;
@@ -496,33 +496,33 @@ impl EventPump {
     }
 
     /// `maxFrameBytes` and `maxBufferedBytes` in force, so JS can check staged frames.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn limits(&self) -> PumpLimits {
         PumpLimits { max_frame_bytes: self.shared.max_frame as f64, max_buffered_bytes: self.shared.max_buffered as f64 }
     }
 
     /// Bytes queued or being written.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn buffered_amount(&self) -> f64 {
         self.shared.buffered() as f64
     }
 
     /// Asks for a drain message the next time the send buffer is empty.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn want_drain(&self) {
         self.shared.drain_wanted.store(true, Ordering::Release);
         self.shared.wake_writer.notify_one();
     }
 
     /// JS took the last batch: the reader may hand over the next.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn ack(&self) {
         self.shared.acked.fetch_add(1, Ordering::AcqRel);
         self.shared.ack.notify_one();
     }
 
     /// Resolves once everything queued so far has been handed to QUIC.
-    #[napi(ts_return_type = "Promise<void>")]
+    #[napi(catch_unwind, ts_return_type = "Promise<void>")]
     pub fn flush<'env>(&self, env: &'env Env) -> napi::Result<PromiseRaw<'env, ()>> {
         let shared = self.shared.clone();
         let target = shared.enqueued.load(Ordering::Acquire);
@@ -540,14 +540,14 @@ impl EventPump {
 
     /// A frame the custom `parse` rejected: closes the connection as for any malformed
     /// frame (code 4002), and the close reports `ERR_IROH_PROTOCOL` with `message`.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn malformed_frame(&self, message: String) {
         self.shared.fail(CLOSE_MALFORMED_FRAME, IrohError::new(ErrorCode::Protocol, message));
     }
 
     /// Sends what is queued and waits until the peer has received it, then closes the
     /// connection with `code` and `reason`.
-    #[napi(ts_return_type = "Promise<void>")]
+    #[napi(catch_unwind, ts_return_type = "Promise<void>")]
     pub fn close<'env>(&self, env: &'env Env, code: Option<u32>, reason: Option<String>) -> napi::Result<PromiseRaw<'env, ()>> {
         let shared = self.shared.clone();
         spawn(env, async move {

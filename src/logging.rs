@@ -29,7 +29,7 @@ fn parse_filter(level: &str) -> Result<Targets, IrohError> {
 
 /// Sets the log level (`off`, `error`, `warn`, `info`, `debug`, `trace`, or a directive
 /// like `iroh=debug`). Call it as often as you like; logs go to stderr.
-#[napi]
+#[napi(catch_unwind)]
 pub fn set_log_level(level: String) -> Result<(), CodedError> {
     let filter = parse_filter(&level)?;
     if let Some(handle) = FILTER.get() {
@@ -47,7 +47,7 @@ pub fn set_log_level(level: String) -> Result<(), CodedError> {
 }
 
 /// The old binding's name for `setLogLevel`.
-#[napi]
+#[napi(catch_unwind)]
 pub fn init_logging(level: String) -> Result<(), CodedError> {
     set_log_level(level)
 }

@@ -93,31 +93,31 @@ pub struct RelayServer {
 #[napi]
 impl RelayServer {
     /// The URL endpoints dial, e.g. `https://127.0.0.1:40123/`.
-    #[napi(getter)]
+    #[napi(catch_unwind, getter)]
     pub fn url(&self) -> String {
         self.info.url.clone()
     }
 
     /// The UDP port of QUIC address discovery.
-    #[napi(getter)]
+    #[napi(catch_unwind, getter)]
     pub fn quic_port(&self) -> u32 {
         self.info.quic_port
     }
 
     /// `{ url, quicPort }`, as `relayMode: { relays: [...] }` takes it.
-    #[napi(getter)]
+    #[napi(catch_unwind, getter)]
     pub fn relay(&self) -> RelayInfo {
         self.info.clone()
     }
 
     /// The generated CA's certificate (PEM), or `null` when you passed your own.
-    #[napi(getter)]
+    #[napi(catch_unwind, getter)]
     pub fn ca_certificate_pem(&self) -> Option<String> {
         self.ca_pem.clone()
     }
 
     /// Stops serving and closes every client connection.
-    #[napi(ts_return_type = "Promise<void>")]
+    #[napi(catch_unwind, ts_return_type = "Promise<void>")]
     pub fn close<'env>(&self, env: &'env Env) -> napi::Result<PromiseRaw<'env, ()>> {
         let server = self.server.clone();
         spawn(env, async move {
@@ -133,7 +133,7 @@ impl RelayServer {
 }
 
 /// Starts a relay server.
-#[napi(ts_return_type = "Promise<RelayServer>")]
+#[napi(catch_unwind, ts_return_type = "Promise<RelayServer>")]
 pub fn start_relay_server<'env>(env: &'env Env, options: Option<RelayServerOptions>) -> napi::Result<PromiseRaw<'env, RelayServer>> {
     let options = options.unwrap_or(RelayServerOptions {
         bind_addr: None,

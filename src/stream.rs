@@ -73,7 +73,7 @@ impl SendStream {
 #[napi]
 impl SendStream {
     /// Writes some of `data`; resolves with how many bytes were taken.
-    #[napi(ts_return_type = "Promise<number>")]
+    #[napi(catch_unwind, ts_return_type = "Promise<number>")]
     pub fn write<'env>(&self, env: &'env Env, data: &[u8]) -> napi::Result<PromiseRaw<'env, u32>> {
         let data = Bytes::copy_from_slice(data);
         self.run(env, move |stream, conn| async move {
@@ -83,7 +83,7 @@ impl SendStream {
     }
 
     /// Writes all of `data`; resolves once the stream has taken it (flow control permitting).
-    #[napi(ts_return_type = "Promise<void>")]
+    #[napi(catch_unwind, ts_return_type = "Promise<void>")]
     pub fn write_all<'env>(&self, env: &'env Env, data: &[u8]) -> napi::Result<PromiseRaw<'env, ()>> {
         let data = Bytes::copy_from_slice(data);
         self.run(env, move |stream, conn| async move {
@@ -92,7 +92,7 @@ impl SendStream {
     }
 
     /// Ends the stream after the data written so far; the peer reads to the end.
-    #[napi(ts_return_type = "Promise<void>")]
+    #[napi(catch_unwind, ts_return_type = "Promise<void>")]
     pub fn finish<'env>(&self, env: &'env Env) -> napi::Result<PromiseRaw<'env, ()>> {
         self.run(env, |stream, _| async move {
             stream
@@ -104,7 +104,7 @@ impl SendStream {
     }
 
     /// Abandons the stream: unsent data is dropped and the peer's reads fail with `code`.
-    #[napi(ts_return_type = "Promise<void>")]
+    #[napi(catch_unwind, ts_return_type = "Promise<void>")]
     pub fn reset<'env>(&self, env: &'env Env, code: u32) -> napi::Result<PromiseRaw<'env, ()>> {
         self.ended.cancel();
         let stream = self.stream.clone();
@@ -152,7 +152,7 @@ impl RecvStream {
 #[napi]
 impl RecvStream {
     /// Reads up to `max` bytes; `null` at the end of the stream.
-    #[napi(ts_return_type = "Promise<Buffer | null>")]
+    #[napi(catch_unwind, ts_return_type = "Promise<Buffer | null>")]
     pub fn read<'env>(&self, env: &'env Env, max: u32, cancel: Option<&CancelToken>) -> napi::Result<PromiseRaw<'env, Option<Buffer>>> {
         self.run(env, cancel, move |stream, conn| async move {
             let chunk = stream.lock().await.read_chunk(max.max(1) as usize).await.map_err(|e| read_error(e, &conn))?;
@@ -161,7 +161,7 @@ impl RecvStream {
     }
 
     /// Reads exactly `n` bytes; fails with `ERR_IROH_UNEXPECTED_END` if the stream ends first.
-    #[napi(ts_return_type = "Promise<Buffer>")]
+    #[napi(catch_unwind, ts_return_type = "Promise<Buffer>")]
     pub fn read_exact<'env>(&self, env: &'env Env, n: u32, cancel: Option<&CancelToken>) -> napi::Result<PromiseRaw<'env, Buffer>> {
         self.run(env, cancel, move |stream, conn| async move {
             let mut buf = vec![0u8; n as usize];
@@ -177,7 +177,7 @@ impl RecvStream {
     }
 
     /// Reads until the peer finishes the stream; fails with `ERR_IROH_TOO_LARGE` past `max` bytes.
-    #[napi(ts_return_type = "Promise<Buffer>")]
+    #[napi(catch_unwind, ts_return_type = "Promise<Buffer>")]
     pub fn read_to_end<'env>(&self, env: &'env Env, max: u32, cancel: Option<&CancelToken>) -> napi::Result<PromiseRaw<'env, Buffer>> {
         self.run(env, cancel, move |stream, conn| async move {
             let data = stream.lock().await.read_to_end(max as usize).await.map_err(|e| match e {
@@ -191,7 +191,7 @@ impl RecvStream {
     }
 
     /// Tells the peer to stop sending; its writes fail with `code`.
-    #[napi(ts_return_type = "Promise<void>")]
+    #[napi(catch_unwind, ts_return_type = "Promise<void>")]
     pub fn stop<'env>(&self, env: &'env Env, code: u32) -> napi::Result<PromiseRaw<'env, ()>> {
         self.ended.cancel();
         let stream = self.stream.clone();
