@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest'
-import { Endpoint, nodeIdFromSecretKey, parseNodeId, setLogLevel, initLogging, generateSecretKey } from '../lib/index.mjs'
+import { createRequire } from 'node:module'
+import { Connection, Endpoint, RelayServer, SendStream, RecvStream, nodeIdFromSecretKey, parseNodeId, setLogLevel, initLogging, generateSecretKey } from '../lib/index.mjs'
 import { ALPN, LOOPBACK, closeAll, endpoint, pair, rejectsWithCode, within } from './helpers.mjs'
 
 afterEach(closeAll)
@@ -162,5 +163,56 @@ describe('invalid input gets a coded error', () => {
     expect(() => setLogLevel('')).toThrow(expect.objectContaining({ code: 'ERR_IROH_INVALID_ARGUMENT' }))
     expect(() => setLogLevel('iroh=shouty')).toThrow(expect.objectContaining({ code: 'ERR_IROH_INVALID_ARGUMENT' }))
     setLogLevel('off')
+  })
+})
+
+describe('a native failure without an ERR_IROH_* code (a Rust panic) is recoded', () => {
+  // napi reports a panic caught by catch_unwind as `GenericFailure`; every call the
+  // package makes into the addon must turn that into ERR_IROH_INTERNAL.
+  const panicked = () => Object.assign(new Error('panicked at src/example.rs'), { code: 'GenericFailure' })
+  // A native handle whose every method panics, or whose every property read does.
+  const panickingMethods = (proto = Object.prototype) =>
+    new Proxy(Object.create(proto), {
+      get: (_, prop) => (prop === 'then' ? undefined : () => { throw panicked() }),
+    })
+  const panickingProperties = () => new Proxy({}, { get: () => { throw panicked() } })
+
+  async function codeOf(call) {
+    try {
+      await call()
+    } catch (err) {
+      return err.code
+    }
+    return 'no error'
+  }
+
+  async function expectEveryMethodRecoded(instance, args = {}) {
+    const names = Object.getOwnPropertyNames(Object.getPrototypeOf(instance)).filter((n) => n !== 'constructor')
+    expect(names.length).toBeGreaterThan(0)
+    for (const name of names) {
+      const code = await codeOf(() => instance[name](...(args[name] ?? [])))
+      expect({ name, code }).toEqual({ name, code: 'ERR_IROH_INTERNAL' })
+    }
+  }
+
+  it('on every method of Connection, its streams and Endpoint', async () => {
+    await expectEveryMethodRecoded(new Connection(panickingMethods()), {
+      sendDatagram: [Buffer.from('x')],
+      watchPaths: [() => {}],
+    })
+    await expectEveryMethodRecoded(new SendStream(panickingMethods()), { write: [Buffer.from('x')], writeAll: [Buffer.from('x')] })
+    await expectEveryMethodRecoded(new RecvStream(panickingMethods()), { readExact: [1], readToEnd: [1] })
+    const binding = createRequire(import.meta.url)('../lib/native.js')
+    await expectEveryMethodRecoded(new Endpoint(panickingMethods(binding.Endpoint.prototype)), {
+      connect: [someNodeId(), ALPN],
+    })
+  })
+
+  it('on the properties of RelayServer and its close', async () => {
+    const server = new RelayServer(panickingProperties())
+    for (const name of ['url', 'quicPort', 'relay', 'caCertificatePem']) {
+      expect({ name, code: await codeOf(() => server[name]) }).toEqual({ name, code: 'ERR_IROH_INTERNAL' })
+    }
+    expect(await codeOf(() => server.close())).toBe('ERR_IROH_INTERNAL')
   })
 })

@@ -54,10 +54,10 @@ class Connection {
     this[NATIVE] = handle
   }
   remoteNodeId() {
-    return this[NATIVE].remoteNodeId()
+    return nativeSync(() => this[NATIVE].remoteNodeId())
   }
   alpn() {
-    return this[NATIVE].alpn()
+    return nativeSync(() => this[NATIVE].alpn())
   }
   async openBi() {
     return wrapBi(await native(() => this[NATIVE].openBi()))
@@ -78,19 +78,19 @@ class Connection {
     return pending(options?.signal, (t) => this[NATIVE].readDatagram(t))
   }
   maxDatagramSize() {
-    return this[NATIVE].maxDatagramSize()
+    return nativeSync(() => this[NATIVE].maxDatagramSize())
   }
   rtt() {
-    return this[NATIVE].rtt()
+    return nativeSync(() => this[NATIVE].rtt())
   }
   stats() {
-    return this[NATIVE].stats()
+    return nativeSync(() => this[NATIVE].stats())
   }
   paths() {
-    return this[NATIVE].paths()
+    return nativeSync(() => this[NATIVE].paths())
   }
   pathType() {
-    return this[NATIVE].pathType()
+    return nativeSync(() => this[NATIVE].pathType())
   }
   /**
    * Calls `listener({ pathType, paths })` now and whenever the paths change, until the
@@ -130,7 +130,7 @@ class Connection {
     return native(() => this[NATIVE].closed())
   }
   closeReason() {
-    return this[NATIVE].closeReason()
+    return nativeSync(() => this[NATIVE].closeReason())
   }
 }
 

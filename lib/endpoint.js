@@ -1,7 +1,7 @@
 'use strict'
 
 const binding = require('./native.js')
-const { pending, native } = require('./pending.js')
+const { pending, native, nativeSync } = require('./pending.js')
 const { Connection } = require('./connection.js')
 const { invalidArgument, requireString, optionalU32 } = require('./errors.js')
 
@@ -72,13 +72,13 @@ class Endpoint {
   }
 
   nodeId() {
-    return this[NATIVE].nodeId()
+    return nativeSync(() => this[NATIVE].nodeId())
   }
   addr() {
-    return this[NATIVE].addr()
+    return nativeSync(() => this[NATIVE].addr())
   }
   ticket() {
-    return this[NATIVE].ticket()
+    return nativeSync(() => this[NATIVE].ticket())
   }
   online(options) {
     return pending(options?.signal, (t) => this[NATIVE].online(optionalU32(options?.timeoutMs, 'timeoutMs'), t))
@@ -98,7 +98,7 @@ class Endpoint {
     return native(() => this[NATIVE].close())
   }
   isClosed() {
-    return this[NATIVE].isClosed()
+    return nativeSync(() => this[NATIVE].isClosed())
   }
 }
 

@@ -8,6 +8,7 @@ const binding = require('./native.js')
 const { NATIVE: CONNECTION } = require('./connection.js')
 const { irohError, invalidArgument, normalizeError } = require('./errors.js')
 const { Listeners } = require('./listeners.js')
+const { native, nativeSync } = require('./pending.js')
 
 // Package-internal hooks for the hub and the reconnecting spoke.
 /** `target[SEND_ENCODED](bytes)`: sends one event already serialized as UTF-8 JSON. */
@@ -94,16 +95,18 @@ class IrohEventTarget {
     this.#stringify = checked.serializer ? checked.serializer.stringify : JSON.stringify
     this.#parse = checked.serializer ? checked.serializer.parse : null
     this.#closedPromise = new Promise((resolve) => (this.#resolveClosed = resolve))
-    this.#pump = binding.createEventPump(
-      connection[CONNECTION],
-      accept,
-      {
-        maxFrameBytes: checked.maxFrameBytes,
-        maxBufferedBytes: checked.maxBufferedBytes,
-        frameTimeoutMs: checked.frameTimeoutMs,
-        rawFrames: Boolean(checked.serializer),
-      },
-      (message) => this.#receive(message),
+    this.#pump = nativeSync(() =>
+      binding.createEventPump(
+        connection[CONNECTION],
+        accept,
+        {
+          maxFrameBytes: checked.maxFrameBytes,
+          maxBufferedBytes: checked.maxBufferedBytes,
+          frameTimeoutMs: checked.frameTimeoutMs,
+          rawFrames: Boolean(checked.serializer),
+        },
+        (message) => this.#receive(message),
+      ),
     )
     // A path change (say relay -> direct after hole punching) becomes a `pathchange`.
     this.#stopWatchingPaths = connection.watchPaths((state) => {
@@ -111,7 +114,7 @@ class IrohEventTarget {
       if (state.pathType === 'none') return
       this.lifecycle.dispatchEvent(new CustomEvent('pathchange', { detail: state }))
     })
-    const limits = this.#pump.limits()
+    const limits = nativeSync(() => this.#pump.limits())
     this.#maxFrame = limits.maxFrameBytes
     this.#maxBuffered = limits.maxBufferedBytes
   }
@@ -134,7 +137,7 @@ class IrohEventTarget {
   /** Bytes dispatched but not yet handed to QUIC. */
   get bufferedAmount() {
     IrohEventTarget.#commit()
-    return this.#pump.bufferedAmount()
+    return nativeSync(() => this.#pump.bufferedAmount())
   }
 
   /** Whether the target has closed. */
@@ -170,7 +173,7 @@ class IrohEventTarget {
   [SEND_ENCODED](bytes) {
     if (this.#closeInfo !== null || this.#closing) throw irohError('ERR_IROH_CONNECTION_CLOSED', 'the event target is closed')
     IrohEventTarget.#commit()
-    this.#nativeBuffered = this.#pump.send(bytes)
+    this.#sendNow(bytes)
   }
 
   /** Sends `{ type, detail }` to the peer as one frame. Never waits; returns true. */
@@ -185,7 +188,7 @@ class IrohEventTarget {
     // UTF-8 takes at most 3 bytes per UTF-16 unit.
     if (HEADER_BYTES + text.length * 3 > STAGING_BYTES) {
       IrohEventTarget.#commit()
-      this.#nativeBuffered = this.#pump.send(Buffer.from(text))
+      this.#sendNow(Buffer.from(text))
       return true
     }
     if (IrohEventTarget.#stagedBy !== this || IrohEventTarget.#stagedBytes + HEADER_BYTES + text.length * 3 > STAGING_BYTES) {
@@ -200,9 +203,9 @@ class IrohEventTarget {
     // As the native outbox does: an empty buffer always takes one frame.
     if (this.#overfull(at, len)) {
       IrohEventTarget.#commit()
-      this.#nativeBuffered = this.#pump.bufferedAmount()
+      this.#nativeBuffered = nativeSync(() => this.#pump.bufferedAmount())
       if (this.#overfull(0, len)) {
-        this.#pump.wantDrain()
+        nativeSync(() => this.#pump.wantDrain())
         throw irohError(
           'ERR_IROH_BUFFER_FULL',
           `${this.#nativeBuffered} bytes are waiting to be sent and ${HEADER_BYTES + len} more would pass maxBufferedBytes (${this.#maxBuffered}): wait for flush() or the drain event`,
@@ -222,6 +225,15 @@ class IrohEventTarget {
       queueMicrotask(IrohEventTarget.#commit)
     }
     return true
+  }
+
+  /** Hands one or more encoded frames to the pump without staging. */
+  #sendNow(bytes) {
+    try {
+      this.#nativeBuffered = this.#pump.send(bytes)
+    } catch (err) {
+      throw normalizeError(err)
+    }
   }
 
   /** Whether a frame of `len` bytes staged at `at` would pass maxBufferedBytes. */
@@ -261,7 +273,7 @@ class IrohEventTarget {
   async close(code = 0, reason = '') {
     IrohEventTarget.#commit()
     this.#closing = true
-    if (this.#closeInfo === null) await this.#pump.close(code, reason)
+    if (this.#closeInfo === null) await native(() => this.#pump.close(code, reason))
     return this.#closedPromise
   }
 

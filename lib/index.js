@@ -11,7 +11,7 @@ const { ReconnectingSpoke, connectSpoke } = require('./spoke.js')
 const { RelayServer, startRelayServer } = require('./relay.js')
 
 function generateSecretKey() {
-  return binding.generateSecretKey()
+  return nativeSync(() => binding.generateSecretKey())
 }
 
 function nodeIdFromSecretKey(secretKey) {

@@ -3,7 +3,7 @@
 // A relay server run in this process: for tests, and for hosting your own relay.
 
 const binding = require('./native.js')
-const { native } = require('./pending.js')
+const { native, nativeSync } = require('./pending.js')
 const { invalidArgument } = require('./errors.js')
 
 const KNOWN_OPTIONS = new Set(['bindAddr', 'quicPort', 'hostname', 'certificatePem', 'privateKeyPem'])
@@ -40,22 +40,22 @@ class RelayServer {
 
   /** The URL endpoints dial, e.g. `https://127.0.0.1:40123/`. */
   get url() {
-    return this.#native.url
+    return nativeSync(() => this.#native.url)
   }
 
   /** The UDP port of its QUIC address discovery. */
   get quicPort() {
-    return this.#native.quicPort
+    return nativeSync(() => this.#native.quicPort)
   }
 
   /** `{ url, quicPort }`: an entry for `relayMode: { relays: [...] }`. */
   get relay() {
-    return this.#native.relay
+    return nativeSync(() => this.#native.relay)
   }
 
   /** The PEM of the CA generated for this server, or null when you passed your own certificate. */
   get caCertificatePem() {
-    return this.#native.caCertificatePem
+    return nativeSync(() => this.#native.caCertificatePem)
   }
 
   /** Stops serving; resolves once every socket is closed. */
