@@ -499,7 +499,7 @@ export declare function connectSpoke<TEvent extends Event = CustomEvent>(
   options: SpokeOptions,
 ): ReconnectingSpoke<TEvent>
 
-/** A new random secret key (64 hex characters). Keep it secret. */
+/** Options for `startRelayServer`. */
 export interface RelayServerOptions {
   /** The HTTPS address to serve on. Default `127.0.0.1:0`: a free port on loopback. */
   bindAddr?: string
@@ -546,6 +546,7 @@ export declare class RelayServer {
  */
 export declare function startRelayServer(options?: RelayServerOptions): Promise<RelayServer>
 
+/** A new random secret key (64 hex characters). Keep it secret. */
 export declare function generateSecretKey(): string
 /** The node id that belongs to a secret key. */
 export declare function nodeIdFromSecretKey(secretKey: string): NodeId
