@@ -88,6 +88,41 @@ export async function readFrame(recv) {
   return JSON.parse((await recv.readExact(header.readUInt32BE(0))).toString())
 }
 
+/**
+ * Spawns a child that prints one JSON object per line. `lines` holds every one so far;
+ * `waitFor(pick)` resolves with pick()'s first result other than undefined, looking again
+ * after each new line, and rejects once the child's output has ended without one.
+ * `exited` resolves with `{ code, signal }`.
+ */
+export function spawnJsonLines(command, args, what = args[0]) {
+  const child = spawn(command, args, { stdio: ['pipe', 'pipe', 'inherit'] })
+  const lines = []
+  const waiters = []
+  let ended = false
+  const wake = () => {
+    for (const resolve of waiters.splice(0)) resolve()
+  }
+  const output = createInterface({ input: child.stdout })
+  output.on('line', (line) => {
+    lines.push(JSON.parse(line))
+    wake()
+  })
+  output.on('close', () => {
+    ended = true
+    wake()
+  })
+  const exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })))
+  const waitFor = async (pick) => {
+    for (;;) {
+      const found = pick()
+      if (found !== undefined) return found
+      if (ended) throw new Error(`${what} closed its output without printing the line waited for`)
+      await new Promise((resolve) => waiters.push(resolve))
+    }
+  }
+  return { child, lines, exited, waitFor, send: (line) => child.stdin.write(`${line}\n`) }
+}
+
 const HUB_PROCESS = fileURLToPath(new URL('./fixtures/hub-process.mjs', import.meta.url))
 
 /**
@@ -96,21 +131,9 @@ const HUB_PROCESS = fileURLToPath(new URL('./fixtures/hub-process.mjs', import.m
  * those; `all(key)` lists every value of `key` so far; `rss()` asks for the hub's RSS.
  */
 export function startHubProcess(config) {
-  const child = spawn(process.execPath, ['--expose-gc', HUB_PROCESS, JSON.stringify(config)], { stdio: ['pipe', 'pipe', 'inherit'] })
-  const lines = []
-  const waiters = []
-  createInterface({ input: child.stdout }).on('line', (line) => {
-    lines.push(JSON.parse(line))
-    for (const wake of waiters.splice(0)) wake()
-  })
-  const exited = new Promise((resolve) => child.on('exit', (code) => resolve(code)))
-  const waitFor = async (pick) => {
-    for (;;) {
-      const found = pick()
-      if (found !== undefined) return found
-      await new Promise((resolve) => waiters.push(resolve))
-    }
-  }
+  const hub = spawnJsonLines(process.execPath, ['--expose-gc', HUB_PROCESS, JSON.stringify(config)], 'the hub process')
+  const { child, lines, waitFor } = hub
+  const exited = hub.exited.then(({ code }) => code)
   const all = (key) => lines.filter((l) => key in l).map((l) => l[key])
   let taken = 0
   return {
@@ -124,13 +147,13 @@ export function startHubProcess(config) {
     extra: () => all('event').slice(taken),
     rss: () => {
       const seen = all('rss').length
-      child.stdin.write('rss\n')
+      hub.send('rss')
       return waitFor(() => all('rss')[seen])
     },
     /** `{ rss, anon, heapUsed, external }` of the hub, after a forced GC. */
     memory: () => {
       const seen = all('memory').length
-      child.stdin.write('rss\n')
+      hub.send('rss')
       return waitFor(() => all('memory')[seen])
     },
   }

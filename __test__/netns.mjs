@@ -7,8 +7,8 @@
 //   r2   203.0.113.12 (WAN) / 198.51.100.1 (LAN)  NAT router of home 2
 //   h1   192.0.2.2, default route via r1
 //   h2   198.51.100.2, default route via r2
-import { execFileSync, spawn } from 'node:child_process'
-import { createInterface } from 'node:readline'
+import { execFileSync } from 'node:child_process'
+import { spawnJsonLines } from './helpers.mjs'
 
 export const RELAY_IP = '203.0.113.10'
 export const ROUTER_WAN = { r1: '203.0.113.11', r2: '203.0.113.12' }
@@ -135,54 +135,27 @@ export function createNetwork(nat) {
 
 /**
  * Runs fixtures/nat-peer.mjs as `role` inside namespace `name`. `next(key)` resolves with
- * the next unread line carrying `key`; `send(line)` writes a command; `lines` has them all.
+ * the value of the next line carrying `key` not yet returned for it; `until(key, predicate)`
+ * with the first value of `key` that satisfies `predicate`; `send(line)` writes a command;
+ * `lines` has them all.
  */
 export function startPeer(name, script, role, config) {
-  const child = spawn('ip', ['netns', 'exec', name, process.execPath, script, role, JSON.stringify(config)], {
-    stdio: ['pipe', 'pipe', 'inherit'],
-  })
-  const lines = []
-  const unread = []
-  const waiters = new Set()
-  const wakeAll = () => {
-    for (const wake of waiters) wake()
-    waiters.clear()
-  }
-  const changed = () => new Promise((resolve) => waiters.add(resolve))
-  const gone = () => child.exitCode !== null || child.signalCode !== null
-  createInterface({ input: child.stdout }).on('line', (line) => {
-    const value = JSON.parse(line)
-    lines.push(value)
-    unread.push(value)
-    wakeAll()
-  })
-  const exited = new Promise((resolve) =>
-    child.on('exit', (code, signal) => {
-      resolve({ code, signal })
-      wakeAll()
-    }),
-  )
+  const peer = spawnJsonLines('ip', ['netns', 'exec', name, process.execPath, script, role, JSON.stringify(config)], role)
+  const { child, lines, exited, waitFor, send } = peer
+  const returned = {}
   return {
     child,
     lines,
     exited,
-    send: (line) => child.stdin.write(`${line}\n`),
-    async next(key) {
-      for (;;) {
-        const i = unread.findIndex((l) => key in l)
-        if (i >= 0) return unread.splice(i, 1)[0][key]
-        if (gone()) throw new Error(`${role} exited (${child.exitCode ?? child.signalCode}) before printing ${key}`)
-        await changed()
-      }
-    },
-    /** Resolves once a line with `key` whose value satisfies `predicate` has been printed. */
-    async until(key, predicate) {
-      for (let seen = 0; ; ) {
-        for (; seen < lines.length; seen++) if (key in lines[seen] && predicate(lines[seen][key])) return lines[seen][key]
-        if (gone()) throw new Error(`${role} exited (${child.exitCode ?? child.signalCode})`)
-        await changed()
-      }
-    },
+    send,
+    next: (key) =>
+      waitFor(() => {
+        const i = lines.findIndex((line, at) => at >= (returned[key] ?? 0) && key in line)
+        if (i < 0) return undefined
+        returned[key] = i + 1
+        return lines[i][key]
+      }),
+    until: (key, predicate) => waitFor(() => lines.find((line) => key in line && predicate(line[key]))?.[key]),
     stop() {
       child.stdin.end()
       return exited

@@ -2,11 +2,9 @@
 // default; `npm run soak` runs longer). Every event is accounted for, and the hub's
 // memory, file descriptors and threads stay within stated bounds after a warm-up.
 import { afterAll, describe, expect, it } from 'vitest'
-import { spawn } from 'node:child_process'
-import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import { createSpokeIrohEventTarget } from '../lib/index.mjs'
-import { ALPN, closeAll, endpoint, within } from './helpers.mjs'
+import { ALPN, closeAll, endpoint, spawnJsonLines, within } from './helpers.mjs'
 
 const SECONDS = Number(process.env.SOAK_SECONDS ?? 60)
 const SPOKES = 100
@@ -24,28 +22,18 @@ afterAll(closeAll)
 
 function startHub() {
   const script = fileURLToPath(new URL('./fixtures/soak-hub.mjs', import.meta.url))
-  const child = spawn(process.execPath, ['--expose-gc', script, JSON.stringify({ alpn: ALPN, broadcastMs: BROADCAST_MS })], {
-    stdio: ['pipe', 'pipe', 'inherit'],
-  })
-  const lines = []
-  let wake = null
-  createInterface({ input: child.stdout }).on('line', (line) => {
-    lines.push(JSON.parse(line))
-    wake?.()
-  })
-  const next = async (key) => {
-    for (;;) {
-      const i = lines.findIndex((l) => key in l)
-      if (i >= 0) return lines.splice(i, 1)[0][key]
-      await new Promise((resolve) => (wake = resolve))
-    }
-  }
+  const hub = spawnJsonLines(process.execPath, ['--expose-gc', script, JSON.stringify({ alpn: ALPN, broadcastMs: BROADCAST_MS })], 'the soak hub')
+  // Each answer is taken once: the next `stats` is a new sample.
+  const next = (key) =>
+    hub.waitFor(() => {
+      const i = hub.lines.findIndex((l) => key in l)
+      return i < 0 ? undefined : hub.lines.splice(i, 1)[0][key]
+    })
   const ask = (command, key) => {
-    child.stdin.write(`${command}\n`)
+    hub.send(command)
     return within(next(key), 20_000, command)
   }
-  const exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })))
-  return { child, next, ask, exited }
+  return { child: hub.child, next, ask, exited: hub.exited }
 }
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
