@@ -57,6 +57,14 @@ export declare class Connection {
   closed(): Promise<CloseInfo>
   /** Why the connection closed, or `null` while it is open. */
   closeReason(): CloseInfo | null
+  /** Whether the connection has closed, whoever closed it. */
+  isClosed(): boolean
+  /**
+   * Calls `listener` once with the close info when the connection closes, whoever
+   * closes it. Unlike a pending `closed()` promise it never keeps the process alive:
+   * the JS layer holds the process open for an open connection, and lets go here.
+   */
+  onClose(listener: (info: CloseInfo) => void): void
 }
 
 /** A QUIC endpoint identified by its node id (an ed25519 public key). */
@@ -78,10 +86,17 @@ export declare class Endpoint {
    * relays are disabled.
    */
   online(timeoutMs?: number | undefined | null, cancel?: CancelToken | undefined | null): Promise<void>
-  /** Dials a peer. `target` is a node id, a ticket or an `addr()`-shaped object. */
-  connect(target: string | EndpointAddrInfo, alpn: string, timeoutMs?: number | undefined | null, cancel?: CancelToken | undefined | null): Promise<Connection>
-  /** The next incoming connection, or `null` once the endpoint is closed. */
-  accept(cancel?: CancelToken | undefined | null): Promise<Connection | null>
+  /**
+   * Dials a peer. `target` is a node id, a ticket or an `addr()`-shaped object. Reports
+   * through `done` rather than a Promise: a dial in progress keeps the process alive only
+   * as long as its owner wants (the JS layer holds a handle for that, and `unref()`).
+   */
+  connect(target: string | EndpointAddrInfo, alpn: string, timeoutMs: number | undefined | null, cancel: CancelToken | undefined | null, done: (settled: ConnectionSettled) => void): void
+  /**
+   * The next incoming connection, or `null` once the endpoint is closed. Reports through
+   * `done`, as `connect` does: the endpoint's own handle keeps the process alive.
+   */
+  accept(cancel: CancelToken | undefined | null, done: (settled: ConnectionSettled) => void): void
   /** Closes every connection and the socket. Pending calls settle. */
   close(): Promise<void>
   isClosed(): boolean
@@ -183,6 +198,16 @@ export interface CloseInfo {
    * `transport`: a QUIC protocol error.
    */
   kind: 'local' | 'remote' | 'timeout' | 'reset' | 'transport'
+}
+
+/**
+ * How a `connect` or `accept` settled: a connection (`null` from an `accept` on a closed
+ * endpoint), or the code and message of the error.
+ */
+export interface ConnectionSettled {
+  connection?: Connection
+  errorCode?: string
+  errorMessage?: string
 }
 
 /** Counters of a connection since it opened. */

@@ -166,6 +166,29 @@ describe('hub and spoke event targets', () => {
     expect(await within(welcome, 10_000, 'welcome')).toBe('early')
   })
 
+  it('a spoke that never dispatches hears the hub: the stream is announced at once', async () => {
+    const { spoke, hub } = await targets()
+    const got = collect(spoke, ['news'], 5)
+    for (let i = 1; i <= 5; i++) hub.dispatchEvent(new CustomEvent('news', { detail: i }))
+    expect(await within(got, 10_000, 'news on a listen-only spoke')).toEqual([1, 2, 3, 4, 5].map((i) => ['news', i]))
+  })
+
+  it('announcing the stream puts no byte on it: a raw hub peer sees only the frames sent', async () => {
+    const { clientConn, serverConn } = await pair()
+    const spoke = await createSpokeIrohEventTarget(clientConn)
+    // The raw peer learns of the stream although the spoke has sent nothing yet.
+    const { send, recv } = await within(serverConn.acceptBi(), 10_000, 'the announced stream')
+    const heard = collect(spoke, ['hello'], 1)
+    await send.writeAll(frame({ type: 'hello', detail: 'from raw' }))
+    expect(await within(heard, 10_000, 'raw frame')).toEqual([['hello', 'from raw']])
+    spoke.dispatchEvent(new CustomEvent('reply', { detail: 1 }))
+    await spoke.flush()
+    // The first bytes the raw peer reads are the one frame the spoke sent.
+    expect(await within(readFrame(recv), 10_000, 'reply')).toEqual({ type: 'reply', detail: 1 })
+    await spoke.close()
+    expect(await within(readFrame(recv), 10_000, 'end of stream')).toBeNull()
+  })
+
   it('uses a custom serializer', async () => {
     const serializer = {
       stringify: (v) => `v1:${JSON.stringify(v)}`,

@@ -135,6 +135,36 @@ describe('hub', () => {
     expect(() => hub.broadcast('late')).toThrow(expect.objectContaining({ code: 'ERR_IROH_CONNECTION_CLOSED' }))
   })
 
+  it('a spoke that only listens gets every broadcast', async () => {
+    const { hub, spokes, spokeEps, admitted } = await hubWithSpokes(1)
+    await within(admitted(spokeEps[0].nodeId()), 10_000, 'admission')
+    const got = collect(spokes[0], 'news', 5)
+    for (let i = 1; i <= 5; i++) expect(hub.broadcast('news', i)).toBe(1)
+    expect(await within(got, 10_000, 'broadcasts')).toEqual([1, 2, 3, 4, 5])
+  })
+
+  it('broadcast and held events use the configured serializer', async () => {
+    // Output that JSON.parse would reject: a peer with this parse closes on plain JSON.
+    const serializer = { stringify: (v) => `v1:${JSON.stringify(v)}`, parse: (s) => JSON.parse(s.slice(3)) }
+    const hubEp = await endpoint({ alpns: [ALPN] })
+    const hub = createHub(hubEp, { alpn: ALPN, eventTarget: { serializer } })
+    cleanups.push(() => hub.close())
+    const arrived = new Promise((resolve) => hub.addEventListener('spoke', (e) => resolve(e.detail.target)))
+    const spoke = connectSpoke(await endpoint(), hubEp.ticket(), { ...FAST, eventTarget: { serializer } })
+    cleanups.push(() => spoke.close())
+    // Dispatched before the first connection: held, then sent.
+    spoke.dispatchEvent(new CustomEvent('held', { detail: { n: 1 } }))
+    const target = await within(arrived, 10_000, 'admission')
+    const held = collect(target, 'held', 1)
+    expect(await within(held, 10_000, 'the held event')).toEqual([{ n: 1 }])
+    const news = collect(spoke, 'news', 2)
+    hub.broadcast('news', 'a')
+    hub.broadcast('news', { b: [2] })
+    expect(await within(news, 10_000, 'broadcasts')).toEqual(['a', { b: [2] }])
+    expect(spoke.state).toBe('connected')
+    expect(target.isClosed).toBe(false)
+  })
+
   it('checks its arguments', async () => {
     const ep = await endpoint({ alpns: [ALPN] })
     expect(() => createHub({}, { alpn: ALPN })).toThrow(expect.objectContaining({ code: 'ERR_IROH_INVALID_ARGUMENT' }))
@@ -173,6 +203,51 @@ describe('reconnecting spoke', () => {
     expect(sent).toBe(Math.floor(1000 / size))
     expect(spoke.bufferedAmount).toBe(sent * size)
     expect(['connecting', 'disconnected']).toContain(spoke.state)
+  })
+
+  it('onConnect runs on every connection: its events go first, then held ones, then connected', async () => {
+    const hubEp = await endpoint({ alpns: [ALPN] })
+    const hub = createHub(hubEp, { alpn: ALPN })
+    cleanups.push(() => hub.close())
+    // The first three events each hub-side target receives, one promise per connection.
+    const connections = []
+    const secondConnection = new Promise((resolve) =>
+      hub.addEventListener('spoke', (e) => {
+        const got = []
+        connections.push(new Promise((done) => {
+          for (const type of ['register', 'held', 'live']) {
+            e.detail.target.addEventListener(type, (ev) => got.push([type, ev.detail]) === 3 && done(got))
+          }
+        }))
+        if (connections.length === 2) resolve()
+      }),
+    )
+    const seenStates = []
+    let registrations = 0
+    const spoke = connectSpoke(await endpoint(), hubEp.ticket(), {
+      ...FAST,
+      onConnect(s) {
+        seenStates.push(s.state)
+        s.dispatchEvent(new CustomEvent('register', { detail: ++registrations }))
+      },
+    })
+    cleanups.push(() => spoke.close())
+    spoke.dispatchEvent(new CustomEvent('held', { detail: 'before the first connection' }))
+    await within(stateIs(spoke, 'connected'), 10_000, 'the first connection')
+    spoke.dispatchEvent(new CustomEvent('live', { detail: 1 }))
+    await within(spoke.flush(), 10_000, 'flush')
+    // The hub drops the connection (a code the spoke redials after).
+    const left = stateIs(spoke, 'disconnected')
+    hub.spoke(hub.spokes[0]).connection.close(4000, 'bounce')
+    await within(left, 10_000, 'the drop')
+    spoke.dispatchEvent(new CustomEvent('held', { detail: 'while away' }))
+    await within(stateIs(spoke, 'connected'), 10_000, 'the second connection')
+    spoke.dispatchEvent(new CustomEvent('live', { detail: 2 }))
+    await within(spoke.flush(), 10_000, 'flush')
+    await within(secondConnection, 10_000, 'the second admission')
+    expect(await within(connections[0], 10_000, 'first connection')).toEqual([['register', 1], ['held', 'before the first connection'], ['live', 1]])
+    expect(await within(connections[1], 10_000, 'second connection')).toEqual([['register', 2], ['held', 'while away'], ['live', 2]])
+    expect(seenStates).toEqual(['connecting', 'connecting'])
   })
 
   it('gives up after maxAttempts with ERR_IROH_CONNECT', async () => {

@@ -41,18 +41,45 @@ describe('process lifetime', () => {
     })
   }
 
-  it('idle event targets do not keep the process alive', async () => {
-    const r = await runNode([fixture('idle-targets.mjs')], 30_000)
+  it('unref() lets a script exit with an endpoint and both targets still open', async () => {
+    const r = await runNode([fixture('unref-targets.mjs')], 30_000)
     expect(r.signal, `killed: the process hung\n${r.stderr}`).toBeNull()
     expect(r.code, r.stderr).toBe(0)
     expect(r.stdout).toBe('world\n')
   })
 
-  it('a closed hub and a spoke left redialing do not keep the process alive', async () => {
-    const r = await runNode([fixture('hub-and-spoke-close.mjs')], 30_000)
+  for (const mode of ['closed', 'gives-up']) {
+    it(`a spoke that is ${mode === 'closed' ? 'closed' : 'left redialing a closed hub until it gives up'} lets the process exit`, async () => {
+      const r = await runNode([fixture('hub-and-spoke-close.mjs'), mode], 30_000)
+      expect(r.signal, `killed: the process hung\n${r.stderr}`).toBeNull()
+      expect(r.code, r.stderr).toBe(0)
+      const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l))
+      expect(lines[0]).toEqual({ got: 'hub' })
+      expect(lines[1]).toEqual({ spokeClosed: mode === 'closed' ? 'local' : 'ERR_IROH_CONNECT' })
+    })
+  }
+
+  it('an open connection keeps the process alive until the peer closes it', async () => {
+    // Once set up, the child holds two ends of one connection and nothing else: its timers
+    // are unref'd. The connection must hold it past 200 ms, and let go when closed at 400.
+    const script = `
+      const { Endpoint } = require(process.argv[1])
+      const local = { relayMode: 'disabled', bindAddr: '127.0.0.1:0', addressLookup: 'none' }
+      ;(async () => {
+        const server = await Endpoint.create({ ...local, alpns: ['k/1'] })
+        const client = await Endpoint.create(local)
+        const accepted = server.accept()
+        const conn = await client.connect(server.addr(), 'k/1')
+        await accepted
+        server.unref()
+        setTimeout(() => process.stdout.write('alive;'), 200).unref()
+        setTimeout(() => conn.close(7, 'bye'), 400).unref()
+        process.on('exit', () => process.stdout.write('exit'))
+      })()`
+    const r = await runNode(['-e', script, fixture('../../lib/index.js')], 30_000)
     expect(r.signal, `killed: the process hung\n${r.stderr}`).toBeNull()
     expect(r.code, r.stderr).toBe(0)
-    expect(r.stdout).toBe('hub\n')
+    expect(r.stdout).toBe('alive;exit')
   })
 
   it('loading the addon and creating nothing keeps nothing alive', async () => {

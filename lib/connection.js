@@ -2,8 +2,11 @@
 
 const { pending, native, nativeSync } = require('./pending.js')
 const { requireBytes, requireU32, invalidArgument } = require('./errors.js')
+const { KeepAlive } = require('./keep-alive.js')
 
 const NATIVE = Symbol('native')
+/** Package-internal: lets go of the process at once, when the endpoint closes. */
+const RELEASE = Symbol('release')
 const DEFAULT_READ_MAX = 64 * 1024
 
 /** The sending half of a QUIC stream. */
@@ -48,11 +51,50 @@ function wrapBi(bi) {
   return { send: new SendStream(bi.send), recv: new RecvStream(bi.recv) }
 }
 
-/** A QUIC connection to one peer. */
+/**
+ * A QUIC connection to one peer. Like a `net.Socket`, an open connection keeps the process
+ * alive until it closes (either side, or an idle timeout); `unref()` opts out.
+ */
 class Connection {
-  constructor(handle) {
+  #keepAlive = new KeepAlive()
+  #onRelease
+
+  /** Made by `endpoint.connect()` and `endpoint.accept()`. */
+  constructor(handle, onRelease) {
     this[NATIVE] = handle
+    this.#onRelease = onRelease
+    this.#keepAlive.hold()
+    try {
+      handle.onClose(() => this[RELEASE]())
+    } catch {
+      // Without word of the close, holding the process could hang it for good.
+      this.#keepAlive.release()
+    }
   }
+
+  /** Lets the process exit while this connection is open. */
+  unref() {
+    this.#keepAlive.unref()
+    return this
+  }
+
+  /** Undoes `unref()`. */
+  ref() {
+    this.#keepAlive.ref()
+    return this
+  }
+
+  /** Whether the connection has closed, whoever closed it. */
+  isClosed() {
+    return nativeSync(() => this[NATIVE].isClosed())
+  }
+
+  [RELEASE]() {
+    this.#keepAlive.release()
+    this.#onRelease?.(this)
+    this.#onRelease = undefined
+  }
+
   remoteNodeId() {
     return nativeSync(() => this[NATIVE].remoteNodeId())
   }
@@ -125,6 +167,7 @@ class Connection {
   close(code = 0, reason = '') {
     if (typeof reason !== 'string') throw invalidArgument('reason must be a string')
     nativeSync(() => this[NATIVE].close(requireU32(code, 'code'), reason))
+    this[RELEASE]()
   }
   closed() {
     return native(() => this[NATIVE].closed())
@@ -134,4 +177,4 @@ class Connection {
   }
 }
 
-module.exports = { Connection, SendStream, RecvStream, NATIVE }
+module.exports = { Connection, SendStream, RecvStream, NATIVE, RELEASE }

@@ -1,11 +1,14 @@
 'use strict'
 
 const binding = require('./native.js')
-const { pending, native, nativeSync } = require('./pending.js')
-const { Connection } = require('./connection.js')
+const { pending, native, nativeSync, viaCallback } = require('./pending.js')
+const { Connection, RELEASE } = require('./connection.js')
 const { invalidArgument, requireString, optionalU32 } = require('./errors.js')
+const { KeepAlive } = require('./keep-alive.js')
 
 const NATIVE = Symbol('native')
+/** Package-internal connect option: the caller keeps the process alive while it dials. */
+const CALLER_HOLDS = Symbol('callerHolds')
 const KNOWN_OPTIONS = new Set([
   'alpns', 'secretKey', 'secretKeyPath', 'relayMode', 'bindAddr', 'addressLookup',
   'idleTimeoutMs', 'keepAliveMs', 'relayCaCertificates', 'relayOnly',
@@ -52,18 +55,40 @@ function checkTarget(target) {
   throw invalidArgument('target must be a node id, a ticket or an { nodeId, relayUrl?, directAddresses? } object')
 }
 
-/** A QUIC endpoint identified by its node id. Create one with `Endpoint.create()`. */
+/**
+ * A QUIC endpoint identified by its node id. Create one with `Endpoint.create()`. Like a
+ * listening `net.Server`, an endpoint that accepts connections (it has `alpns`) keeps the
+ * process alive until `close()`; `unref()` opts out. A dial-only endpoint does not: its
+ * connections and dials in progress do.
+ */
 class Endpoint {
-  constructor(handle) {
+  #keepAlive = new KeepAlive()
+  #connections = new Set()
+
+  constructor(handle, accepts = false) {
     if (!(handle instanceof binding.Endpoint)) {
       throw new TypeError('use Endpoint.create(options) to make an endpoint')
     }
     this[NATIVE] = handle
+    if (accepts) this.#keepAlive.hold()
   }
 
   static async create(options) {
     const checked = checkOptions(options)
-    return new Endpoint(await native(() => binding.Endpoint.create(checked)))
+    const accepts = (checked.alpns?.length ?? 0) > 0
+    return new Endpoint(await native(() => binding.Endpoint.create(checked)), accepts)
+  }
+
+  /** Lets the process exit while this endpoint accepts. */
+  unref() {
+    this.#keepAlive.unref()
+    return this
+  }
+
+  /** Undoes `unref()`. */
+  ref() {
+    this.#keepAlive.ref()
+    return this
   }
 
   /** The old binding's name for `create`. */
@@ -87,19 +112,36 @@ class Endpoint {
     const checkedTarget = checkTarget(target)
     requireString(alpn, 'alpn', 'ERR_IROH_INVALID_ALPN')
     const timeoutMs = optionalU32(options?.timeoutMs, 'timeoutMs')
-    const handle = await pending(options?.signal, (t) => this[NATIVE].connect(checkedTarget, alpn, timeoutMs, t))
-    return new Connection(handle)
+    // Like `net.connect()`: a dial in progress keeps the process alive.
+    const dialing = options?.[CALLER_HOLDS] ? null : new KeepAlive().hold()
+    try {
+      const handle = await pending(options?.signal, (t) => viaCallback((done) => this[NATIVE].connect(checkedTarget, alpn, timeoutMs, t, done)))
+      return this.#adopt(handle)
+    } finally {
+      dialing?.release()
+    }
   }
   async accept(options) {
-    const handle = await pending(options?.signal, (t) => this[NATIVE].accept(t))
-    return handle ? new Connection(handle) : null
+    const handle = await pending(options?.signal, (t) => viaCallback((done) => this[NATIVE].accept(t, done)))
+    return handle ? this.#adopt(handle) : null
   }
+  /** Closes every connection and the socket; the process no longer waits for any of them. */
   close() {
+    this.#keepAlive.release()
+    for (const conn of this.#connections) conn[RELEASE]()
     return native(() => this[NATIVE].close())
+  }
+
+  #adopt(handle) {
+    const conn = new Connection(handle, (c) => this.#connections.delete(c))
+    // Closed already (the endpoint too, say): nothing to hold.
+    if (conn.isClosed()) conn[RELEASE]()
+    else this.#connections.add(conn)
+    return conn
   }
   isClosed() {
     return nativeSync(() => this[NATIVE].isClosed())
   }
 }
 
-module.exports = { Endpoint }
+module.exports = { Endpoint, CALLER_HOLDS }

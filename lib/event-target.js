@@ -50,6 +50,28 @@ function checkOptions(options) {
   return options
 }
 
+/** The `stringify` of target options: the serializer's, or JSON's. */
+function stringifierOf(options) {
+  return options?.serializer?.stringify ?? JSON.stringify
+}
+
+function checkEvent(event) {
+  if (!event || typeof event.type !== 'string') {
+    throw invalidArgument('dispatchEvent expects an Event, e.g. new CustomEvent(type, { detail })')
+  }
+}
+
+/**
+ * The checked `{ type, detail }` text of an event to send, `detail` null when absent: the
+ * one rule every path that writes a frame follows.
+ */
+function eventText(stringify, event) {
+  checkEvent(event)
+  const text = stringify({ type: event.type, detail: event.detail === undefined ? null : event.detail })
+  if (typeof text !== 'string') throw invalidArgument('serializer.stringify must return a string')
+  return text
+}
+
 function isEvent(value) {
   return value !== null && typeof value === 'object' && !Array.isArray(value) && typeof value.type === 'string'
 }
@@ -66,7 +88,6 @@ class IrohEventTarget {
   #closeInfo = null
   #closedPromise
   #resolveClosed
-  #keepAlive = null
   #closing = false
   #maxFrame
   #maxBuffered
@@ -92,7 +113,7 @@ class IrohEventTarget {
       throw invalidArgument('expected a Connection from endpoint.connect() or endpoint.accept()')
     }
     this.#connection = connection
-    this.#stringify = checked.serializer ? checked.serializer.stringify : JSON.stringify
+    this.#stringify = stringifierOf(checked)
     this.#parse = checked.serializer ? checked.serializer.parse : null
     this.#closedPromise = new Promise((resolve) => (this.#resolveClosed = resolve))
     this.#pump = nativeSync(() =>
@@ -145,17 +166,24 @@ class IrohEventTarget {
     return this.#closeInfo !== null
   }
 
-  /**
-   * Resolves with `{ code, reason, kind, error? }` once the target (its connection) closes.
-   * While someone waits on it, it keeps the process alive; an unobserved target does not.
-   */
+  /** Resolves with `{ code, reason, kind, error? }` once the target (its connection) closes. */
   get closed() {
-    if (this.#keepAlive === null && this.#closeInfo === null) {
-      // The pump's messages come through a weak callback that never holds the event loop
-      // open; this timer does, until the close message has been handled.
-      this.#keepAlive = setInterval(() => {}, 1 << 30)
-    }
     return this.#closedPromise
+  }
+
+  /**
+   * Lets the process exit while this target is open. An open target keeps it alive, as its
+   * connection does (this is the connection's handle).
+   */
+  unref() {
+    this.#connection.unref()
+    return this
+  }
+
+  /** Undoes `unref()`. */
+  ref() {
+    this.#connection.ref()
+    return this
   }
 
   addEventListener(type, listener, options) {
@@ -178,13 +206,8 @@ class IrohEventTarget {
 
   /** Sends `{ type, detail }` to the peer as one frame. Never waits; returns true. */
   dispatchEvent(event) {
-    if (!event || typeof event.type !== 'string') {
-      throw invalidArgument('dispatchEvent expects an Event, e.g. new CustomEvent(type, { detail })')
-    }
+    const text = eventText(this.#stringify, event)
     if (this.#closeInfo !== null || this.#closing) throw irohError('ERR_IROH_CONNECTION_CLOSED', 'the event target is closed')
-    const detail = event.detail === undefined ? null : event.detail
-    const text = this.#stringify({ type: event.type, detail })
-    if (typeof text !== 'string') throw invalidArgument('serializer.stringify must return a string')
     // UTF-8 takes at most 3 bytes per UTF-16 unit.
     if (HEADER_BYTES + text.length * 3 > STAGING_BYTES) {
       IrohEventTarget.#commit()
@@ -342,7 +365,6 @@ class IrohEventTarget {
     if (closed.errorCode) info.error = irohError(closed.errorCode, closed.errorMessage ?? closed.reason)
     this.#closeInfo = info
     this.#stopWatchingPaths()
-    clearInterval(this.#keepAlive)
     if (info.error) this.#reportError(info.error)
     this.lifecycle.dispatchEvent(new CustomEvent('close', { detail: info }))
     this.#resolveClosed(info)
@@ -362,4 +384,14 @@ async function createHubIrohEventTarget(connection, options) {
   return new IrohEventTarget(connection, true, options)
 }
 
-module.exports = { IrohEventTarget, createSpokeIrohEventTarget, createHubIrohEventTarget, SEND_ENCODED, FORWARD }
+module.exports = {
+  IrohEventTarget,
+  createSpokeIrohEventTarget,
+  createHubIrohEventTarget,
+  SEND_ENCODED,
+  FORWARD,
+  checkOptions,
+  stringifierOf,
+  checkEvent,
+  eventText,
+}

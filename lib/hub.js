@@ -4,7 +4,7 @@
 // target per connected spoke. Refusals happen before any stream is taken.
 
 const binding = require('./native.js')
-const { createHubIrohEventTarget, SEND_ENCODED } = require('./event-target.js')
+const { createHubIrohEventTarget, SEND_ENCODED, checkOptions: checkTargetOptions, stringifierOf } = require('./event-target.js')
 const { Endpoint } = require('./endpoint.js')
 const { invalidArgument, irohError, normalizeError, requireString } = require('./errors.js')
 const { nativeSync } = require('./pending.js')
@@ -40,6 +40,7 @@ class Hub extends EventTarget {
   #allow
   #denied
   #targetOptions
+  #stringify
   #spokes = new Map()
   #arrivals = []
   #waiters = []
@@ -56,7 +57,8 @@ class Hub extends EventTarget {
     this.#alpn = requireString(options.alpn, 'options.alpn', 'ERR_IROH_INVALID_ALPN')
     this.#allow = checkAllow(options.allow)
     this.#denied = new Set([...(options.deny ?? [])].map(canonical))
-    this.#targetOptions = options.eventTarget
+    this.#targetOptions = checkTargetOptions(options.eventTarget)
+    this.#stringify = stringifierOf(this.#targetOptions)
     this.#loop = this.#acceptLoop()
   }
 
@@ -99,7 +101,9 @@ class Hub extends EventTarget {
   broadcast(type, detail = null) {
     requireString(type, 'type')
     if (this.#closing) throw irohError('ERR_IROH_CONNECTION_CLOSED', 'the hub is closed')
-    const bytes = Buffer.from(JSON.stringify({ type, detail }))
+    const text = this.#stringify({ type, detail: detail === undefined ? null : detail })
+    if (typeof text !== 'string') throw invalidArgument('serializer.stringify must return a string')
+    const bytes = Buffer.from(text)
     let sent = 0
     for (const [nodeId, target] of this.#spokes) {
       try {
@@ -132,7 +136,26 @@ class Hub extends EventTarget {
     }
   }
 
-  /** Stops admitting, closes every spoke's connection, and resolves once all are closed. */
+  /**
+   * Lets the process exit while the hub accepts (this unrefs its endpoint, which keeps the
+   * process alive while it accepts). Connected spokes still keep it alive, as a server's
+   * open sockets do; unref their targets too if that is not wanted.
+   */
+  unref() {
+    this.#endpoint.unref()
+    return this
+  }
+
+  /** Undoes `unref()`. */
+  ref() {
+    this.#endpoint.ref()
+    return this
+  }
+
+  /**
+   * Stops admitting, closes every spoke's connection, and resolves once all are closed.
+   * The endpoint stays open (close it too to let the process exit).
+   */
   close(reason = 'hub closing') {
     this.#closing ??= (async () => {
       this.#stop.abort()

@@ -26,7 +26,8 @@ function setLogLevel(level) {
   nativeSync(() => binding.setLogLevel(requireString(level, 'level')))
 }
 
-function initLogging(level) {
+/** The community binding's name; with no argument it logs at `info`, as there. */
+function initLogging(level = 'info') {
   setLogLevel(level)
 }
 

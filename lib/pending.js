@@ -45,6 +45,20 @@ async function native(call) {
   }
 }
 
+/**
+ * A Promise for a native call that reports through a weak callback with
+ * `{ connection, errorCode, errorMessage }`: unlike a native Promise, it does not keep the
+ * process alive while it waits (the caller decides that with a KeepAlive).
+ */
+function viaCallback(start) {
+  return new Promise((resolve, reject) => {
+    start((settled) => {
+      if (settled.errorCode) reject(irohError(settled.errorCode, settled.errorMessage ?? settled.errorCode))
+      else resolve(settled.connection ?? null)
+    })
+  })
+}
+
 function nativeSync(call) {
   try {
     return call()
@@ -53,4 +67,4 @@ function nativeSync(call) {
   }
 }
 
-module.exports = { pending, native, nativeSync }
+module.exports = { pending, native, nativeSync, viaCallback }

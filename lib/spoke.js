@@ -3,8 +3,17 @@
 // A spoke that outlives its connections: one event target whose listeners stay put while
 // it dials, redials with backoff, and holds what is dispatched meanwhile.
 
-const { createSpokeIrohEventTarget, FORWARD, SEND_ENCODED } = require('./event-target.js')
-const { Endpoint } = require('./endpoint.js')
+const {
+  createSpokeIrohEventTarget,
+  FORWARD,
+  SEND_ENCODED,
+  checkOptions: checkTargetOptions,
+  stringifierOf,
+  checkEvent,
+  eventText,
+} = require('./event-target.js')
+const { Endpoint, CALLER_HOLDS } = require('./endpoint.js')
+const { KeepAlive } = require('./keep-alive.js')
 const { HubCloseCode } = require('./hub.js')
 const { Listeners } = require('./listeners.js')
 const { invalidArgument, irohError, normalizeError, requireString } = require('./errors.js')
@@ -30,7 +39,11 @@ function checkOptions(options) {
     out[name] = v
   }
   out.alpn = requireString(options.alpn, 'options.alpn', 'ERR_IROH_INVALID_ALPN')
-  out.eventTarget = options.eventTarget
+  out.eventTarget = checkTargetOptions(options.eventTarget)
+  if (options.onConnect !== undefined && typeof options.onConnect !== 'function') {
+    throw invalidArgument('options.onConnect must be a function (spoke) => void | Promise<void>')
+  }
+  out.onConnect = options.onConnect
   return out
 }
 
@@ -54,7 +67,11 @@ class ReconnectingSpoke {
   #closeInfo = null
   #closedPromise
   #resolveClosed
-  #keepAlive = null
+  #stringify
+  /** Held from creation until the spoke closes or gives up, as a socket's handle is. */
+  #keepAlive = new KeepAlive().hold()
+  /** While `onConnect` runs, events go straight to the new connection, ahead of held ones. */
+  #greeting = false
 
   /**
    * `statechange` (detail `{ state, previous }`), `error` (detail: the Error), `close`, and
@@ -70,6 +87,7 @@ class ReconnectingSpoke {
     this.#endpoint = endpoint
     this.#peer = peer
     this.#options = checkOptions(options)
+    this.#stringify = stringifierOf(this.#options.eventTarget)
     this.#closedPromise = new Promise((resolve) => (this.#resolveClosed = resolve))
     this.#run()
   }
@@ -101,8 +119,24 @@ class ReconnectingSpoke {
 
   /** Resolves with the close info once `close()` is called or redialing gives up. */
   get closed() {
-    if (this.#keepAlive === null && this.#closeInfo === null) this.#keepAlive = setInterval(() => {}, 1 << 30)
     return this.#closedPromise
+  }
+
+  /**
+   * Lets the process exit while the spoke is open or redialing. A spoke keeps it alive
+   * from `connectSpoke()` until it is closed or gives up.
+   */
+  unref() {
+    this.#keepAlive.unref()
+    this.#inner?.unref()
+    return this
+  }
+
+  /** Undoes `unref()`. */
+  ref() {
+    this.#keepAlive.ref()
+    this.#inner?.ref()
+    return this
   }
 
   addEventListener(type, listener, options) {
@@ -118,11 +152,9 @@ class ReconnectingSpoke {
    * Throws `ERR_IROH_BUFFER_FULL` past `maxPendingBytes` (or the live target's buffer).
    */
   dispatchEvent(event) {
-    if (!event || typeof event.type !== 'string') {
-      throw invalidArgument('dispatchEvent expects an Event, e.g. new CustomEvent(type, { detail })')
-    }
+    checkEvent(event)
     if (this.#state === 'closed') throw irohError('ERR_IROH_CONNECTION_CLOSED', 'the spoke is closed')
-    if (this.#state === 'connected' && this.#pending.length === 0) {
+    if (this.#greeting || (this.#state === 'connected' && this.#pending.length === 0)) {
       try {
         return this.#inner.dispatchEvent(event)
       } catch (err) {
@@ -130,8 +162,7 @@ class ReconnectingSpoke {
         if (err.code !== 'ERR_IROH_CONNECTION_CLOSED') throw err
       }
     }
-    const text = JSON.stringify({ type: event.type, detail: event.detail === undefined ? null : event.detail })
-    const bytes = Buffer.from(text)
+    const bytes = Buffer.from(eventText(this.#stringify, event))
     if (this.#pendingBytes > 0 && this.#pendingBytes + bytes.length > this.#options.maxPendingBytes) {
       throw irohError(
         'ERR_IROH_BUFFER_FULL',
@@ -170,7 +201,13 @@ class ReconnectingSpoke {
       this.#setState('connecting')
       let inner
       try {
-        const conn = await this.#endpoint.connect(this.#peer, this.#options.alpn, { timeoutMs: this.#options.connectTimeoutMs, signal })
+        const conn = await this.#endpoint.connect(this.#peer, this.#options.alpn, {
+          timeoutMs: this.#options.connectTimeoutMs,
+          signal,
+          // This spoke's own handle keeps the process alive while it dials.
+          [CALLER_HOLDS]: true,
+        })
+        if (!this.#keepAlive.refed) conn.unref()
         inner = await createSpokeIrohEventTarget(conn, this.#options.eventTarget)
       } catch (err) {
         if (signal.aborted) return
@@ -186,6 +223,7 @@ class ReconnectingSpoke {
       inner.lifecycle.addEventListener('pathchange', (e) => this.lifecycle.dispatchEvent(new CustomEvent('pathchange', { detail: e.detail })))
       const ended = new Promise((resolve) => inner.lifecycle.addEventListener('close', (e) => resolve(e.detail), { once: true }))
       this.#inner = inner
+      await this.#greet(inner)
       await this.#sendPending(inner, ended)
       if (!inner.isClosed && !signal.aborted) this.#setState('connected')
       const info = await ended
@@ -198,6 +236,20 @@ class ReconnectingSpoke {
       attempt++
       this.#setState('disconnected')
       await this.#sleep(backoff(attempt, this.#options))
+    }
+  }
+
+  /** Runs `onConnect`: what it dispatches goes first on the new connection. */
+  async #greet(inner) {
+    const onConnect = this.#options.onConnect
+    if (onConnect === undefined) return
+    this.#greeting = true
+    try {
+      await onConnect(this)
+    } catch (err) {
+      this.#report(err)
+    } finally {
+      this.#greeting = false
     }
   }
 
@@ -246,7 +298,7 @@ class ReconnectingSpoke {
   #finish(info) {
     if (this.#closeInfo !== null) return
     this.#closeInfo = info
-    clearInterval(this.#keepAlive)
+    this.#keepAlive.release()
     this.#stop.abort()
     this.#setState('closed')
     if (info.error) this.#report(info.error)

@@ -6,14 +6,13 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use iroh::endpoint::{ConnectionError, VarInt};
 use napi::bindgen_prelude::{Buffer, Function, PromiseRaw};
-use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::Env;
 use napi_derive::napi;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::{CodedError, ErrorCode, IrohError};
 use crate::paths::{self, PathSnapshot};
-use crate::pending::{guarded, spawn, token_of, CancelToken};
+use crate::pending::{guarded, notify, spawn, token_of, weak_callback, CancelToken, WeakCallback};
 use crate::stream::{RecvStream, SendStream};
 
 /// Why a connection closed.
@@ -104,7 +103,6 @@ impl PathWatcher {
     }
 }
 
-type PathTsfn = ThreadsafeFunction<PathState, (), PathState, napi::Status, false, true, 0>;
 
 pub(crate) struct ConnShared {
     pub conn: iroh::endpoint::Connection,
@@ -333,12 +331,7 @@ impl Connection {
         &self,
         #[napi(ts_arg_type = "(state: PathState) => void")] listener: Function<PathState, ()>,
     ) -> Result<PathWatcher, CodedError> {
-        let tsfn: PathTsfn = listener
-            .build_threadsafe_function()
-            .callee_handled::<false>()
-            .weak::<true>()
-            .build()
-            .map_err(|e| IrohError::new(ErrorCode::Internal, e.reason.clone()))?;
+        let tsfn: WeakCallback<PathState> = weak_callback(listener)?;
         let stop = CancellationToken::new();
         let conn = self.shared.conn.clone();
         let stopped = stop.clone();
@@ -353,13 +346,13 @@ impl Connection {
                 };
                 let now = paths::from_list(&list);
                 if last.as_deref().is_none_or(|before| paths::changed(before, &now)) {
-                    tsfn.call(PathState::from(now.as_slice()), ThreadsafeFunctionCallMode::NonBlocking);
+                    notify(&tsfn, PathState::from(now.as_slice()));
                     last = Some(now);
                 }
             }
             // Closed: no paths left.
             if last.is_some_and(|l| !l.is_empty()) {
-                tsfn.call(PathState::from(&[][..]), ThreadsafeFunctionCallMode::NonBlocking);
+                notify(&tsfn, PathState::from(&[][..]));
             }
         });
         Ok(PathWatcher { stop })
@@ -391,6 +384,29 @@ impl Connection {
     #[napi(catch_unwind)]
     pub fn close_reason(&self) -> Option<CloseInfo> {
         self.shared.conn.close_reason().map(|e| self.shared.close_info(&e))
+    }
+
+    /// Whether the connection has closed, whoever closed it.
+    #[napi(catch_unwind)]
+    pub fn is_closed(&self) -> bool {
+        self.shared.closing.is_cancelled() || self.shared.conn.close_reason().is_some()
+    }
+
+    /// Calls `listener` once with the close info when the connection closes, whoever
+    /// closes it. Unlike a pending `closed()` promise it never keeps the process alive:
+    /// the JS layer holds the process open for an open connection, and lets go here.
+    #[napi(catch_unwind)]
+    pub fn on_close(
+        &self,
+        #[napi(ts_arg_type = "(info: CloseInfo) => void")] listener: Function<CloseInfo, ()>,
+    ) -> Result<(), CodedError> {
+        let callback = weak_callback(listener)?;
+        let shared = self.shared.clone();
+        napi::bindgen_prelude::spawn(async move {
+            let err = shared.conn.closed().await;
+            notify(&callback, shared.close_info(&err));
+        });
+        Ok(())
     }
 }
 

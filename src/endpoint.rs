@@ -10,7 +10,7 @@ use iroh::{EndpointAddr, RelayConfig, RelayMap, RelayMode, SecretKey};
 use iroh_relay::tls::CaTlsConfig;
 use iroh_relay::RelayQuicConfig;
 use rustls_pki_types::CertificateDer;
-use napi::bindgen_prelude::{Either, PromiseRaw};
+use napi::bindgen_prelude::{Either, Function, PromiseRaw};
 use napi::Env;
 use napi_derive::napi;
 use tokio::sync::{mpsc, Mutex};
@@ -19,9 +19,9 @@ use tokio_util::sync::CancellationToken;
 use crate::certificates;
 use crate::connection::Connection;
 use crate::relay_server::RelayInfo;
-use crate::error::{ErrorCode, IrohError, IrohResult};
+use crate::error::{CodedError, ErrorCode, IrohError, IrohResult};
 use crate::identity;
-use crate::pending::{guarded, spawn, token_of, CancelToken};
+use crate::pending::{guarded, notify, spawn, token_of, weak_callback, CancelToken, WeakCallback};
 
 /// Bytes a peer may send on a connection beyond what was read (QUIC flow control).
 pub const CONNECTION_RECEIVE_WINDOW: u32 = 8 * 1024 * 1024;
@@ -333,19 +333,21 @@ impl Endpoint {
         })
     }
 
-    /// Dials a peer. `target` is a node id, a ticket or an `addr()`-shaped object.
-    #[napi(catch_unwind, ts_return_type = "Promise<Connection>")]
-    pub fn connect<'env>(
+    /// Dials a peer. `target` is a node id, a ticket or an `addr()`-shaped object. Reports
+    /// through `done` rather than a Promise: a dial in progress keeps the process alive only
+    /// as long as its owner wants (the JS layer holds a handle for that, and `unref()`).
+    #[napi(catch_unwind)]
+    pub fn connect(
         &self,
-        env: &'env Env,
         target: Either<String, EndpointAddrInfo>,
         alpn: String,
         timeout_ms: Option<u32>,
         cancel: Option<&CancelToken>,
-    ) -> napi::Result<PromiseRaw<'env, Connection>> {
+        #[napi(ts_arg_type = "(settled: ConnectionSettled) => void")] done: Function<ConnectionSettled, ()>,
+    ) -> Result<(), CodedError> {
         let shared = self.shared.clone();
         let cancel = token_of(cancel);
-        spawn(env, async move {
+        settle_connection(done, async move {
             let addr: EndpointAddr = match &target {
                 Either::A(s) => identity::parse_target(s)?,
                 Either::B(a) => identity::addr_from_parts(&a.node_id, a.relay_url.as_deref(), &a.direct_addresses)?,
@@ -378,20 +380,21 @@ impl Endpoint {
                 })
             };
             let conn = guarded(dial, cancel, &shared.closed, || Err(IrohError::endpoint_closed())).await?;
-            Ok(Connection::new(conn, &shared.closed))
+            Ok(Some(Connection::new(conn, &shared.closed)))
         })
     }
 
-    /// The next incoming connection, or `null` once the endpoint is closed.
-    #[napi(catch_unwind, ts_return_type = "Promise<Connection | null>")]
-    pub fn accept<'env>(
+    /// The next incoming connection, or `null` once the endpoint is closed. Reports through
+    /// `done`, as `connect` does: the endpoint's own handle keeps the process alive.
+    #[napi(catch_unwind)]
+    pub fn accept(
         &self,
-        env: &'env Env,
         cancel: Option<&CancelToken>,
-    ) -> napi::Result<PromiseRaw<'env, Option<Connection>>> {
+        #[napi(ts_arg_type = "(settled: ConnectionSettled) => void")] done: Function<ConnectionSettled, ()>,
+    ) -> Result<(), CodedError> {
         let shared = self.shared.clone();
         let cancel = token_of(cancel);
-        spawn(env, async move {
+        settle_connection(done, async move {
             let next = async {
                 let mut incoming = shared.incoming.lock().await;
                 let rx = incoming.get_or_insert_with(|| start_accept_loop(&shared.ep, &shared.closed));
@@ -417,6 +420,35 @@ impl Endpoint {
     pub fn is_closed(&self) -> bool {
         self.shared.closed.is_cancelled() || self.shared.ep.is_closed()
     }
+}
+
+/// How a `connect` or `accept` settled: a connection (`null` from an `accept` on a closed
+/// endpoint), or the code and message of the error.
+#[napi(object, object_from_js = false)]
+pub struct ConnectionSettled {
+    pub connection: Option<Connection>,
+    pub error_code: Option<String>,
+    pub error_message: Option<String>,
+}
+
+/// Runs `fut` and reports its outcome through the weak callback `done`.
+fn settle_connection(
+    done: Function<ConnectionSettled, ()>,
+    fut: impl std::future::Future<Output = IrohResult<Option<Connection>>> + Send + 'static,
+) -> Result<(), CodedError> {
+    let done: WeakCallback<ConnectionSettled> = weak_callback(done)?;
+    napi::bindgen_prelude::spawn(async move {
+        let settled = match fut.await {
+            Ok(connection) => ConnectionSettled { connection, error_code: None, error_message: None },
+            Err(e) => ConnectionSettled {
+                connection: None,
+                error_code: Some(e.code().to_string()),
+                error_message: Some(e.message),
+            },
+        };
+        notify(&done, settled);
+    });
+    Ok(())
 }
 
 /// Accepts in the background so that a slow handshake never holds up the next one.

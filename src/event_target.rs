@@ -12,8 +12,7 @@ use tokio::time::Instant;
 
 use iroh::endpoint::{ConnectionError, ReadError, VarInt};
 use napi::bindgen_prelude::{Function, PromiseRaw};
-use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
-use napi::{Env, Status};
+use napi::Env;
 use napi_derive::napi;
 use tokio::sync::{oneshot, watch, Notify};
 use tokio_util::sync::CancellationToken;
@@ -23,7 +22,7 @@ use crate::codec::{self, FrameDecoder, FrameError, DEFAULT_MAX_FRAME_BYTES};
 use crate::connection::{ConnShared, Connection};
 use crate::endpoint::CONNECTION_RECEIVE_WINDOW;
 use crate::error::{CodedError, ErrorCode, IrohError, IrohResult};
-use crate::pending::spawn;
+use crate::pending::{notify, spawn, weak_callback, WeakCallback};
 
 /// Application close codes this package uses on the wire.
 pub const CLOSE_NORMAL: u32 = 0;
@@ -87,7 +86,7 @@ pub struct PumpClosed {
     pub error_message: Option<String>,
 }
 
-type Tsfn = ThreadsafeFunction<PumpMessage, (), PumpMessage, Status, false, true, 0>;
+type Tsfn = WeakCallback<PumpMessage>;
 
 struct PumpShared {
     conn: Arc<ConnShared>,
@@ -184,7 +183,7 @@ impl PumpShared {
         });
         let message = PumpMessage { kind: 3, json: None, frames: None, closed: Some(info.clone()) };
         self.stopped.cancel();
-        tsfn.call(message, ThreadsafeFunctionCallMode::NonBlocking);
+        notify(tsfn, message);
     }
 }
 
@@ -226,12 +225,7 @@ pub fn create_event_pump(
     }
     let raw = options.raw_frames.unwrap_or(false);
     let frame_timeout = Duration::from_millis(u64::from(options.frame_timeout_ms.unwrap_or(DEFAULT_FRAME_TIMEOUT_MS)));
-    let tsfn: Tsfn = on_message
-        .build_threadsafe_function()
-        .callee_handled::<false>()
-        .weak::<true>()
-        .build()
-        .map_err(|e| IrohError::new(ErrorCode::Internal, e.reason.clone()))?;
+    let tsfn: Tsfn = weak_callback(on_message)?;
     let (written, _) = watch::channel(0u64);
     let shared = Arc::new(PumpShared {
         conn: conn.shared.clone(),
@@ -253,7 +247,7 @@ pub fn create_event_pump(
     let tsfn = Arc::new(tsfn);
     let (send_tx, send_rx) = oneshot::channel();
     napi::bindgen_prelude::spawn(read_loop(shared.clone(), tsfn.clone(), accept, FrameLimits { max_frame, frame_timeout }, raw, send_tx));
-    napi::bindgen_prelude::spawn(write_loop(shared.clone(), tsfn, send_rx));
+    napi::bindgen_prelude::spawn(write_loop(shared.clone(), tsfn, send_rx, !accept));
     Ok(EventPump { shared })
 }
 
@@ -290,7 +284,7 @@ async fn read_loop(
         with_js -= shared.acked.swap(0, Ordering::AcqRel).min(with_js);
         while with_js < BATCHES_WITH_JS {
             let Some(payload) = inbox.next_batch() else { break };
-            tsfn.call(batch_message(payload), ThreadsafeFunctionCallMode::NonBlocking);
+            notify(&tsfn, batch_message(payload));
             with_js += 1;
         }
         // The stream is always read at once (noq 1.4 fails a connection whose unread
@@ -375,7 +369,7 @@ fn batch_message(payload: BatchPayload) -> PumpMessage {
 /// Hands JS the events that arrived before the end: they were valid and are not lost.
 fn flush_all(tsfn: &Tsfn, inbox: &mut Inbox) {
     while let Some(payload) = inbox.next_batch() {
-        tsfn.call(batch_message(payload), ThreadsafeFunctionCallMode::NonBlocking);
+        notify(tsfn, batch_message(payload));
     }
 }
 
@@ -386,7 +380,17 @@ fn protocol_failure(shared: &PumpShared, tsfn: &Tsfn, inbox: &mut Inbox, e: Fram
     shared.finish(tsfn, None);
 }
 
-async fn write_loop(shared: Arc<PumpShared>, tsfn: Arc<Tsfn>, send_rx: oneshot::Receiver<iroh::endpoint::SendStream>) {
+/// When the opener re-announces its stream while it has written nothing: a zero-length
+/// STREAM frame is not retransmitted if its packet is lost, so a few spaced repeats make a
+/// lost announcement as unlikely as several lost packets in a row.
+const ANNOUNCE_REPEATS_MS: [u64; 6] = [50, 150, 450, 1_350, 4_050, 12_150];
+
+async fn write_loop(
+    shared: Arc<PumpShared>,
+    tsfn: Arc<Tsfn>,
+    send_rx: oneshot::Receiver<iroh::endpoint::SendStream>,
+    announce: bool,
+) {
     let mut send_rx = send_rx;
     let mut send = loop {
         tokio::select! {
@@ -402,7 +406,20 @@ async fn write_loop(shared: Arc<PumpShared>, tsfn: Arc<Tsfn>, send_rx: oneshot::
             _ = shared.stopped.cancelled() => return,
         }
     };
+    // QUIC tells the peer about a stream only with its first STREAM frame, and the wire
+    // protocol's acceptor waits for it before it can send anything: a spoke that only
+    // listens would hear nothing. A zero-length write sends an empty STREAM frame, which
+    // opens the stream at the peer and gives its application no bytes at all, so peers
+    // that speak the plain protocol see nothing new.
+    let mut announcements = if announce { ANNOUNCE_REPEATS_MS.iter() } else { [].iter() };
+    let mut next_announcement = announce.then(Instant::now);
     loop {
+        if let Some(at) = next_announcement {
+            if at <= Instant::now() {
+                let _ = send.write(&[]).await;
+                next_announcement = announcements.next().map(|ms| Instant::now() + Duration::from_millis(*ms));
+            }
+        }
         let data = {
             let Ok(mut outbox) = shared.outbox.lock() else { return };
             let data = outbox.take();
@@ -423,13 +440,17 @@ async fn write_loop(shared: Arc<PumpShared>, tsfn: Arc<Tsfn>, send_rx: oneshot::
                 return;
             }
             if shared.drain_wanted.swap(false, Ordering::AcqRel) {
-                tsfn.call(PumpMessage { kind: 2, json: None, frames: None, closed: None }, ThreadsafeFunctionCallMode::NonBlocking);
+                notify(&tsfn, PumpMessage { kind: 2, json: None, frames: None, closed: None });
             }
+            let announce_at = next_announcement.unwrap_or_else(Instant::now);
             tokio::select! {
                 _ = shared.wake_writer.notified() => continue,
                 _ = shared.stopped.cancelled() => return,
+                _ = tokio::time::sleep_until(announce_at), if next_announcement.is_some() => continue,
             }
         }
+        // Real data announces the stream for good (QUIC retransmits it).
+        next_announcement = None;
         let len = data.len() as u64;
         let result = tokio::select! {
             r = send.write_chunk(data) => r,

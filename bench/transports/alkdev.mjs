@@ -22,7 +22,6 @@ export async function dial(addr) {
 }
 
 function wrap(target, endpoint) {
-  // An idle target does not hold the process open; awaiting `closed` does.
   const closed = target.closed
   return {
     target,
