@@ -166,7 +166,11 @@ export interface ConnectionStats {
   rttMs: number
 }
 
-/** A QUIC endpoint identified by its node id. */
+/**
+ * A QUIC endpoint identified by its node id. Like a listening `net.Server`, an endpoint
+ * with `alpns` keeps the process alive until `close()` (or `unref()`); a dial-only one does
+ * not, its connections and dials in progress do.
+ */
 export declare class Endpoint {
   private constructor()
   /** Binds a new endpoint. */
@@ -191,6 +195,10 @@ export declare class Endpoint {
   /** Closes all connections and the socket; every pending call settles. */
   close(): Promise<void>
   isClosed(): boolean
+  /** Lets the process exit while this endpoint accepts. */
+  unref(): this
+  /** Undoes `unref()`. */
+  ref(): this
 }
 
 /** Both halves of a bidirectional stream. */
@@ -199,9 +207,18 @@ export interface BiStream {
   recv: RecvStream
 }
 
-/** A QUIC connection to one peer. */
+/**
+ * A QUIC connection to one peer. Like a `net.Socket`, it keeps the process alive while it
+ * is open (until either side closes it, or the idle timeout); `unref()` opts out.
+ */
 export declare class Connection {
   private constructor()
+  /** Whether the connection has closed, whoever closed it. */
+  isClosed(): boolean
+  /** Lets the process exit while this connection is open. */
+  unref(): this
+  /** Undoes `unref()`. */
+  ref(): this
   /** The peer's node id (verified by the TLS handshake). */
   remoteNodeId(): NodeId
   /** The ALPN this connection speaks. */
@@ -323,8 +340,12 @@ export declare class IrohEventTarget<TEvent extends Event = CustomEvent> {
   /** Bytes dispatched and not yet handed to QUIC. */
   readonly bufferedAmount: number
   readonly isClosed: boolean
-  /** Resolves when the target closes. While awaited it keeps the process alive; an unobserved target does not. */
+  /** Resolves when the target closes. */
   readonly closed: Promise<EventTargetCloseInfo>
+  /** Lets the process exit while this target is open (an open target keeps it alive, as its connection does). */
+  unref(): this
+  /** Undoes `unref()`. */
+  ref(): this
   addEventListener<TCurrent extends TEvent>(
     type: TCurrent['type'],
     listener: IrohEventListener<TCurrent> | null,
@@ -357,8 +378,9 @@ export declare function createSpokeIrohEventTarget<TEvent extends Event = Custom
 ): Promise<IrohEventTarget<TEvent>>
 
 /**
- * The accepting side: takes the stream the spoke opens. Resolves at once; events dispatched
- * before the spoke's first event arrives are queued and sent when its stream appears.
+ * The accepting side: takes the stream the spoke opens (the spoke announces it at once, even
+ * if it never sends an event). Resolves at once; events dispatched before the stream arrives
+ * are queued and sent when it does.
  */
 export declare function createHubIrohEventTarget<TEvent extends Event = CustomEvent>(
   connection: Connection,
@@ -424,8 +446,15 @@ export declare class Hub<TEvent extends Event = CustomEvent> extends EventTarget
    * Returns how many took it; a full spoke gets an `error` event instead of a silent drop.
    */
   broadcast(type: string, detail?: unknown): number
-  /** Stops admitting, closes every spoke (`CLOSING`), resolves once all are closed. */
+  /**
+   * Stops admitting, closes every spoke (`CLOSING`), resolves once all are closed. The
+   * endpoint stays open and keeps the process alive until you close it too.
+   */
   close(reason?: string): Promise<void>
+  /** Lets the process exit while the hub accepts (unrefs its endpoint); open spokes still hold it. */
+  unref(): this
+  /** Undoes `unref()`. */
+  ref(): this
   /** Spokes admitted from the first `next()` on; queued only while an iterator runs. */
   [Symbol.asyncIterator](): AsyncIterator<HubSpoke<TEvent>>
 }
@@ -447,8 +476,16 @@ export interface SpokeOptions {
   connectTimeoutMs?: number
   /** Bytes of events held while disconnected before `ERR_IROH_BUFFER_FULL` (default 1 MiB). */
   maxPendingBytes?: number
-  /** Options of each connection's event target. */
+  /** Options of each connection's event target; its `serializer` also encodes held events. */
   eventTarget?: IrohEventTargetOptions
+  /**
+   * Runs on every new connection, before the events held while disconnected are sent and
+   * before `state` becomes `connected`: what it dispatches goes first (register here what
+   * the hub must know after each reconnect). It may be async; until it settles every event
+   * dispatched goes out at once, ahead of the held ones. What it throws is reported as
+   * `error` on `lifecycle`.
+   */
+  onConnect?: (spoke: ReconnectingSpoke) => void | Promise<void>
 }
 
 /** Where a reconnecting spoke is. */
@@ -476,8 +513,15 @@ export declare class ReconnectingSpoke<TEvent extends Event = CustomEvent> {
   paths(): PathInfo[]
   /** Bytes dispatched and not yet handed to QUIC, held ones included. */
   readonly bufferedAmount: number
-  /** Resolves once closed or given up. While awaited it keeps the process alive. */
+  /** Resolves once closed or given up. */
   readonly closed: Promise<EventTargetCloseInfo>
+  /**
+   * Lets the process exit while the spoke is open or redialing (it keeps the process alive
+   * from `connectSpoke()` until it is closed or gives up).
+   */
+  unref(): this
+  /** Undoes `unref()`. */
+  ref(): this
   addEventListener<TCurrent extends TEvent>(
     type: TCurrent['type'],
     listener: IrohEventListener<TCurrent> | null,
@@ -558,4 +602,4 @@ export declare function parseNodeId(nodeId: string): NodeId
  */
 export declare function setLogLevel(level: string): void
 /** Alias of `setLogLevel`, the name used by the older community binding. */
-export declare function initLogging(level: string): void
+export declare function initLogging(level?: string): void

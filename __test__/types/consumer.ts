@@ -75,7 +75,17 @@ export async function hub(): Promise<void> {
   }
   // @ts-expect-error: relayOnly is a boolean
   await Endpoint.create({ relayOnly: 'yes' })
-  const spoke = connectSpoke(endpoint, endpoint.nodeId(), { alpn: 'alkhub/1' })
+  const spoke = connectSpoke(endpoint, endpoint.nodeId(), {
+    alpn: 'alkhub/1',
+    onConnect: (s) => {
+      s.dispatchEvent(new CustomEvent('hub.register', { detail: { ops: ['echo'] } }))
+    },
+  })
+  const unrefed: typeof spoke = spoke.unref().ref()
+  const stillOpen: boolean = !endpoint.unref().ref().isClosed()
+  console.log(unrefed.state, stillOpen, hub.unref() === hub)
+  // @ts-expect-error onConnect takes a function
+  connectSpoke(endpoint, endpoint.nodeId(), { alpn: 'alkhub/1', onConnect: 'register' })
   spoke.lifecycle.addEventListener('statechange', () => console.log(spoke.state, spoke.pathType()))
   await hub.close()
   await relay.close()
