@@ -116,6 +116,12 @@ export declare class EventPump {
    * it; this batching saves a native call per small event.
    */
   sendFrames(frames: Uint8Array): number
+  /**
+   * Like `send_frames`, but takes the buffer itself rather than a copy: JS encoded the
+   * frames into it (the one copy of each message) and writes nothing more into that
+   * part of it. It is written to QUIC as it is and released once written.
+   */
+  sendStaged(frames: Buffer): number
   /** `maxFrameBytes` and `maxBufferedBytes` in force, so JS can check staged frames. */
   limits(): PumpLimits
   /** Bytes queued or being written. */
@@ -324,13 +330,15 @@ export interface PumpLimits {
 
 /**
  * What the pump tells JS. `kind`: 0 batch as JSON array text (`json`), 1 batch as
- * strings (`frames`), 2 drain, 3 closed (`closed`).
+ * strings (`frames`), 2 drain, 3 closed (`closed`), 4 batch of binary frames as on the
+ * wire, length headers included (`data`, a Buffer over the received bytes, not a copy).
  */
 export interface PumpMessage {
   kind: number
   json?: string
   frames?: Array<string>
   closed?: PumpClosed
+  data?: Buffer
 }
 
 export interface PumpOptions {
@@ -343,6 +351,8 @@ export interface PumpOptions {
    * closed (4003): a peer that stalls mid-frame must not hold memory for ever.
    */
   frameTimeoutMs?: number
+  /** A message channel: frames are opaque bytes, handed to JS as they arrived (`data`). */
+  binary?: boolean
 }
 
 /** The relay as endpoints are given it in `relayMode: { relays: [...] }`. */

@@ -164,6 +164,32 @@ class Connection {
     signal?.addEventListener('abort', stop, { once: true })
     return stop
   }
+  /**
+   * Calls `listener({ code, reason, kind })` once when the connection closes, whoever
+   * closes it (at once if it has closed). Unlike `closed()` nothing waits on it, so it
+   * never keeps the process alive. Returns a function that cancels the call.
+   */
+  onClose(listener) {
+    if (typeof listener !== 'function') throw invalidArgument('onClose expects a listener function')
+    let wanted = true
+    nativeSync(() =>
+      this[NATIVE].onClose((info) => {
+        if (!wanted) return
+        wanted = false
+        // Not into the native caller: thrown as from any other callback of yours.
+        try {
+          listener(info)
+        } catch (err) {
+          process.nextTick(() => {
+            throw err
+          })
+        }
+      }),
+    )
+    return () => {
+      wanted = false
+    }
+  }
   close(code = 0, reason = '') {
     if (typeof reason !== 'string') throw invalidArgument('reason must be a string')
     nativeSync(() => this[NATIVE].close(requireU32(code, 'code'), reason))

@@ -361,14 +361,20 @@ class IrohEventTarget {
   }
 
   #finish(closed) {
-    const info = { code: closed.code, reason: closed.reason, kind: closed.kind }
-    if (closed.errorCode) info.error = irohError(closed.errorCode, closed.errorMessage ?? closed.reason)
+    const info = closeInfoOf(closed)
     this.#closeInfo = info
     this.#stopWatchingPaths()
     if (info.error) this.#reportError(info.error)
     this.lifecycle.dispatchEvent(new CustomEvent('close', { detail: info }))
     this.#resolveClosed(info)
   }
+}
+
+/** What `close` and `closed` report, from the pump's close message. */
+function closeInfoOf(closed) {
+  const info = { code: closed.code, reason: closed.reason, kind: closed.kind }
+  if (closed.errorCode) info.error = irohError(closed.errorCode, closed.errorMessage ?? closed.reason)
+  return info
 }
 
 /** The dialing side: opens the connection's one bidirectional stream. */
@@ -391,6 +397,7 @@ module.exports = {
   SEND_ENCODED,
   FORWARD,
   checkOptions,
+  closeInfoOf,
   stringifierOf,
   checkEvent,
   eventText,

@@ -6,6 +6,7 @@ const { Connection, SendStream, RecvStream } = require('./connection.js')
 const { nativeSync } = require('./pending.js')
 const { requireString } = require('./errors.js')
 const { IrohEventTarget, createSpokeIrohEventTarget, createHubIrohEventTarget } = require('./event-target.js')
+const { MessageChannel, createMessageChannel } = require('./message-channel.js')
 const { Hub, HubCloseCode, createHub } = require('./hub.js')
 const { ReconnectingSpoke, connectSpoke } = require('./spoke.js')
 const { RelayServer, startRelayServer } = require('./relay.js')
@@ -40,6 +41,8 @@ module.exports = {
   IrohEventTarget,
   createSpokeIrohEventTarget,
   createHubIrohEventTarget,
+  MessageChannel,
+  createMessageChannel,
   Hub,
   HubCloseCode,
   createHub,

@@ -9,6 +9,8 @@ export const {
   IrohEventTarget,
   createSpokeIrohEventTarget,
   createHubIrohEventTarget,
+  MessageChannel,
+  createMessageChannel,
   Hub,
   HubCloseCode,
   createHub,

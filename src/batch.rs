@@ -1,6 +1,7 @@
-//! Batching for the event pump, in plain Rust: frames received are gathered into one
-//! JSON array text per hand-over to JS (one threadsafe-function call per batch, not per
-//! event), and frames to send are coalesced into one outbox buffer per write.
+//! Batching for the framed pump, in plain Rust: frames received are gathered into one
+//! hand-over to JS (one threadsafe-function call per batch, not per event): a JSON array
+//! text for the event targets, or the frames' wire bytes for a message channel. Frames to
+//! send are coalesced in the outbox and taken by the writer all at once.
 
 use std::collections::VecDeque;
 
@@ -8,12 +9,27 @@ use bytes::{Bytes, BytesMut};
 
 use crate::codec::{self, FrameError};
 
-/// A batch is handed to JS once it holds this many events...
+/// A batch is handed to JS once it holds this many events (messages)...
 pub const MAX_BATCH_EVENTS: usize = 4096;
 /// ...or this many payload bytes, whichever comes first (a single larger frame still
 /// travels alone). Below V8's large-object size, so a batch's text is young-generation
 /// garbage that a scavenge frees, not a large object that waits for a full GC.
 pub const MAX_BATCH_BYTES: usize = 64 * 1024;
+/// A binary message at least this long travels in a batch of its own, so it is never
+/// copied to join its neighbours: JS gets a Buffer over the very bytes it was received into.
+pub const LARGE_MESSAGE_BYTES: usize = 64 * 1024;
+
+/// What a batch carries to JS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BatchMode {
+    /// Frames are JSON events, validated here and joined into one array text.
+    #[default]
+    Json,
+    /// Frames are UTF-8 strings for a custom `parse`.
+    Raw,
+    /// Frames are opaque bytes (a message channel): nothing is validated.
+    Binary,
+}
 
 /// Received events gathered for one hand-over to JS.
 #[derive(Debug, Default)]
@@ -22,6 +38,8 @@ pub struct Batch {
     json: Vec<u8>,
     /// One string per frame (custom serializer: JS parses each).
     raw: Vec<String>,
+    /// Binary frames as on the wire (header and payload), back to back.
+    wire: BytesMut,
     count: usize,
     bytes: usize,
 }
@@ -32,6 +50,8 @@ pub enum BatchPayload {
     Json(String),
     /// Frames as strings, for a user-supplied `parse`.
     Raw(Vec<String>),
+    /// Binary frames as on the wire, back to back: JS reads each length and slices.
+    Binary(Bytes),
 }
 
 impl Batch {
@@ -72,6 +92,14 @@ impl Batch {
         Ok(())
     }
 
+    /// Adds a binary frame (header included, from `FrameDecoder::next_wire_frame`). Frames
+    /// cut one after another from the decoder are adjacent, and join without a copy.
+    pub fn push_wire(&mut self, frame: BytesMut) {
+        self.bytes += frame.len().saturating_sub(codec::HEADER_LEN);
+        self.count += 1;
+        self.wire.unsplit(frame);
+    }
+
     /// Empties the batch into what JS receives.
     pub fn take(&mut self) -> Option<BatchPayload> {
         if self.count == 0 {
@@ -79,6 +107,9 @@ impl Batch {
         }
         self.count = 0;
         self.bytes = 0;
+        if !self.wire.is_empty() {
+            return Some(BatchPayload::Binary(std::mem::take(&mut self.wire).freeze()));
+        }
         if !self.raw.is_empty() {
             return Some(BatchPayload::Raw(std::mem::take(&mut self.raw)));
         }
@@ -97,32 +128,62 @@ impl Batch {
 /// the peer when JS falls behind.
 #[derive(Debug, Default)]
 pub struct Inbox {
-    raw: bool,
+    mode: BatchMode,
     filling: Batch,
     ready: VecDeque<(BatchPayload, usize)>,
     ready_bytes: usize,
 }
 
 impl Inbox {
-    /// `raw`: keep frames as separate strings for a custom `parse` (else one JSON array).
-    pub fn new(raw: bool) -> Self {
-        Self { raw, ..Self::default() }
+    pub fn new(mode: BatchMode) -> Self {
+        Self { mode, ..Self::default() }
     }
 
+    pub fn mode(&self) -> BatchMode {
+        self.mode
+    }
+
+    /// Adds a frame's payload (JSON and raw modes).
     pub fn push(&mut self, frame: Bytes) -> Result<(), FrameError> {
-        if self.raw {
-            self.filling.push_raw(frame)?;
-        } else {
-            self.filling.push_json(&frame)?;
-        }
-        if self.filling.is_full() {
-            let bytes = self.filling.bytes();
-            if let Some(payload) = self.filling.take() {
-                self.ready.push_back((payload, bytes));
-                self.ready_bytes += bytes;
+        match self.mode {
+            BatchMode::Raw => self.filling.push_raw(frame)?,
+            BatchMode::Json => self.filling.push_json(&frame)?,
+            BatchMode::Binary => {
+                let mut wire = BytesMut::with_capacity(codec::HEADER_LEN + frame.len());
+                codec::encode_frame(&frame, usize::MAX, &mut wire)?;
+                self.push_wire(wire);
+                return Ok(());
             }
         }
+        self.close_if_full();
         Ok(())
+    }
+
+    /// Adds a binary frame as it was on the wire. A large one goes in a batch of its own.
+    pub fn push_wire(&mut self, frame: BytesMut) {
+        if frame.len() - codec::HEADER_LEN.min(frame.len()) >= LARGE_MESSAGE_BYTES {
+            self.close_filling();
+            self.filling.push_wire(frame);
+            self.close_filling();
+            return;
+        }
+        self.filling.push_wire(frame);
+        self.close_if_full();
+    }
+
+    fn close_if_full(&mut self) {
+        if self.filling.is_full() {
+            self.close_filling();
+        }
+    }
+
+    /// Moves the batch being filled, if any, to the ready ones.
+    fn close_filling(&mut self) {
+        let bytes = self.filling.bytes();
+        if let Some(payload) = self.filling.take() {
+            self.ready.push_back((payload, bytes));
+            self.ready_bytes += bytes;
+        }
     }
 
     /// The oldest batch, or what has been gathered so far if no batch is full.
@@ -150,10 +211,15 @@ pub enum OutboxError {
     Full { buffered: usize, len: usize, max: usize },
 }
 
-/// Frames waiting to be written, already encoded back to back so the writer takes them
-/// all in one write.
+/// Frames waiting to be written, in order: runs of frames encoded here, and runs that JS
+/// encoded into buffers it handed over whole (kept as they are, not copied). The writer
+/// takes them all for one write.
 #[derive(Debug)]
 pub struct Outbox {
+    /// Handed-over runs, and encoded runs closed off ahead of them.
+    chunks: Vec<Bytes>,
+    chunks_len: usize,
+    /// Frames encoded here since the last handed-over run.
     buf: BytesMut,
     max_frame: usize,
     max_buffered: usize,
@@ -161,16 +227,16 @@ pub struct Outbox {
 
 impl Outbox {
     pub fn new(max_frame: usize, max_buffered: usize) -> Self {
-        Self { buf: BytesMut::new(), max_frame, max_buffered }
+        Self { chunks: Vec::new(), chunks_len: 0, buf: BytesMut::new(), max_frame, max_buffered }
     }
 
     /// Bytes queued and not yet taken by the writer.
     pub fn len(&self) -> usize {
-        self.buf.len()
+        self.chunks_len + self.buf.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.buf.is_empty()
+        self.len() == 0
     }
 
     /// Queues one frame and returns its length on the wire. `in_flight` is what the writer
@@ -180,7 +246,7 @@ impl Outbox {
         if payload.len() > self.max_frame {
             return Err(OutboxError::FrameTooLarge { len: payload.len(), max: self.max_frame });
         }
-        let buffered = self.buf.len() + in_flight;
+        let buffered = self.len() + in_flight;
         let len = payload.len() + codec::HEADER_LEN;
         // An empty buffer always takes one frame, so a frame larger than the buffer cap
         // (but within the frame cap) can still be sent.
@@ -198,9 +264,31 @@ impl Outbox {
         self.buf.extend_from_slice(frames);
     }
 
-    /// Everything queued, for one write.
-    pub fn take(&mut self) -> Bytes {
-        self.buf.split().freeze()
+    /// Queues frames already encoded back to back (checked with `codec::check_frames`) in
+    /// a buffer that is handed over: it is written as it is. Room was checked where they
+    /// were encoded.
+    pub fn push_owned(&mut self, frames: Bytes) {
+        if frames.is_empty() {
+            return;
+        }
+        self.close_buf();
+        self.chunks_len += frames.len();
+        self.chunks.push(frames);
+    }
+
+    fn close_buf(&mut self) {
+        if !self.buf.is_empty() {
+            let run = self.buf.split().freeze();
+            self.chunks_len += run.len();
+            self.chunks.push(run);
+        }
+    }
+
+    /// Everything queued, in order, for one write.
+    pub fn take(&mut self) -> Vec<Bytes> {
+        self.close_buf();
+        self.chunks_len = 0;
+        std::mem::take(&mut self.chunks)
     }
 }
 
@@ -260,7 +348,7 @@ mod tests {
 
     #[test]
     fn inbox_hands_out_batches_in_order_and_counts_the_backlog() {
-        let mut inbox = Inbox::new(false);
+        let mut inbox = Inbox::new(BatchMode::Json);
         assert!(inbox.next_batch().is_none());
         let event = Bytes::from_static(br#"{"type":"x"}"#);
         for _ in 0..MAX_BATCH_EVENTS + 2 {
@@ -279,7 +367,7 @@ mod tests {
         assert_eq!(inbox.backlog(), 0);
         assert!(inbox.next_batch().is_none());
         assert!(inbox.push(Bytes::from_static(b"[]")).is_err());
-        let mut raw = Inbox::new(true);
+        let mut raw = Inbox::new(BatchMode::Raw);
         raw.push(Bytes::from_static(b"anything")).unwrap();
         assert!(matches!(raw.next_batch(), Some(BatchPayload::Raw(v)) if v == ["anything"]));
     }
@@ -293,11 +381,135 @@ mod tests {
         assert_eq!(o.push(&[0; 101], 0), Err(OutboxError::FrameTooLarge { len: 101, max: 100 }));
         assert!(matches!(o.push(&[0; 40], 0), Err(OutboxError::Full { .. })));
         let all = o.take();
-        assert_eq!(&all[..], b"\0\0\0\x05hello\0\0\0\x05world");
+        assert_eq!(all.concat(), b"\0\0\0\x05hello\0\0\0\x05world");
         assert!(o.is_empty());
         // What the writer holds counts against the cap.
         assert!(matches!(o.push(&[0; 10], 45), Err(OutboxError::Full { .. })));
         // An empty outbox takes one frame above the buffer cap but within the frame cap.
         o.push(&[0; 90], 0).unwrap();
+    }
+
+    fn wire(payload: &[u8]) -> BytesMut {
+        let mut out = BytesMut::new();
+        codec::encode_frame(payload, usize::MAX, &mut out).unwrap();
+        out
+    }
+
+    fn decoded(wire: &[u8]) -> FrameDecoder {
+        let mut dec = FrameDecoder::new(codec::DEFAULT_MAX_FRAME_BYTES);
+        dec.extend(wire);
+        dec
+    }
+
+    use crate::codec::FrameDecoder;
+
+    #[test]
+    fn binary_batches_are_the_wire_bytes_unvalidated() {
+        let mut stream = BytesMut::new();
+        for p in [&b"\xff\x00 not json"[..], b"", b"[1,2]"] {
+            stream.extend_from_slice(&wire(p));
+        }
+        let mut dec = decoded(&stream);
+        let mut inbox = Inbox::new(BatchMode::Binary);
+        while let Some(f) = dec.next_wire_frame().unwrap() {
+            inbox.push_wire(f);
+        }
+        assert_eq!(inbox.backlog(), 11 + 5);
+        match inbox.next_batch() {
+            Some(BatchPayload::Binary(b)) => assert_eq!(&b[..], &stream[..]),
+            other => panic!("unexpected {other:?}"),
+        }
+        assert!(inbox.next_batch().is_none());
+        assert_eq!(inbox.backlog(), 0);
+        // A payload pushed as such is framed the same way.
+        inbox.push(Bytes::from_static(b"xy")).unwrap();
+        assert!(matches!(inbox.next_batch(), Some(BatchPayload::Binary(b)) if b[..] == wire(b"xy")[..]));
+    }
+
+    #[test]
+    fn adjacent_binary_frames_join_without_a_copy() {
+        let mut stream = BytesMut::new();
+        for _ in 0..100 {
+            stream.extend_from_slice(&wire(&[7; 100]));
+        }
+        let mut dec = decoded(&stream);
+        let mut inbox = Inbox::new(BatchMode::Binary);
+        let first = dec.next_wire_frame().unwrap().unwrap();
+        let at = first.as_ptr();
+        inbox.push_wire(first);
+        while let Some(f) = dec.next_wire_frame().unwrap() {
+            inbox.push_wire(f);
+        }
+        match inbox.next_batch() {
+            Some(BatchPayload::Binary(b)) => {
+                assert_eq!(b.as_ptr(), at, "the batch is the decoder's own bytes");
+                assert_eq!(b.len(), 100 * 104);
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_large_binary_message_travels_alone_and_uncopied() {
+        let big = vec![1u8; LARGE_MESSAGE_BYTES];
+        let mut stream = BytesMut::new();
+        stream.extend_from_slice(&wire(b"small"));
+        stream.extend_from_slice(&wire(&big));
+        stream.extend_from_slice(&wire(b"after"));
+        let mut dec = decoded(&stream);
+        let mut inbox = Inbox::new(BatchMode::Binary);
+        let mut big_at = None;
+        while let Some(f) = dec.next_wire_frame().unwrap() {
+            if f.len() > LARGE_MESSAGE_BYTES {
+                big_at = Some(f.as_ptr());
+            }
+            inbox.push_wire(f);
+        }
+        assert!(matches!(inbox.next_batch(), Some(BatchPayload::Binary(b)) if b[..] == wire(b"small")[..]));
+        match inbox.next_batch() {
+            Some(BatchPayload::Binary(b)) => {
+                assert_eq!(Some(b.as_ptr()), big_at);
+                assert_eq!(b.len(), 4 + big.len());
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        assert!(matches!(inbox.next_batch(), Some(BatchPayload::Binary(b)) if b[..] == wire(b"after")[..]));
+    }
+
+    #[test]
+    fn binary_batches_fill_up_by_count_and_bytes() {
+        let mut inbox = Inbox::new(BatchMode::Binary);
+        for _ in 0..MAX_BATCH_EVENTS + 1 {
+            inbox.push_wire(wire(b""));
+        }
+        assert!(matches!(inbox.next_batch(), Some(BatchPayload::Binary(b)) if b.len() == 4 * MAX_BATCH_EVENTS));
+        assert!(matches!(inbox.next_batch(), Some(BatchPayload::Binary(b)) if b.len() == 4));
+        let mut inbox = Inbox::new(BatchMode::Binary);
+        for _ in 0..3 {
+            inbox.push_wire(wire(&[0; MAX_BATCH_BYTES / 2]));
+        }
+        assert_eq!(inbox.backlog(), 3 * MAX_BATCH_BYTES / 2);
+        assert!(matches!(inbox.next_batch(), Some(BatchPayload::Binary(b)) if b.len() == 2 * (4 + MAX_BATCH_BYTES / 2)));
+    }
+
+    #[test]
+    fn outbox_keeps_handed_over_runs_in_order_without_copying() {
+        let mut o = Outbox::new(100, 1000);
+        o.push(b"a", 0).unwrap();
+        let run = Bytes::from(wire(b"bc").to_vec());
+        let run_at = run.as_ptr();
+        o.push_owned(run);
+        o.push_owned(Bytes::new());
+        o.push(b"d", 0).unwrap();
+        assert_eq!(o.len(), 5 + 6 + 5);
+        let chunks = o.take();
+        assert_eq!(chunks.len(), 3);
+        assert_eq!(chunks[1].as_ptr(), run_at);
+        assert_eq!(chunks.concat(), [wire(b"a"), wire(b"bc"), wire(b"d")].concat());
+        assert!(o.is_empty());
+        assert!(o.take().is_empty());
+        // Handed-over runs count against the cap.
+        o.push_owned(Bytes::from(vec![0; 990]));
+        assert!(matches!(o.push(&[0; 10], 0), Err(OutboxError::Full { .. })));
     }
 }

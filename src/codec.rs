@@ -90,6 +90,21 @@ impl FrameDecoder {
     /// The next complete payload, `None` when more bytes are needed. An oversized length
     /// is reported as soon as the header is in, before any of the payload is buffered.
     pub fn next_frame(&mut self) -> Result<Option<Bytes>, FrameError> {
+        let Some(len) = self.complete_frame()? else { return Ok(None) };
+        self.buf.advance(HEADER_LEN);
+        Ok(Some(self.buf.split_to(len).freeze()))
+    }
+
+    /// The next complete frame as it was on the wire, header included, still sharing the
+    /// decoder's allocation: frames cut one after another stay adjacent, so a batch of them
+    /// can be rejoined (`BytesMut::unsplit`) and handed on without a copy.
+    pub fn next_wire_frame(&mut self) -> Result<Option<BytesMut>, FrameError> {
+        let Some(len) = self.complete_frame()? else { return Ok(None) };
+        Ok(Some(self.buf.split_to(HEADER_LEN + len)))
+    }
+
+    /// The payload length of the frame at the front once all of it is in.
+    fn complete_frame(&mut self) -> Result<Option<usize>, FrameError> {
         if self.buf.len() < HEADER_LEN {
             return Ok(None);
         }
@@ -98,12 +113,12 @@ impl FrameDecoder {
             return Err(FrameError::TooLarge { len: len as u64, max: self.max });
         }
         if self.buf.len() < HEADER_LEN + len {
-            // Reserve once for the whole frame instead of growing chunk by chunk.
+            // Reserve once for the whole frame instead of growing chunk by chunk: its bytes
+            // then land in one allocation, copied once out of QUIC's receive buffers.
             self.buf.reserve(HEADER_LEN + len - self.buf.len());
             return Ok(None);
         }
-        self.buf.advance(HEADER_LEN);
-        Ok(Some(self.buf.split_to(len).freeze()))
+        Ok(Some(len))
     }
 
     /// Call at end of stream: an incomplete frame left over is an error.
@@ -175,6 +190,27 @@ mod tests {
         }
         assert_eq!(got, payloads);
         assert!(dec.finish().is_ok());
+    }
+
+    #[test]
+    fn wire_frames_keep_their_header_and_stay_adjacent() {
+        let mut wire = frame(b"ab");
+        wire.extend(frame(b""));
+        wire.extend(frame(b"cde"));
+        let mut dec = FrameDecoder::new(64);
+        dec.extend(&wire[..wire.len() - 1]);
+        let mut first = dec.next_wire_frame().unwrap().unwrap();
+        let second = dec.next_wire_frame().unwrap().unwrap();
+        assert_eq!(&first[..], b"\0\0\0\x02ab");
+        assert_eq!(&second[..], b"\0\0\0\0");
+        assert_eq!(dec.next_wire_frame().unwrap(), None);
+        let joined_at = first.as_ptr();
+        first.unsplit(second);
+        assert_eq!(first.as_ptr(), joined_at, "adjacent frames rejoin in place");
+        dec.extend(&wire[wire.len() - 1..]);
+        assert_eq!(&dec.next_wire_frame().unwrap().unwrap()[..], b"\0\0\0\x03cde");
+        dec.extend(&[0, 0, 1, 0]);
+        assert!(matches!(dec.next_wire_frame(), Err(FrameError::TooLarge { len: 256, max: 64 })));
     }
 
     #[test]

@@ -1,8 +1,9 @@
-//! The framed message pump under the JS event targets. A reader task cuts frames out of
-//! the stream and hands JS whole batches through one weak threadsafe function; at most
-//! two batches are with JS unacknowledged, so a slow listener pushes back through QUIC
-//! flow control instead of piling up here. `send` queues a frame
-//! synchronously; a writer task coalesces everything queued into one write.
+//! The framed message pump under the JS event targets and message channels. A reader task
+//! cuts frames out of the stream and hands JS whole batches through one weak threadsafe
+//! function; at most two batches are with JS unacknowledged, so a slow listener (or a
+//! channel consumer that does not call `receive()`) pushes back through QUIC flow control
+//! instead of piling up here. `send` queues a frame synchronously; a writer task takes
+//! everything queued for one write.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -11,17 +12,18 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use iroh::endpoint::{ConnectionError, ReadError, VarInt};
-use napi::bindgen_prelude::{Function, PromiseRaw};
+use napi::bindgen_prelude::{Buffer, Function, PromiseRaw};
 use napi::Env;
 use napi_derive::napi;
 use tokio::sync::{oneshot, watch, Notify};
 use tokio_util::sync::CancellationToken;
 
-use crate::batch::{BatchPayload, Inbox, Outbox, OutboxError};
+use crate::batch::{BatchMode, BatchPayload, Inbox, Outbox, OutboxError};
 use crate::codec::{self, FrameDecoder, FrameError, DEFAULT_MAX_FRAME_BYTES};
 use crate::connection::{ConnShared, Connection};
 use crate::endpoint::CONNECTION_RECEIVE_WINDOW;
 use crate::error::{CodedError, ErrorCode, IrohError, IrohResult};
+use crate::external_buffer::ExternalBuffer;
 use crate::pending::{notify, spawn, weak_callback, WeakCallback};
 
 /// Application close codes this package uses on the wire.
@@ -62,16 +64,30 @@ pub struct PumpOptions {
     /// How long a frame may stay half-received with no new bytes before the connection is
     /// closed (4003): a peer that stalls mid-frame must not hold memory for ever.
     pub frame_timeout_ms: Option<u32>,
+    /// A message channel: frames are opaque bytes, handed to JS as they arrived (`data`).
+    pub binary: Option<bool>,
 }
 
 /// What the pump tells JS. `kind`: 0 batch as JSON array text (`json`), 1 batch as
-/// strings (`frames`), 2 drain, 3 closed (`closed`).
+/// strings (`frames`), 2 drain, 3 closed (`closed`), 4 batch of binary frames as on the
+/// wire, length headers included (`data`, a Buffer over the received bytes, not a copy).
 #[napi(object, object_from_js = false)]
 pub struct PumpMessage {
     pub kind: u32,
     pub json: Option<String>,
     pub frames: Option<Vec<String>>,
     pub closed: Option<PumpClosed>,
+    #[napi(ts_type = "Buffer")]
+    pub data: Option<ExternalBuffer>,
+}
+
+const MSG_DRAIN: u32 = 2;
+const MSG_CLOSED: u32 = 3;
+
+impl PumpMessage {
+    fn of(kind: u32) -> Self {
+        Self { kind, json: None, frames: None, closed: None, data: None }
+    }
 }
 
 #[napi(object, object_from_js = false)]
@@ -90,6 +106,8 @@ type Tsfn = WeakCallback<PumpMessage>;
 
 struct PumpShared {
     conn: Arc<ConnShared>,
+    /// What JS calls this in messages: "event target" or "message channel".
+    noun: &'static str,
     outbox: Mutex<Outbox>,
     max_frame: usize,
     max_buffered: usize,
@@ -142,9 +160,9 @@ impl PumpShared {
         match self.closed_info.get() {
             Some(info) => IrohError::new(
                 ErrorCode::ConnectionClosed,
-                format!("the event target is closed ({}, code {}: {})", info.kind, info.code, info.reason),
+                format!("the {} is closed ({}, code {}: {})", self.noun, info.kind, info.code, info.reason),
             ),
-            None => IrohError::new(ErrorCode::ConnectionClosed, "the event target is closed"),
+            None => IrohError::new(ErrorCode::ConnectionClosed, format!("the {} is closed", self.noun)),
         }
     }
 
@@ -181,7 +199,7 @@ impl PumpShared {
             };
             PumpClosed { code: base.code, reason: base.reason, kind: base.kind, error_code: None, error_message: None }
         });
-        let message = PumpMessage { kind: 3, json: None, frames: None, closed: Some(info.clone()) };
+        let message = PumpMessage { closed: Some(info.clone()), ..PumpMessage::of(MSG_CLOSED) };
         self.stopped.cancel();
         notify(tsfn, message);
     }
@@ -223,12 +241,18 @@ pub fn create_event_pump(
     if max_frame == 0 || max_buffered == 0 {
         return Err(IrohError::invalid_argument("maxFrameBytes and maxBufferedBytes must be positive").into());
     }
-    let raw = options.raw_frames.unwrap_or(false);
+    let binary = options.binary.unwrap_or(false);
+    let mode = match (binary, options.raw_frames.unwrap_or(false)) {
+        (true, _) => BatchMode::Binary,
+        (false, true) => BatchMode::Raw,
+        (false, false) => BatchMode::Json,
+    };
     let frame_timeout = Duration::from_millis(u64::from(options.frame_timeout_ms.unwrap_or(DEFAULT_FRAME_TIMEOUT_MS)));
     let tsfn: Tsfn = weak_callback(on_message)?;
     let (written, _) = watch::channel(0u64);
     let shared = Arc::new(PumpShared {
         conn: conn.shared.clone(),
+        noun: if binary { "message channel" } else { "event target" },
         outbox: Mutex::new(Outbox::new(max_frame, max_buffered)),
         max_frame,
         max_buffered,
@@ -246,7 +270,7 @@ pub fn create_event_pump(
     });
     let tsfn = Arc::new(tsfn);
     let (send_tx, send_rx) = oneshot::channel();
-    napi::bindgen_prelude::spawn(read_loop(shared.clone(), tsfn.clone(), accept, FrameLimits { max_frame, frame_timeout }, raw, send_tx));
+    napi::bindgen_prelude::spawn(read_loop(shared.clone(), tsfn.clone(), accept, FrameLimits { max_frame, frame_timeout }, mode, send_tx));
     napi::bindgen_prelude::spawn(write_loop(shared.clone(), tsfn, send_rx, !accept));
     Ok(EventPump { shared })
 }
@@ -256,7 +280,7 @@ async fn read_loop(
     tsfn: Arc<Tsfn>,
     accept: bool,
     limits: FrameLimits,
-    raw: bool,
+    mode: BatchMode,
     send_tx: oneshot::Sender<iroh::endpoint::SendStream>,
 ) {
     let conn = shared.conn.conn.clone();
@@ -269,7 +293,7 @@ async fn read_loop(
         Err(e) => return shared.finish(&tsfn, Some(&e)),
     };
     let mut decoder = FrameDecoder::new(limits.max_frame);
-    let mut inbox = Inbox::new(raw);
+    let mut inbox = Inbox::new(mode);
     let mut last_bytes = Instant::now();
     // Re-armed only when it fires early, not on every read: reads are frequent.
     let stall = tokio::time::sleep(limits.frame_timeout);
@@ -349,20 +373,30 @@ async fn read_loop(
 
 /// Moves every complete frame from the decoder into the inbox.
 fn cut_frames(decoder: &mut FrameDecoder, inbox: &mut Inbox) -> Result<(), FrameError> {
+    if inbox.mode() == BatchMode::Binary {
+        // Header and all, still in the decoder's allocation: no copy on the way to JS.
+        while let Some(frame) = decoder.next_wire_frame()? {
+            inbox.push_wire(frame);
+        }
+        return Ok(());
+    }
     while let Some(frame) = decoder.next_frame()? {
         inbox.push(frame)?;
     }
     Ok(())
 }
 
-fn frame_too_large(len: usize, max: usize) -> IrohError {
-    IrohError::new(ErrorCode::FrameTooLarge, format!("the event is {len} bytes serialized, more than maxFrameBytes ({max})"))
+fn frame_too_large(noun: &str, len: usize, max: usize) -> IrohError {
+    let what = if noun == "event target" { "the event is {len} bytes serialized" } else { "the message is {len} bytes" };
+    let what = what.replace("{len}", &len.to_string());
+    IrohError::new(ErrorCode::FrameTooLarge, format!("{what}, more than maxFrameBytes ({max})"))
 }
 
 fn batch_message(payload: BatchPayload) -> PumpMessage {
     match payload {
-        BatchPayload::Json(json) => PumpMessage { kind: 0, json: Some(json), frames: None, closed: None },
-        BatchPayload::Raw(frames) => PumpMessage { kind: 1, json: None, frames: Some(frames), closed: None },
+        BatchPayload::Json(json) => PumpMessage { json: Some(json), ..PumpMessage::of(0) },
+        BatchPayload::Raw(frames) => PumpMessage { frames: Some(frames), ..PumpMessage::of(1) },
+        BatchPayload::Binary(data) => PumpMessage { data: Some(ExternalBuffer(data)), ..PumpMessage::of(4) },
     }
 }
 
@@ -420,13 +454,14 @@ async fn write_loop(
                 next_announcement = announcements.next().map(|ms| Instant::now() + Duration::from_millis(*ms));
             }
         }
-        let data = {
+        let (mut data, len) = {
             let Ok(mut outbox) = shared.outbox.lock() else { return };
+            let len = outbox.len();
             let data = outbox.take();
-            shared.in_flight.store(data.len(), Ordering::Release);
-            data
+            shared.in_flight.store(len, Ordering::Release);
+            (data, len)
         };
-        if data.is_empty() {
+        if len == 0 {
             if shared.close_requested.load(Ordering::Acquire) {
                 // QUIC drops unacknowledged stream data when a connection closes, so
                 // finish the stream and wait until the peer has everything.
@@ -440,7 +475,7 @@ async fn write_loop(
                 return;
             }
             if shared.drain_wanted.swap(false, Ordering::AcqRel) {
-                notify(&tsfn, PumpMessage { kind: 2, json: None, frames: None, closed: None });
+                notify(&tsfn, PumpMessage::of(MSG_DRAIN));
             }
             let announce_at = next_announcement.unwrap_or_else(Instant::now);
             tokio::select! {
@@ -451,14 +486,13 @@ async fn write_loop(
         }
         // Real data announces the stream for good (QUIC retransmits it).
         next_announcement = None;
-        let len = data.len() as u64;
         let result = tokio::select! {
-            r = send.write_chunk(data) => r,
+            r = send.write_all_chunks(&mut data) => r,
             _ = shared.stopped.cancelled() => return,
         };
         shared.in_flight.store(0, Ordering::Release);
         match result {
-            Ok(()) => shared.written.send_modify(|w| *w += len),
+            Ok(()) => shared.written.send_modify(|w| *w += len as u64),
             Err(iroh::endpoint::WriteError::ConnectionLost(e)) => return shared.finish(&tsfn, Some(&e)),
             Err(e) => {
                 let err = IrohError::new(ErrorCode::StreamStopped, format!("the peer stopped reading events: {e}"));
@@ -483,7 +517,7 @@ impl EventPump {
             let mut outbox = shared.outbox()?;
             match outbox.push(payload, in_flight) {
                 Ok(frame_len) => (outbox.len(), frame_len),
-                Err(OutboxError::FrameTooLarge { len, max }) => return Err(frame_too_large(len, max).into()),
+                Err(OutboxError::FrameTooLarge { len, max }) => return Err(frame_too_large(shared.noun, len, max).into()),
                 Err(OutboxError::Full { buffered, len, max }) => {
                     self.want_drain();
                     return Err(IrohError::new(
@@ -514,6 +548,24 @@ impl EventPump {
             outbox.len()
         };
         Ok(shared.queued(frames.len(), queued + shared.in_flight.load(Ordering::Acquire)))
+    }
+
+    /// Like `sendFrames`, but takes the buffer itself rather than a copy: JS encoded the
+    /// frames into it (the one copy of each message) and writes nothing more into that
+    /// part of it. It is written to QUIC as it is and released once written.
+    #[napi(catch_unwind)]
+    pub fn send_staged(&self, frames: Buffer) -> Result<f64, CodedError> {
+        let shared = &self.shared;
+        shared.check_open()?;
+        codec::check_frames(&frames, shared.max_frame)
+            .map_err(|e| IrohError::new(ErrorCode::Internal, format!("badly staged frames: {e}")))?;
+        let len = frames.len();
+        let queued = {
+            let mut outbox = shared.outbox()?;
+            outbox.push_owned(bytes::Bytes::from_owner(frames));
+            outbox.len()
+        };
+        Ok(shared.queued(len, queued + shared.in_flight.load(Ordering::Acquire)))
     }
 
     /// `maxFrameBytes` and `maxBufferedBytes` in force, so JS can check staged frames.

@@ -9,6 +9,7 @@ pub mod connection;
 pub mod endpoint;
 pub mod error;
 pub mod event_target;
+pub mod external_buffer;
 pub mod identity;
 pub mod keys;
 pub mod logging;

@@ -3,7 +3,7 @@
 //! frame intact, and must agree with the encoder and with `check_frames`.
 #![no_main]
 
-use alkdev_iroh::batch::{BatchPayload, Inbox};
+use alkdev_iroh::batch::{BatchMode, BatchPayload, Inbox};
 use alkdev_iroh::codec::{self, FrameDecoder, FrameError};
 use bytes::BytesMut;
 use libfuzzer_sys::fuzz_target;
@@ -15,7 +15,7 @@ fuzz_target!(|data: &[u8]| {
     let step = usize::from(cut % 64) + 1;
 
     let mut decoder = FrameDecoder::new(MAX_FRAME);
-    let mut inbox = Inbox::new(cut & 0x80 != 0);
+    let mut inbox = Inbox::new(if cut & 0x80 != 0 { BatchMode::Raw } else { BatchMode::Json });
     let mut frames = Vec::new();
     let mut failed = None;
     'feed: for piece in wire.chunks(step) {
@@ -43,12 +43,24 @@ fuzz_target!(|data: &[u8]| {
         }
     }
 
+    // A message channel's inbox takes the same frames whole and hands back the wire bytes.
+    let mut binary = Inbox::new(BatchMode::Binary);
+    for f in &frames {
+        binary.push(f.clone()).expect("binary frames are never refused");
+    }
+    let mut handed = Vec::new();
+    while let Some(batch) = binary.next_batch() {
+        let BatchPayload::Binary(bytes) = batch else { panic!("a binary inbox made a text batch") };
+        handed.extend_from_slice(&bytes);
+    }
+
     // The frames cut so far are exactly what the encoder would have written.
     let mut encoded = BytesMut::new();
     for f in &frames {
         codec::encode_frame(f, MAX_FRAME, &mut encoded).expect("a decoded frame re-encodes");
     }
     assert_eq!(&wire[..encoded.len()], &encoded[..], "frames must come out byte for byte");
+    assert_eq!(handed, &encoded[..], "binary batches are the frames as on the wire");
     assert_eq!(codec::check_frames(&encoded, MAX_FRAME).expect("re-encoded frames check"), frames.len());
     if failed.is_none() && decoder.finish().is_ok() {
         assert_eq!(encoded.len(), wire.len(), "a clean end leaves nothing over");

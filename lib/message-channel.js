@@ -1,0 +1,311 @@
+'use strict'
+
+// A message channel: length-framed binary messages over a connection's one bidirectional
+// stream, the event targets' wire framing without the JSON. It runs on the same native
+// pump in binary mode: Rust cuts frames and hands JS whole batches as Buffers over the
+// bytes it received them into; JS slices each message out and acknowledges a batch once
+// every message of it was taken by `receive()`, so a consumer that stops taking pushes
+// back through QUIC flow control.
+
+const binding = require('./native.js')
+const { NATIVE: CONNECTION } = require('./connection.js')
+const { checkOptions, closeInfoOf } = require('./event-target.js')
+const { irohError, invalidArgument, normalizeError, requireBytes } = require('./errors.js')
+const { native, nativeSync } = require('./pending.js')
+
+const MSG_DRAIN = 2
+const MSG_CLOSED = 3
+const MSG_BINARY = 4
+const HEADER_BYTES = 4
+
+// Small messages are copied (their one copy) into a shared staging buffer in wire format,
+// and the staged run is handed to the native pump once per tick, as the buffer itself:
+// Rust writes it to QUIC without copying it again. JS never writes into a run it handed
+// over; a full staging buffer is left to Rust and the GC, and a new one started.
+const STAGING_BYTES = 256 * 1024
+// Larger messages skip staging: the native send copies them once into its outbox.
+const STAGE_MAX = 16 * 1024
+let staging = null
+let stagedFrom = 0
+let stagedAt = 0
+let stagedBy = null
+let commitQueued = false
+
+/** Hands the staged run to its channel's pump. */
+function commitStaged() {
+  commitQueued = false
+  const channel = stagedBy
+  if (channel === null) return
+  stagedBy = null
+  const run = staging.subarray(stagedFrom, stagedAt)
+  stagedFrom = stagedAt
+  channel[HAND_OVER](run)
+}
+
+/** Package-internal: `channel[HAND_OVER](run)` gives its pump a staged run of frames. */
+const HAND_OVER = Symbol('handOver')
+
+const ROLES = new Set(['open', 'accept'])
+
+function checkChannelOptions(options) {
+  if (options === null || typeof options !== 'object') {
+    throw invalidArgument("createMessageChannel expects options with role 'open' or 'accept'")
+  }
+  if (!ROLES.has(options.role)) throw invalidArgument("options.role must be 'open' (the dialing side) or 'accept'")
+  if (options.serializer !== undefined) throw invalidArgument('a message channel carries bytes: it takes no serializer')
+  return checkOptions(options)
+}
+
+/** One end of a connection's stream of length-framed binary messages. */
+class MessageChannel {
+  #pump
+  #connection
+  #maxFrame
+  #maxBuffered
+  /** Bytes buffered natively as of the last hand-over; only ever an overestimate. */
+  #nativeBuffered = 0
+  #closing = false
+  #closeInfo = null
+  #resolveClosed
+  #closedPromise = new Promise((resolve) => (this.#resolveClosed = resolve))
+  // Messages received and not yet taken, from #head on.
+  #queue = []
+  #head = 0
+  // How many messages of each unacknowledged batch are still in #queue, oldest first.
+  #batchLeft = []
+  #waiters = []
+
+  /** `close` (detail `{ code, reason, kind, error? }`), `error` (detail: the Error), `drain`. */
+  lifecycle = new EventTarget()
+
+  constructor(connection, options) {
+    const checked = checkChannelOptions(options)
+    if (!connection || !connection[CONNECTION]) {
+      throw invalidArgument('expected a Connection from endpoint.connect() or endpoint.accept()')
+    }
+    this.#connection = connection
+    this.#pump = nativeSync(() =>
+      binding.createEventPump(
+        connection[CONNECTION],
+        checked.role === 'accept',
+        {
+          maxFrameBytes: checked.maxFrameBytes,
+          maxBufferedBytes: checked.maxBufferedBytes,
+          frameTimeoutMs: checked.frameTimeoutMs,
+          binary: true,
+        },
+        (message) => this.#onMessage(message),
+      ),
+    )
+    const limits = nativeSync(() => this.#pump.limits())
+    this.#maxFrame = limits.maxFrameBytes
+    this.#maxBuffered = limits.maxBufferedBytes
+  }
+
+  /** The connection this channel runs on. */
+  get connection() {
+    return this.#connection
+  }
+
+  /** Whether the channel (its connection) has closed. */
+  get isClosed() {
+    return this.#closeInfo !== null
+  }
+
+  /** Resolves with `{ code, reason, kind, error? }` once the channel closes. */
+  get closed() {
+    return this.#closedPromise
+  }
+
+  /** Bytes sent but not yet handed to QUIC. */
+  get bufferedAmount() {
+    commitStaged()
+    return nativeSync(() => this.#pump.bufferedAmount())
+  }
+
+  /** Lets the process exit while the channel is open (unrefs its connection). */
+  unref() {
+    this.#connection.unref()
+    return this
+  }
+
+  /** Undoes `unref()`. */
+  ref() {
+    this.#connection.ref()
+    return this
+  }
+
+  /**
+   * Queues one message; never waits. Throws `ERR_IROH_FRAME_TOO_LARGE` past
+   * `maxFrameBytes` and `ERR_IROH_BUFFER_FULL` past `maxBufferedBytes` (then wait for
+   * `flush()` or `drain`). The bytes are copied once: change them afterwards at will.
+   */
+  send(message) {
+    requireBytes(message, 'message')
+    if (this.#closeInfo !== null || this.#closing) throw irohError('ERR_IROH_CONNECTION_CLOSED', 'the message channel is closed')
+    const len = message.byteLength
+    if (len > this.#maxFrame) {
+      throw irohError('ERR_IROH_FRAME_TOO_LARGE', `the message is ${len} bytes, more than maxFrameBytes (${this.#maxFrame})`)
+    }
+    if (len > STAGE_MAX) {
+      commitStaged()
+      try {
+        this.#nativeBuffered = this.#pump.send(message)
+      } catch (err) {
+        throw normalizeError(err)
+      }
+      return
+    }
+    if (stagedBy !== this) commitStaged()
+    if (staging === null || stagedAt + HEADER_BYTES + len > staging.length) {
+      commitStaged()
+      staging = Buffer.allocUnsafeSlow(STAGING_BYTES)
+      stagedFrom = stagedAt = 0
+    }
+    // As the native outbox does: an empty buffer always takes one message.
+    if (this.#overfull(stagedAt - stagedFrom, len)) {
+      commitStaged()
+      this.#nativeBuffered = nativeSync(() => this.#pump.bufferedAmount())
+      if (this.#overfull(0, len)) {
+        nativeSync(() => this.#pump.wantDrain())
+        throw irohError(
+          'ERR_IROH_BUFFER_FULL',
+          `${this.#nativeBuffered} bytes are waiting to be sent and ${HEADER_BYTES + len} more would pass maxBufferedBytes (${this.#maxBuffered}): wait for flush() or the drain event`,
+        )
+      }
+    }
+    staging.writeUInt32BE(len, stagedAt)
+    staging.set(message, stagedAt + HEADER_BYTES)
+    stagedAt += HEADER_BYTES + len
+    stagedBy = this
+    if (!commitQueued) {
+      commitQueued = true
+      queueMicrotask(commitStaged)
+    }
+  }
+
+  /** Whether `len` more bytes on top of `staged` would pass maxBufferedBytes. */
+  #overfull(staged, len) {
+    const buffered = this.#nativeBuffered + staged
+    return buffered > 0 && buffered + HEADER_BYTES + len > this.#maxBuffered
+  }
+
+  [HAND_OVER](run) {
+    try {
+      this.#nativeBuffered = this.#pump.sendStaged(run)
+    } catch (err) {
+      // The connection closed after these were sent: they are lost as anything in
+      // flight is, and the close event says why.
+      if (err?.code !== 'ERR_IROH_CONNECTION_CLOSED') this.#reportError(normalizeError(err))
+    }
+  }
+
+  /** Resolves once everything sent so far has been handed to QUIC. */
+  async flush() {
+    commitStaged()
+    await native(() => this.#pump.flush())
+  }
+
+  /**
+   * The next message, `null` once the channel has closed and every message received was
+   * taken. Rejects with the error when the channel closed because of one (say
+   * `ERR_IROH_FRAME_TOO_LARGE`), after the messages that arrived before it.
+   */
+  receive() {
+    if (this.#head < this.#queue.length) return Promise.resolve(this.#take())
+    if (this.#closeInfo !== null) return this.#end()
+    return new Promise((resolve, reject) => this.#waiters.push({ resolve, reject }))
+  }
+
+  /** `for await (const message of channel)`: ends when the channel closes. */
+  [Symbol.asyncIterator]() {
+    const next = () => this.receive().then((value) => (value === null ? { value: undefined, done: true } : { value, done: false }))
+    // Leaving the loop early leaves the channel open: close it yourself if you are done.
+    const done = async () => ({ value: undefined, done: true })
+    return { next, return: done, [Symbol.asyncIterator]() { return this } }
+  }
+
+  /** Sends what is queued, waits until the peer has it, then closes the connection. */
+  async close(code = 0, reason = '') {
+    commitStaged()
+    this.#closing = true
+    if (this.#closeInfo === null) await native(() => this.#pump.close(code, reason))
+    return this.#closedPromise
+  }
+
+  #take() {
+    const message = this.#queue[this.#head]
+    this.#queue[this.#head++] = undefined
+    if (this.#head === this.#queue.length) {
+      this.#queue = []
+      this.#head = 0
+    }
+    if (--this.#batchLeft[0] === 0) {
+      this.#batchLeft.shift()
+      // The pump may hand over the next batch: the consumer keeps up.
+      if (this.#closeInfo === null) nativeSync(() => this.#pump.ack())
+    }
+    return message
+  }
+
+  #end() {
+    const error = this.#closeInfo.error
+    return error ? Promise.reject(error) : Promise.resolve(null)
+  }
+
+  #onMessage(message) {
+    try {
+      switch (message.kind) {
+        case MSG_BINARY:
+          this.#receiveBatch(message.data)
+          break
+        case MSG_DRAIN:
+          // The writer saw an empty buffer, but this thread may have queued more since.
+          if (this.#pump.bufferedAmount() === 0) this.lifecycle.dispatchEvent(new Event('drain'))
+          else this.#pump.wantDrain()
+          break
+        case MSG_CLOSED:
+          this.#finish(message.closed)
+          break
+      }
+    } catch (err) {
+      this.#reportError(normalizeError(err))
+    }
+  }
+
+  /** Slices the frames of one batch (wire format, headers included) into messages. */
+  #receiveBatch(data) {
+    let count = 0
+    for (let at = 0; at < data.length; count++) {
+      const len = data.readUInt32BE(at)
+      this.#queue.push(data.subarray(at + HEADER_BYTES, at + HEADER_BYTES + len))
+      at += HEADER_BYTES + len
+    }
+    this.#batchLeft.push(count)
+    while (this.#waiters.length > 0 && this.#head < this.#queue.length) this.#waiters.shift().resolve(this.#take())
+  }
+
+  #reportError(error) {
+    this.lifecycle.dispatchEvent(new CustomEvent('error', { detail: error }))
+  }
+
+  #finish(closed) {
+    const info = closeInfoOf(closed)
+    this.#closeInfo = info
+    if (info.error) this.#reportError(info.error)
+    this.lifecycle.dispatchEvent(new CustomEvent('close', { detail: info }))
+    this.#resolveClosed(info)
+    // Waiters exist only while nothing is queued: they get the end.
+    for (const waiter of this.#waiters.splice(0)) this.#end().then(waiter.resolve, waiter.reject)
+  }
+}
+
+/**
+ * A message channel on `connection`'s one bidirectional stream: `role: 'open'` on the
+ * dialing side (it opens the stream and announces it at once), `'accept'` on the other.
+ */
+function createMessageChannel(connection, options) {
+  return new MessageChannel(connection, options)
+}
+
+module.exports = { MessageChannel, createMessageChannel }

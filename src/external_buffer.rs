@@ -1,0 +1,58 @@
+//! Bytes handed to JS as a Buffer without a copy: an external Buffer over the `Bytes`'
+//! own memory, which is freed when V8 collects the Buffer. Where a runtime forbids
+//! external buffers (Electron's sandbox), the bytes are copied once instead.
+
+use std::ffi::c_void;
+use std::ptr;
+
+use bytes::Bytes;
+use napi::bindgen_prelude::{ToNapiValue, TypeName, ValueType};
+use napi::sys;
+
+/// A `Bytes` that becomes a Node `Buffer` over the same memory.
+#[derive(Debug)]
+pub struct ExternalBuffer(pub Bytes);
+
+impl TypeName for ExternalBuffer {
+    fn type_name() -> &'static str {
+        "Buffer"
+    }
+
+    fn value_type() -> ValueType {
+        ValueType::Object
+    }
+}
+
+unsafe extern "C" fn drop_bytes(_env: sys::napi_env, _data: *mut c_void, hint: *mut c_void) {
+    // SAFETY: `hint` is the box made in `to_napi_value`, handed to this finalizer once.
+    drop(unsafe { Box::from_raw(hint.cast::<Bytes>()) });
+}
+
+impl ToNapiValue for ExternalBuffer {
+    unsafe fn to_napi_value(env: sys::napi_env, val: Self) -> napi::Result<sys::napi_value> {
+        let mut out = ptr::null_mut();
+        let bytes = val.0;
+        let len = bytes.len();
+        let status = if len == 0 {
+            // V8 lets buffers share a data pointer only if it is null.
+            unsafe { sys::napi_create_buffer(env, 0, ptr::null_mut(), &mut out) }
+        } else {
+            // V8 never writes through this pointer on our behalf; JS may, into a Buffer that
+            // is now its own (nothing else reads these bytes any more).
+            let data = bytes.as_ptr().cast_mut().cast::<c_void>();
+            let hint = Box::into_raw(Box::new(bytes));
+            let status = unsafe { sys::napi_create_external_buffer(env, len, data, Some(drop_bytes), hint.cast(), &mut out) };
+            if status == sys::Status::napi_no_external_buffers_allowed {
+                // SAFETY: not handed to V8, so still ours.
+                let bytes = unsafe { Box::from_raw(hint) };
+                unsafe { sys::napi_create_buffer_copy(env, len, bytes.as_ptr().cast(), ptr::null_mut(), &mut out) }
+            } else {
+                status
+            }
+        };
+        if status != sys::Status::napi_ok {
+            return Err(napi::Error::from_reason(format!("could not create a Buffer (napi status {status})")));
+        }
+        Ok(out)
+    }
+}
