@@ -201,6 +201,7 @@ describe('a native failure without an ERR_IROH_* code (a Rust panic) is recoded'
     await expectEveryMethodRecoded(new Connection(panickingMethods()), {
       sendDatagram: [Buffer.from('x')],
       watchPaths: [() => {}],
+      onClose: [() => {}],
     })
     await expectEveryMethodRecoded(new SendStream(panickingMethods()), { write: [Buffer.from('x')], writeAll: [Buffer.from('x')] })
     await expectEveryMethodRecoded(new RecvStream(panickingMethods()), { readExact: [1], readToEnd: [1] })
