@@ -76,8 +76,8 @@ export function frame(payload) {
   return Buffer.concat([header, body])
 }
 
-/** Reads one wire frame from a raw RecvStream; null at the end of the stream. */
-export async function readFrame(recv) {
+/** Reads one wire frame's payload from a raw RecvStream; null at the end of the stream. */
+export async function readFramePayload(recv) {
   let header
   try {
     header = await recv.readExact(4)
@@ -85,7 +85,13 @@ export async function readFrame(recv) {
     if (err.code === 'ERR_IROH_UNEXPECTED_END') return null
     throw err
   }
-  return JSON.parse((await recv.readExact(header.readUInt32BE(0))).toString())
+  return recv.readExact(header.readUInt32BE(0))
+}
+
+/** Reads one wire frame from a raw RecvStream as JSON; null at the end of the stream. */
+export async function readFrame(recv) {
+  const payload = await readFramePayload(recv)
+  return payload === null ? null : JSON.parse(payload.toString())
 }
 
 /**

@@ -3,7 +3,7 @@ import { execFile } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { createMessageChannel, MessageChannel } from '../lib/index.mjs'
-import { ALPN, closeAll, endpoint, frame, pair, rejectsWithCode, spawnJsonLines, within } from './helpers.mjs'
+import { ALPN, closeAll, endpoint, frame, pair, readFramePayload, rejectsWithCode, spawnJsonLines, within } from './helpers.mjs'
 
 afterEach(closeAll)
 
@@ -36,16 +36,13 @@ async function receiveN(channel, n) {
   return got
 }
 
-/** Reads one raw frame's payload from a RecvStream; null at the end. */
-async function readRawFrame(recv) {
-  let header
-  try {
-    header = await recv.readExact(4)
-  } catch (err) {
-    if (err.code === 'ERR_IROH_UNEXPECTED_END') return null
-    throw err
-  }
-  return recv.readExact(header.readUInt32BE(0))
+/** A raw peer dialing `server`: the channel goes on the server's side of the connection. */
+async function rawPeer() {
+  const server = await endpoint({ alpns: [ALPN] })
+  const raw = await endpoint()
+  const accepted = server.accept()
+  const rawConn = await raw.connect(server.addr(), ALPN)
+  return { rawConn, serverConn: await accepted }
 }
 
 describe('message channel', () => {
@@ -175,11 +172,8 @@ describe('message channel', () => {
   })
 
   it('a frame that stalls mid-way closes the connection with 4003 and ERR_IROH_PROTOCOL', async () => {
-    const server = await endpoint({ alpns: [ALPN] })
-    const raw = await endpoint()
-    const accepted = server.accept()
-    const rawConn = await raw.connect(server.addr(), ALPN)
-    const channel = createMessageChannel(await accepted, { role: 'accept', frameTimeoutMs: 300 })
+    const { rawConn, serverConn } = await rawPeer()
+    const channel = createMessageChannel(serverConn, { role: 'accept', frameTimeoutMs: 300 })
     const { send } = await rawConn.openBi()
     await send.writeAll(frame(Buffer.alloc(100)).subarray(0, 50))
     await rejectsWithCode(within(channel.receive(), 10_000, 'receive'), 'ERR_IROH_PROTOCOL')
@@ -188,11 +182,8 @@ describe('message channel', () => {
   })
 
   it('speaks the framing with a raw-stream peer that opens the stream', async () => {
-    const server = await endpoint({ alpns: [ALPN] })
-    const raw = await endpoint()
-    const accepted = server.accept()
-    const rawConn = await raw.connect(server.addr(), ALPN)
-    const channel = createMessageChannel(await accepted, { role: 'accept' })
+    const { rawConn, serverConn } = await rawPeer()
+    const channel = createMessageChannel(serverConn, { role: 'accept' })
     const { send, recv } = await rawConn.openBi()
     const sent = [Buffer.from('hand'), Buffer.alloc(0), Buffer.alloc(70_000, 3)]
     await send.writeAll(Buffer.concat(sent.map((m) => frame(m))))
@@ -200,11 +191,11 @@ describe('message channel', () => {
     expect(got.map((m) => m.toString('hex'))).toEqual(sent.map((m) => m.toString('hex')))
     channel.send(Buffer.from('made'))
     channel.send(Buffer.alloc(70_000, 4))
-    expect(String(await readRawFrame(recv))).toBe('made')
-    expect((await readRawFrame(recv)).equals(Buffer.alloc(70_000, 4))).toBe(true)
+    expect(String(await readFramePayload(recv))).toBe('made')
+    expect((await readFramePayload(recv)).equals(Buffer.alloc(70_000, 4))).toBe(true)
     await send.finish()
     await channel.close()
-    expect(await readRawFrame(recv)).toBeNull()
+    expect(await readFramePayload(recv)).toBeNull()
   })
 
   it('speaks the framing with a raw-stream peer that accepts the stream; the stream is announced at once', async () => {
@@ -218,7 +209,7 @@ describe('message channel', () => {
     expect(String(await within(channel.receive(), 10_000, 'receive'))).toBe('to channel')
     expect((await channel.receive()).length).toBe(0)
     channel.send(Buffer.from('to raw'))
-    expect(String(await within(readRawFrame(recv), 10_000, 'raw read'))).toBe('to raw')
+    expect(String(await within(readFramePayload(recv), 10_000, 'raw read'))).toBe('to raw')
   })
 
   it('signals drain after send refused for a full buffer; bufferedAmount and flush()', async () => {

@@ -229,10 +229,7 @@ class IrohEventTarget {
       this.#nativeBuffered = nativeSync(() => this.#pump.bufferedAmount())
       if (this.#overfull(0, len)) {
         nativeSync(() => this.#pump.wantDrain())
-        throw irohError(
-          'ERR_IROH_BUFFER_FULL',
-          `${this.#nativeBuffered} bytes are waiting to be sent and ${HEADER_BYTES + len} more would pass maxBufferedBytes (${this.#maxBuffered}): wait for flush() or the drain event`,
-        )
+        throw bufferFull(this.#nativeBuffered, HEADER_BYTES + len, this.#maxBuffered)
       }
       at = 0
       len = staging.write(text, HEADER_BYTES)
@@ -316,10 +313,7 @@ class IrohEventTarget {
         this.#pump.ack()
         break
       case MSG_DRAIN:
-        // The writer saw an empty buffer, but this thread may have queued more since:
-        // a drain that is no longer true waits for the next empty buffer.
-        if (this.#pump.bufferedAmount() === 0) this.lifecycle.dispatchEvent(new Event('drain'))
-        else this.#pump.wantDrain()
+        signalDrain(this.#pump, this.lifecycle)
         break
       case MSG_CLOSED:
         this.#finish(message.closed)
@@ -370,6 +364,23 @@ class IrohEventTarget {
   }
 }
 
+/** The error of a send refused because it would pass `maxBufferedBytes`. */
+function bufferFull(buffered, len, max) {
+  return irohError(
+    'ERR_IROH_BUFFER_FULL',
+    `${buffered} bytes are waiting to be sent and ${len} more would pass maxBufferedBytes (${max}): wait for flush() or the drain event`,
+  )
+}
+
+/**
+ * Handles the pump's drain message. The writer saw an empty buffer, but this thread may
+ * have queued more since: a drain that is no longer true waits for the next empty buffer.
+ */
+function signalDrain(pump, lifecycle) {
+  if (pump.bufferedAmount() === 0) lifecycle.dispatchEvent(new Event('drain'))
+  else pump.wantDrain()
+}
+
 /** What `close` and `closed` report, from the pump's close message. */
 function closeInfoOf(closed) {
   const info = { code: closed.code, reason: closed.reason, kind: closed.kind }
@@ -398,6 +409,8 @@ module.exports = {
   FORWARD,
   checkOptions,
   closeInfoOf,
+  bufferFull,
+  signalDrain,
   stringifierOf,
   checkEvent,
   eventText,

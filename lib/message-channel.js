@@ -9,7 +9,7 @@
 
 const binding = require('./native.js')
 const { NATIVE: CONNECTION } = require('./connection.js')
-const { checkOptions, closeInfoOf } = require('./event-target.js')
+const { bufferFull, checkOptions, closeInfoOf, signalDrain } = require('./event-target.js')
 const { irohError, invalidArgument, normalizeError, requireBytes } = require('./errors.js')
 const { native, nativeSync } = require('./pending.js')
 
@@ -168,10 +168,7 @@ class MessageChannel {
       this.#nativeBuffered = nativeSync(() => this.#pump.bufferedAmount())
       if (this.#overfull(0, len)) {
         nativeSync(() => this.#pump.wantDrain())
-        throw irohError(
-          'ERR_IROH_BUFFER_FULL',
-          `${this.#nativeBuffered} bytes are waiting to be sent and ${HEADER_BYTES + len} more would pass maxBufferedBytes (${this.#maxBuffered}): wait for flush() or the drain event`,
-        )
+        throw bufferFull(this.#nativeBuffered, HEADER_BYTES + len, this.#maxBuffered)
       }
     }
     staging.writeUInt32BE(len, stagedAt)
@@ -260,9 +257,7 @@ class MessageChannel {
           this.#receiveBatch(message.data)
           break
         case MSG_DRAIN:
-          // The writer saw an empty buffer, but this thread may have queued more since.
-          if (this.#pump.bufferedAmount() === 0) this.lifecycle.dispatchEvent(new Event('drain'))
-          else this.#pump.wantDrain()
+          signalDrain(this.#pump, this.lifecycle)
           break
         case MSG_CLOSED:
           this.#finish(message.closed)
