@@ -251,6 +251,13 @@ export declare class Connection {
    * the process alive.
    */
   watchPaths(listener: (state: PathState) => void, options?: WatchPathsOptions): () => void
+  /**
+   * Calls `listener` once when the connection closes, whoever closes it (soon after, if it
+   * has closed already). Nothing waits on it, so unlike `closed()` it never keeps the
+   * process alive. Returns a function that cancels the call. A listener that throws is
+   * reported as an uncaught exception, as from any other callback.
+   */
+  onClose(listener: (info: CloseInfo) => void): () => void
   /** Closes the connection; the peer's `closed()` reports `code` and `reason`. */
   close(code?: number, reason?: string): void
   /** Resolves when the connection closes, for any reason. */
@@ -386,6 +393,78 @@ export declare function createHubIrohEventTarget<TEvent extends Event = CustomEv
   connection: Connection,
   options?: IrohEventTargetOptions,
 ): Promise<IrohEventTarget<TEvent>>
+
+/** Options of `createMessageChannel`. */
+export interface MessageChannelOptions {
+  /**
+   * `'open'` on the side that dialed (it opens the connection's one bidirectional stream
+   * and announces it at once), `'accept'` on the side that accepted the connection.
+   */
+  role: 'open' | 'accept'
+  /**
+   * Largest message accepted or sent, in bytes (default 16 MiB). `send` throws
+   * `ERR_IROH_FRAME_TOO_LARGE` past it; from the peer it closes the connection with code
+   * 4001 and the same error.
+   */
+  maxFrameBytes?: number
+  /** Bytes `send` may queue before it throws `ERR_IROH_BUFFER_FULL` (default 8 MiB). */
+  maxBufferedBytes?: number
+  /**
+   * How long a message may stay half-received with no new bytes before the connection is
+   * closed with code 4003 and `ERR_IROH_PROTOCOL` (default 30,000 ms).
+   */
+  frameTimeoutMs?: number
+}
+
+/**
+ * One end of a connection's stream of binary messages, each framed on the wire as a 4-byte
+ * big-endian length and the bytes (the event targets' framing, without the JSON). Messages
+ * arrive in order as `Buffer`s through `receive()` or `for await`. Like its connection, an
+ * open channel keeps the process alive until it closes.
+ */
+export declare class MessageChannel implements AsyncIterable<Buffer> {
+  private constructor()
+  /** `close` and `error` (CustomEvents, as on the event targets) and `drain`. */
+  readonly lifecycle: EventTarget
+  /** The connection this channel runs on. */
+  readonly connection: Connection
+  /** Bytes sent and not yet handed to QUIC. */
+  readonly bufferedAmount: number
+  readonly isClosed: boolean
+  /** Resolves when the channel (its connection) closes. */
+  readonly closed: Promise<EventTargetCloseInfo>
+  /** Lets the process exit while the channel is open (unrefs its connection). */
+  unref(): this
+  /** Undoes `unref()`. */
+  ref(): this
+  /**
+   * Queues one message; never waits. The bytes are copied once, so the array may be
+   * reused at once. Throws `ERR_IROH_BUFFER_FULL` past `maxBufferedBytes` (wait for
+   * `flush()` or `drain`, then send again), `ERR_IROH_FRAME_TOO_LARGE` past `maxFrameBytes`,
+   * `ERR_IROH_CONNECTION_CLOSED` once closed.
+   */
+  send(message: Uint8Array): void
+  /** Resolves once everything sent so far has been handed to QUIC. */
+  flush(): Promise<void>
+  /**
+   * The next message; `null` once the channel has closed and every message was taken.
+   * Rejects with the error (say `ERR_IROH_FRAME_TOO_LARGE`) when one closed the channel,
+   * after the messages that arrived before it. A message may share memory with the
+   * others of its batch: copy it if you keep a small one for long.
+   */
+  receive(): Promise<Buffer | null>
+  /** Yields every message until the channel closes; leaving the loop leaves it open. */
+  [Symbol.asyncIterator](): AsyncIterator<Buffer>
+  /** Sends what is queued, waits until the peer has it, then closes the connection. */
+  close(code?: number, reason?: string): Promise<EventTargetCloseInfo>
+}
+
+/**
+ * A message channel on `connection`'s one bidirectional stream (one per connection, as for
+ * the event targets): `role: 'open'` on the dialing side, `'accept'` on the other. Messages
+ * sent before the stream exists wait and are then sent.
+ */
+export declare function createMessageChannel(connection: Connection, options: MessageChannelOptions): MessageChannel
 
 /** Close codes a hub puts on the connections it ends. */
 export declare const HubCloseCode: {

@@ -8,6 +8,7 @@ import {
   connectSpoke,
   createHub,
   createHubIrohEventTarget,
+  createMessageChannel,
   createSpokeIrohEventTarget,
   startRelayServer,
   type IrohError,
@@ -89,4 +90,22 @@ export async function hub(): Promise<void> {
   spoke.lifecycle.addEventListener('statechange', () => console.log(spoke.state, spoke.pathType()))
   await hub.close()
   await relay.close()
+}
+
+export async function channel(ticket: string): Promise<number> {
+  const endpoint = await Endpoint.create({ relayMode: 'disabled', addressLookup: 'none' })
+  const conn = await endpoint.connect(ticket, 'sync/1')
+  const stop: () => void = conn.onClose((info) => console.log(info.code, info.reason, info.kind))
+  const messages = createMessageChannel(conn, { role: 'open', maxBufferedBytes: 1 << 20 })
+  messages.send(new Uint8Array([1, 2, 3]))
+  // @ts-expect-error: a channel carries bytes, not strings
+  messages.send('text')
+  // @ts-expect-error: the role is 'open' or 'accept'
+  createMessageChannel(conn, { role: 'dial' })
+  const first: Buffer | null = await messages.receive()
+  let total = first?.length ?? 0
+  for await (const message of messages) total += message.length
+  const info = await messages.closed
+  stop()
+  return total + info.code + (messages.isClosed ? 1 : 0)
 }
