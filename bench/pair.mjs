@@ -16,7 +16,9 @@ function command(transport, role, config) {
   if (transport === 'rust') return [RUST_BIN, [role, json]]
   // @number0/iroh's package.json trips a deprecation warning on every load.
   const flags = transport === 'n0' ? ['--no-deprecation'] : []
-  return [process.execPath, [...flags, path.join(here, 'peer.mjs'), transport, role, json]]
+  // Binary-message transports (msg-*) run the message workloads.
+  const script = transport.startsWith('msg-') ? 'message-peer.mjs' : 'peer.mjs'
+  return [process.execPath, [...flags, path.join(here, script), transport, role, json]]
 }
 
 /** Starts one side; resolves its JSON lines as they come and its exit. */

@@ -12,6 +12,9 @@ import { RUST_BIN, runPair } from './pair.mjs'
 const here = path.dirname(fileURLToPath(import.meta.url))
 const RUNS = Number(process.env.BENCH_RUNS ?? 3)
 const SCALE = Number(process.env.BENCH_SCALE ?? 1)
+// `BENCH_CASES=E,G,H` runs only those cases (and the slow checks of A and G only with them).
+const ONLY = process.env.BENCH_CASES ? new Set(process.env.BENCH_CASES.split(',')) : null
+const selected = (id) => ONLY === null || ONLY.has(id)
 const WORKLOADS = {
   small: { workload: 'small', count: Math.round(1_000_000 * SCALE) },
   large: { workload: 'large', count: Math.round(8_000 * SCALE) },
@@ -19,6 +22,7 @@ const WORKLOADS = {
 }
 // A receiver that takes 2 ms per 64 KiB event while the sender pushes as fast as it can.
 const SLOW = { workload: 'large', count: 1_500, spinMs: 2 }
+const SLOW_CHANNEL = { workload: 'msgLarge', count: 1_500, spinMs: 2 }
 const DEFAULT_MAX_BUFFERED_BYTES = 8 * 1024 * 1024
 
 const CASES = [
@@ -30,7 +34,12 @@ const CASES = [
   { id: 'E', label: 'E  raw Rust iroh (release)', transport: 'rust' },
   // Its streams take and return arrays of numbers: fewer events keep a run under a minute.
   { id: 'F', label: 'F  @number0/iroh raw streams', transport: 'n0', netns: true, scale: { small: 0.3, large: 0.1 } },
+  // Binary messages: E's frames as opaque bytes (103 and 65,563 bytes), in the small and
+  // 64 KiB columns; no JSON, no CustomEvent.
+  { id: 'G', label: 'G  @alkdev/iroh message channel', transport: 'msg-channel', messages: true },
+  { id: 'H', label: 'H  net TCP, binary messages', transport: 'msg-net', messages: true },
 ]
+const MESSAGE_WORKLOADS = { small: 'msgSmall', large: 'msgLarge' }
 
 /** Why case F cannot run here, or null. */
 function n0Unavailable() {
@@ -59,8 +68,8 @@ async function measurePair(c, config) {
 
 async function measure(c, name) {
   if (c.ceiling) return name === 'rtt' ? null : measureCeiling(name, WORKLOADS[name].count)
-  if (c.direction === 'down' && name === 'rtt') return null
-  const config = WORKLOADS[name]
+  if ((c.direction === 'down' || c.messages) && name === 'rtt') return null
+  const config = c.messages ? { ...WORKLOADS[name], workload: MESSAGE_WORKLOADS[name] } : WORKLOADS[name]
   const scale = c.scale?.[name] ?? 1
   return measurePair(c, { ...config, count: Math.round(config.count * scale) })
 }
@@ -81,7 +90,7 @@ async function main() {
   if (n0Why) skipped.F = n0Why
   const results = {}
   for (const c of CASES) {
-    if (skipped[c.id]) continue
+    if (skipped[c.id] || !selected(c.id)) continue
     const runs = { small: [], large: [], rtt: [] }
     for (const name of Object.keys(WORKLOADS)) {
       for (let i = 0; i < RUNS; i++) {
@@ -108,18 +117,24 @@ async function main() {
   process.stderr.write('\r'.padEnd(60) + '\r')
   process.stderr.write('slow listener (A, 64 KiB events, 2 ms each)')
   const slow = []
-  for (let i = 0; i < RUNS; i++) slow.push(await runPair('alkdev', SLOW).catch((err) => ({ error: err.message })))
+  for (let i = 0; i < RUNS && selected('A'); i++) slow.push(await runPair('alkdev', SLOW).catch((err) => ({ error: err.message })))
   const slowRssMB = mib(median(slow.map((r) => r.peakRssBytes)))
   const slowGrowthMB = mib(median(slow.map((r) => r.peakRssBytes - r.baselineRssBytes)))
+  process.stderr.write('\rslow consumer (G, 64 KiB messages, 2 ms each)'.padEnd(60))
+  const slowChannel = []
+  for (let i = 0; i < RUNS && selected('G'); i++) slowChannel.push(await runPair('msg-channel', SLOW_CHANNEL).catch((err) => ({ error: err.message })))
+  const slowChannelRssMB = mib(median(slowChannel.map((r) => r.peakRssBytes)))
+  const slowChannelGrowthMB = mib(median(slowChannel.map((r) => r.peakRssBytes - r.baselineRssBytes)))
 
   const machine = `${os.cpus().length} × ${os.cpus()[0]?.model.trim()}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, ${os.type()} ${os.release()}, Node ${process.version}`
   const table = render(results, skipped)
-  const goals = checkGoals(results, slowRssMB, slowGrowthMB)
-  console.log(`\n${machine}; medians of ${RUNS} runs\n\n${table}\n\n${goals.map((g) => `${g.ok ? 'PASS' : 'MISS'}  ${g.text}`).join('\n')}`)
+  const goals = [...checkGoals(results, slowRssMB, slowGrowthMB), ...checkChannelGoals(results, slowChannelRssMB, slowChannelGrowthMB)]
+  const messages = renderMessages(results)
+  console.log(`\n${machine}; medians of ${RUNS} runs\n\n${table}\n\n${messages}\n\n${goals.map((g) => `${g.ok ? 'PASS' : 'MISS'}  ${g.text}`).join('\n')}`)
   for (const [id, why] of Object.entries(skipped)) console.log(`skipped ${id}: ${why}`)
   writeFileSync(
     path.join(here, 'results.json'),
-    `${JSON.stringify({ date: new Date().toISOString(), machine, runs: RUNS, scale: SCALE, workloads: WORKLOADS, results, slowListener: { config: SLOW, peakRssMB: slowRssMB, growthMB: slowGrowthMB, runs: slow }, goals, skipped, table }, null, 2)}\n`,
+    `${JSON.stringify({ date: new Date().toISOString(), machine, runs: RUNS, scale: SCALE, workloads: WORKLOADS, results, slowListener: { config: SLOW, peakRssMB: slowRssMB, growthMB: slowGrowthMB, runs: slow }, slowChannel: { config: SLOW_CHANNEL, peakRssMB: slowChannelRssMB, growthMB: slowChannelGrowthMB, runs: slowChannel }, goals, skipped, table }, null, 2)}\n`,
   )
 }
 
@@ -158,9 +173,45 @@ function checkGoals(r, slowRssMB, slowGrowthMB) {
   // Read as growth over the connected, idle receiver: Node, the addon and an endpoint
   // take about 53 MB here before the first event (the peak is printed beside it).
   const bound = DEFAULT_MAX_BUFFERED_BYTES / 2 ** 20 + 64
-  add(
+  if (a) add(
     slowGrowthMB !== null && slowGrowthMB <= bound,
     `slow-listener receiver RSS growth ≤ maxBufferedBytes + 64 MiB (${fmt(bound)} MiB): +${fmt(slowGrowthMB)} MiB (peak ${fmt(slowRssMB)} MiB)`,
+  )
+  return goals
+}
+
+/** The binary-message figures as ratios to raw Rust iroh (E) and to `net` (H). */
+function renderMessages(r) {
+  const g = r.G
+  if (!g) return ''
+  const ratio = (v, b) => (v === null || !b ? '–' : `${(v / b).toFixed(2)}×`)
+  const rows = [
+    ['binary messages', '~100-byte messages/s', '64 KiB MB/s'],
+    [r.G.label, fmt(g.smallEventsPerSec), fmt(g.largeMBPerSec)],
+    ['  ÷ E raw Rust iroh, same frames', ratio(g.smallEventsPerSec, r.E?.smallEventsPerSec), ratio(g.largeMBPerSec, r.E?.largeMBPerSec)],
+    ['  ÷ H net TCP, same framing', ratio(g.smallEventsPerSec, r.H?.smallEventsPerSec), ratio(g.largeMBPerSec, r.H?.largeMBPerSec)],
+  ]
+  const line = (cells) => `| ${cells.join(' | ')} |`
+  return [line(rows[0]), line(rows[0].map(() => '---')), ...rows.slice(1).map(line)].join('\n')
+}
+
+function checkChannelGoals(r, slowRssMB, slowGrowthMB) {
+  const g = r.G
+  const goals = []
+  const add = (ok, text) => goals.push({ ok: Boolean(ok), text })
+  if (g && r.E) add(g.largeMBPerSec >= 0.8 * r.E.largeMBPerSec, `channel 64 KiB MB/s ≥ 0.8 × raw Rust iroh: ${(g.largeMBPerSec / r.E.largeMBPerSec).toFixed(2)} ×`)
+  if (g && r.E && r.H) {
+    const goal = Math.min(0.5 * r.E.smallEventsPerSec, 2 * r.H.smallEventsPerSec)
+    const which = goal === 2 * r.H.smallEventsPerSec ? '2 × net' : '0.5 × raw Rust iroh'
+    add(
+      g.smallEventsPerSec >= goal,
+      `channel ~100-byte messages/s ≥ min(0.5 × raw Rust iroh, 2 × net) = ${which} (${fmt(goal)}): ${fmt(g.smallEventsPerSec)} (${(g.smallEventsPerSec / r.E.smallEventsPerSec).toFixed(2)} × E, ${(g.smallEventsPerSec / r.H.smallEventsPerSec).toFixed(2)} × H)`,
+    )
+  }
+  const bound = DEFAULT_MAX_BUFFERED_BYTES / 2 ** 20 + 64
+  if (g) add(
+    slowGrowthMB !== null && slowGrowthMB <= bound,
+    `slow-consumer channel receiver RSS growth ≤ maxBufferedBytes + 64 MiB (${fmt(bound)} MiB): +${fmt(slowGrowthMB)} MiB (peak ${fmt(slowRssMB)} MiB)`,
   )
   return goals
 }

@@ -10,12 +10,14 @@ export function encodeFrame(event) {
   return frame
 }
 
-/** Feeds chunks in, calls `onFrame(text)` for each complete frame. */
+/** Feeds chunks in, calls `onFrame(text)` (a Buffer with `binary`) for each complete frame. */
 export class FrameReader {
   #pending = null
+  #binary
 
-  constructor(onFrame) {
+  constructor(onFrame, { binary = false } = {}) {
     this.onFrame = onFrame
+    this.#binary = binary
   }
 
   push(chunk) {
@@ -24,7 +26,7 @@ export class FrameReader {
     while (buf.length - at >= 4) {
       const len = buf.readUInt32BE(at)
       if (buf.length - at - 4 < len) break
-      this.onFrame(buf.toString('utf8', at + 4, at + 4 + len))
+      this.onFrame(this.#binary ? buf.subarray(at + 4, at + 4 + len) : buf.toString('utf8', at + 4, at + 4 + len))
       at += 4 + len
     }
     this.#pending = at === buf.length ? null : buf.subarray(at)
