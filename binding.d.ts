@@ -117,7 +117,7 @@ export declare class EventPump {
    */
   sendFrames(frames: Uint8Array): number
   /**
-   * Like `send_frames`, but takes the buffer itself rather than a copy: JS encoded the
+   * Like `sendFrames`, but takes the buffer itself rather than a copy: JS encoded the
    * frames into it (the one copy of each message) and writes nothing more into that
    * part of it. It is written to QUIC as it is and released once written.
    */
