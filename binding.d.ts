@@ -91,7 +91,7 @@ export declare class Endpoint {
    * through `done` rather than a Promise: a dial in progress keeps the process alive only
    * as long as its owner wants (the JS layer holds a handle for that, and `unref()`).
    */
-  connect(target: string | EndpointAddrInfo, alpn: string, timeoutMs: number | undefined | null, cancel: CancelToken | undefined | null, done: (settled: ConnectionSettled) => void): void
+  connect(target: string | EndpointAddrInfo, alpn: string, timeoutMs: number | undefined | null, additionalAlpns: Array<string> | undefined | null, cancel: CancelToken | undefined | null, done: (settled: ConnectionSettled) => void): void
   /**
    * The next incoming connection, or `null` once the endpoint is closed. Reports through
    * `done`, as `connect` does: the endpoint's own handle keeps the process alive.
@@ -99,6 +99,11 @@ export declare class Endpoint {
   accept(cancel: CancelToken | undefined | null, done: (settled: ConnectionSettled) => void): void
   /** Closes every connection and the socket. Pending calls settle. */
   close(): Promise<void>
+  /**
+   * Replaces the ALPNs this endpoint accepts, most preferred first: a peer that offers
+   * several gets the first of these that it offers.
+   */
+  setAlpns(alpns: Array<string>): void
   isClosed(): boolean
 }
 

@@ -342,6 +342,7 @@ impl Endpoint {
         target: Either<String, EndpointAddrInfo>,
         alpn: String,
         timeout_ms: Option<u32>,
+        additional_alpns: Option<Vec<String>>,
         cancel: Option<&CancelToken>,
         #[napi(ts_arg_type = "(settled: ConnectionSettled) => void")] done: Function<ConnectionSettled, ()>,
     ) -> Result<(), CodedError> {
@@ -353,13 +354,25 @@ impl Endpoint {
                 Either::B(a) => identity::addr_from_parts(&a.node_id, a.relay_url.as_deref(), &a.direct_addresses)?,
             };
             let alpn = identity::validate_alpn(&alpn)?;
+            // Offered too; the accepting side picks the first of its own list it shares.
+            let additional = additional_alpns
+                .unwrap_or_default()
+                .iter()
+                .map(|a| identity::validate_alpn(a))
+                .collect::<IrohResult<Vec<_>>>()?;
             if shared.closed.is_cancelled() {
                 return Err(IrohError::endpoint_closed());
             }
             let remote = addr.id;
             let ep = shared.ep.clone();
             let dial = async move {
-                let connecting = ep.connect(addr, &alpn);
+                let connecting = async {
+                    let options = iroh::endpoint::ConnectOptions::new().with_additional_alpns(additional);
+                    match ep.connect_with_opts(addr, &alpn, options).await {
+                        Ok(connecting) => connecting.await.map_err(|e| e.to_string()),
+                        Err(e) => Err(e.to_string()),
+                    }
+                };
                 let result = match timeout_ms {
                     Some(ms) => tokio::time::timeout(Duration::from_millis(ms as u64), connecting)
                         .await
@@ -414,6 +427,15 @@ impl Endpoint {
             shared.ep.close().await;
             Ok(())
         })
+    }
+
+    /// Replaces the ALPNs this endpoint accepts, most preferred first: a peer that offers
+    /// several gets the first of these that it offers.
+    #[napi(catch_unwind)]
+    pub fn set_alpns(&self, alpns: Vec<String>) -> Result<(), CodedError> {
+        let alpns = alpns.iter().map(|a| identity::validate_alpn(a)).collect::<IrohResult<Vec<_>>>()?;
+        self.shared.ep.set_alpns(alpns);
+        Ok(())
     }
 
     #[napi(catch_unwind)]
