@@ -141,6 +141,9 @@ pub(crate) struct ConnShared {
     pub closing: CancellationToken,
     /// The endpoint's token: tells "the endpoint was closed" apart from other closes.
     endpoint_closed: CancellationToken,
+    /// The endpoint's close found this connection open: that close is why it ended, whatever
+    /// noq reports (it may say its endpoint driver went away).
+    ended_by_endpoint: OnceLock<()>,
     tasks: TaskTracker,
     sends: Registry<Slot<iroh::endpoint::SendStream>>,
     recvs: Registry<Slot<iroh::endpoint::RecvStream>>,
@@ -193,12 +196,22 @@ impl ConnShared {
         self.recvs.add(slot)
     }
 
+    /// Called by the endpoint's close before it closes the socket.
+    pub fn endpoint_closing(&self) {
+        if self.close_reason().is_none() {
+            let _ = self.ended_by_endpoint.set(());
+        }
+    }
+
     /// Lets go of the connection and, once their pending operations have settled (they do
     /// at once: `closing` has fired), of its streams. Call it once the connection is closed.
     pub fn release(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
         let taken = self.slot().take();
         if let Some(conn) = taken {
-            let why = conn.close_reason().unwrap_or(ConnectionError::LocallyClosed);
+            let why = match conn.close_reason() {
+                Some(why) if self.ended_by_endpoint.get().is_none() => why,
+                _ => ConnectionError::LocallyClosed,
+            };
             let _ = self.released.set((why, stats_of(&conn)));
         }
         let (sends, recvs) = (self.sends.drain(), self.recvs.drain());
@@ -222,6 +235,7 @@ impl ConnShared {
     }
 
     pub fn close_info(&self, err: &ConnectionError) -> CloseInfo {
+        let err = if self.ended_by_endpoint.get().is_some() { &ConnectionError::LocallyClosed } else { err };
         if matches!(err, ConnectionError::LocallyClosed) {
             if let Some(info) = self.local_close.lock().ok().and_then(|l| l.clone()) {
                 return info;
@@ -298,6 +312,7 @@ impl Connection {
             local_close: Mutex::new(None),
             closing: owner.closed.child_token(),
             endpoint_closed: owner.closed.clone(),
+            ended_by_endpoint: OnceLock::new(),
             tasks: owner.tasks.clone(),
             sends: Registry::default(),
             recvs: Registry::default(),

@@ -262,10 +262,15 @@ impl Shared {
         let Some(ep) = taken else {
             return self.released.cancelled().await;
         };
+        // Later ones are let go as they are made.
+        let conns = self.owner.conns.drain();
+        for conn in &conns {
+            conn.endpoint_closing();
+        }
         ep.close().await;
         // Connections that finished their handshake but were never accepted.
         self.incoming.lock().await.take();
-        for conn in self.owner.conns.drain() {
+        for conn in conns {
             conn.release().await;
         }
         drop(ep);
