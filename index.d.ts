@@ -262,6 +262,12 @@ export declare class Connection {
 /** The sending half of a stream. */
 export declare class SendStream {
   private constructor()
+  /**
+   * The QUIC stream id, the same on both sides: 0, 4, 8... for bidirectional streams the
+   * dialing side opens, 1, 5... for the accepting side's, 2, 6... and 3, 7... for
+   * unidirectional ones. Still answers after the stream or connection closed.
+   */
+  id(): number
   /** Writes some of `data`; resolves with the number of bytes taken. */
   write(data: Uint8Array): Promise<number>
   /** Writes all of `data`, waiting for flow control as needed. */
@@ -275,6 +281,8 @@ export declare class SendStream {
 /** The receiving half of a stream. */
 export declare class RecvStream {
   private constructor()
+  /** The QUIC stream id, the same on both sides (see `SendStream.id`). */
+  id(): number
   /** Up to `max` bytes (default 64 KiB) as they arrive; `null` at the end of the stream. */
   read(max?: number, options?: PendingOptions): Promise<Buffer | null>
   /** Exactly `n` bytes; `ERR_IROH_UNEXPECTED_END` if the stream ends first. */
