@@ -73,7 +73,7 @@ export declare class Endpoint {
   static create(options?: EndpointOptions | undefined | null): Promise<Endpoint>
   /** This endpoint's node id: the hex form of its public key. */
   nodeId(): string
-  /** The addresses peers can use to reach this endpoint right now. */
+  /** The addresses peers can use to reach this endpoint right now (none once closed). */
   addr(): EndpointAddrInfo
   /**
    * An endpoint ticket (a string starting with `endpoint`) carrying the node id and
@@ -91,14 +91,22 @@ export declare class Endpoint {
    * through `done` rather than a Promise: a dial in progress keeps the process alive only
    * as long as its owner wants (the JS layer holds a handle for that, and `unref()`).
    */
-  connect(target: string | EndpointAddrInfo, alpn: string, timeoutMs: number | undefined | null, cancel: CancelToken | undefined | null, done: (settled: ConnectionSettled) => void): void
+  connect(target: string | EndpointAddrInfo, alpn: string, timeoutMs: number | undefined | null, additionalAlpns: Array<string> | undefined | null, cancel: CancelToken | undefined | null, done: (settled: ConnectionSettled) => void): void
   /**
    * The next incoming connection, or `null` once the endpoint is closed. Reports through
    * `done`, as `connect` does: the endpoint's own handle keeps the process alive.
    */
   accept(cancel: CancelToken | undefined | null, done: (settled: ConnectionSettled) => void): void
-  /** Closes every connection and the socket. Pending calls settle. */
+  /**
+   * Closes every connection and the socket, and lets go of all native state: once this
+   * resolves, the port is free, whatever JS still holds. Pending calls settle.
+   */
   close(): Promise<void>
+  /**
+   * Replaces the ALPNs this endpoint accepts, most preferred first: a peer that offers
+   * several gets the first of these that it offers.
+   */
+  setAlpns(alpns: Array<string>): void
   isClosed(): boolean
 }
 
@@ -151,6 +159,8 @@ export declare class PathWatcher {
 
 /** The receiving half of a stream. */
 export declare class RecvStream {
+  /** The QUIC stream id, the same on both sides (see `SendStream.id`). */
+  id(): number
   /** Reads up to `max` bytes; `null` at the end of the stream. */
   read(max: number, cancel?: CancelToken | undefined | null): Promise<Buffer | null>
   /** Reads exactly `n` bytes; fails with `ERR_IROH_UNEXPECTED_END` if the stream ends first. */
@@ -177,6 +187,11 @@ export declare class RelayServer {
 
 /** The sending half of a stream. */
 export declare class SendStream {
+  /**
+   * The QUIC stream id: 0, 4, 8... for bidirectional streams the client opens, 1, 5...
+   * for the server's, 2, 6... and 3, 7... for unidirectional ones.
+   */
+  id(): number
   /** Writes some of `data`; resolves with how many bytes were taken. */
   write(data: Uint8Array): Promise<number>
   /** Writes all of `data`; resolves once the stream has taken it (flow control permitting). */

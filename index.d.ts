@@ -269,6 +269,12 @@ export declare class Connection {
 /** The sending half of a stream. */
 export declare class SendStream {
   private constructor()
+  /**
+   * The QUIC stream id, the same on both sides: 0, 4, 8... for bidirectional streams the
+   * dialing side opens, 1, 5... for the accepting side's, 2, 6... and 3, 7... for
+   * unidirectional ones. Still answers after the stream or connection closed.
+   */
+  id(): number
   /** Writes some of `data`; resolves with the number of bytes taken. */
   write(data: Uint8Array): Promise<number>
   /** Writes all of `data`, waiting for flow control as needed. */
@@ -282,6 +288,8 @@ export declare class SendStream {
 /** The receiving half of a stream. */
 export declare class RecvStream {
   private constructor()
+  /** The QUIC stream id, the same on both sides (see `SendStream.id`). */
+  id(): number
   /** Up to `max` bytes (default 64 KiB) as they arrive; `null` at the end of the stream. */
   read(max?: number, options?: PendingOptions): Promise<Buffer | null>
   /** Exactly `n` bytes; `ERR_IROH_UNEXPECTED_END` if the stream ends first. */
@@ -369,8 +377,13 @@ export declare class IrohEventTarget<TEvent extends Event = CustomEvent> {
    * `maxFrameBytes`, `ERR_IROH_CONNECTION_CLOSED` once closed.
    */
   dispatchEvent(event: TEvent): boolean
-  /** Resolves once everything dispatched so far has been handed to QUIC. */
-  flush(): Promise<void>
+  /**
+   * Resolves once everything dispatched so far has been handed to QUIC; with `{ acked: true }`,
+   * once the peer has acknowledged delivering it to its listeners (acknowledged delivery
+   * only, as between a hub and a spoke of this package; elsewhere it rejects with
+   * `ERR_IROH_PROTOCOL`).
+   */
+  flush(options?: FlushOptions): Promise<void>
   /**
    * Sends what is queued, waits until the peer has it, then closes the connection. A hub
    * target whose spoke never opened its stream closes at once; what it queued is dropped.
@@ -480,6 +493,12 @@ export declare const HubCloseCode: {
   readonly CLOSING: 4104
 }
 
+/** Options of `flush`. */
+export interface FlushOptions {
+  /** Wait for the peer's acknowledgement of delivery, not only for QUIC to take the bytes. */
+  acked?: boolean
+}
+
 /** Options of `createHub`. */
 export interface HubOptions {
   /** The ALPN the hub serves; connections for another ALPN are closed (`WRONG_ALPN`). */
@@ -491,8 +510,21 @@ export interface HubOptions {
   allow?: Iterable<NodeId> | ((nodeId: NodeId) => boolean | Promise<boolean>)
   /** Node ids refused whatever `allow` says; change it with `revoke` and `restore`. */
   deny?: Iterable<NodeId>
-  /** Options of each spoke's event target. */
+  /** Options of each spoke's event target; its `serializer` also encodes `broadcast`. */
   eventTarget?: IrohEventTargetOptions
+  /**
+   * Acknowledged delivery with spokes that offer it (default true): events that a
+   * connection loses are sent again on the spoke's next connection, none twice.
+   */
+  acks?: boolean
+  /** Bytes of events kept per spoke until it acknowledges them (default 8 MiB). */
+  maxPendingBytes?: number
+  /**
+   * How long a disconnected spoke's delivery session (what it has not acknowledged, what it
+   * has delivered) is kept for its return, in ms (default 5 minutes). Events still
+   * unacknowledged then are reported as `error` with `undelivered`.
+   */
+  sessionTtlMs?: number
 }
 
 /** A spoke the hub admitted. */
@@ -505,7 +537,7 @@ export interface HubSpoke<TEvent extends Event = CustomEvent> {
  * Runs an endpoint's accept loop for one ALPN, admits spokes by node id and keeps one event
  * target per connected spoke. Events: `spoke` (detail `HubSpoke`), `disconnect` (detail
  * `{ nodeId }` and the target's close info, reason and error included), `refused` (detail
- * `{ nodeId, code, reason }`), `error` (detail `{ nodeId?, error }`). Iterate it with
+ * `{ nodeId, code, reason }`), `error` (detail `{ nodeId?, error, undelivered? }`). Iterate it with
  * `for await` to take spokes as they arrive.
  */
 export declare class Hub<TEvent extends Event = CustomEvent> extends EventTarget {
@@ -553,8 +585,25 @@ export interface SpokeOptions {
   maxAttempts?: number
   /** Timeout of each dial, in ms (default 10,000). */
   connectTimeoutMs?: number
-  /** Bytes of events held while disconnected before `ERR_IROH_BUFFER_FULL` (default 1 MiB). */
+  /**
+   * Bytes of events held while disconnected, plus those sent but not yet acknowledged by the
+   * hub, before `ERR_IROH_BUFFER_FULL` (default 8 MiB).
+   */
   maxPendingBytes?: number
+  /**
+   * Acknowledged delivery when the hub offers it too (default true): what a connection loses
+   * is sent again on the next one, none twice. Off, or with a hub that does not offer it,
+   * events handed to a connection that dies are lost with it.
+   */
+  acks?: boolean
+  /** With acknowledged delivery: ping the hub after this long without a word from it (ms, default 1,000). */
+  heartbeatMs?: number
+  /**
+   * With acknowledged delivery: after this long without a word from the hub (ms, default
+   * 2,500), dial again alongside the silent connection and move to the new one once it is
+   * up: a restarted hub is noticed in seconds, not at the idle timeout.
+   */
+  ackTimeoutMs?: number
   /** Options of each connection's event target; its `serializer` also encodes held events. */
   eventTarget?: IrohEventTargetOptions
   /**
@@ -574,7 +623,8 @@ export type SpokeState = 'connecting' | 'connected' | 'disconnected' | 'closed'
  * One event target for a hub that redials on its own. Listeners stay attached across
  * connections; events dispatched while disconnected are held in order and sent after the
  * next connect. A hub refusal (`REFUSED`, `REVOKED`, `WRONG_ALPN`) ends it with
- * `ERR_IROH_REFUSED`. Events already handed to a connection that then dies are lost with it.
+ * `ERR_IROH_REFUSED`. With acknowledged delivery (the default with a hub of this package),
+ * events a connection loses are sent again on the next one; without it they are lost with it.
  */
 export declare class ReconnectingSpoke<TEvent extends Event = CustomEvent> {
   private constructor()
@@ -609,8 +659,11 @@ export declare class ReconnectingSpoke<TEvent extends Event = CustomEvent> {
   removeEventListener<TCurrent extends TEvent>(type: TCurrent['type'], listener: IrohEventListener<TCurrent> | null): void
   /** Sends, or holds until the next connection. Throws `ERR_IROH_BUFFER_FULL` past the bound. */
   dispatchEvent(event: TEvent): boolean
-  /** Resolves once everything dispatched has been handed to QUIC on a live connection. */
-  flush(): Promise<void>
+  /**
+   * Resolves once everything dispatched has been handed to QUIC on a live connection; with
+   * `{ acked: true }`, once the hub has acknowledged delivering it (acknowledged delivery only).
+   */
+  flush(options?: FlushOptions): Promise<void>
   /** Stops redialing, sends what the live connection has queued, then closes it. */
   close(code?: number, reason?: string): Promise<EventTargetCloseInfo>
 }

@@ -84,6 +84,16 @@ export function createNetwork(nat) {
     allowDirect() {
       inNs(ns.pub, 'nft', 'delete', 'table', 'bridge', 'between')
     },
+    /** Cuts the cable of `router` (`r1` or `r2`): nothing it would forward gets through. */
+    cut(router) {
+      execFileSync('ip', ['netns', 'exec', ns[router], 'nft', '-f', '-'], {
+        input: 'table inet cut {\n chain forward {\n type filter hook forward priority -10; policy drop;\n }\n}\n',
+      })
+    },
+    /** Undoes `cut(router)`. */
+    mend(router) {
+      inNs(ns[router], 'nft', 'delete', 'table', 'inet', 'cut')
+    },
     remove() {
       for (const name of created.splice(0).reverse()) {
         try {

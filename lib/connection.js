@@ -14,6 +14,9 @@ class SendStream {
   constructor(handle) {
     this[NATIVE] = handle
   }
+  id() {
+    return nativeSync(() => this[NATIVE].id())
+  }
   write(data) {
     return native(() => this[NATIVE].write(requireBytes(data, 'data')))
   }
@@ -32,6 +35,9 @@ class SendStream {
 class RecvStream {
   constructor(handle) {
     this[NATIVE] = handle
+  }
+  id() {
+    return nativeSync(() => this[NATIVE].id())
   }
   read(max = DEFAULT_READ_MAX, options) {
     return pending(options?.signal, (t) => this[NATIVE].read(requireU32(max, 'max'), t))

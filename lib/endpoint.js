@@ -9,6 +9,10 @@ const { KeepAlive } = require('./keep-alive.js')
 const NATIVE = Symbol('native')
 /** Package-internal connect option: the caller keeps the process alive while it dials. */
 const CALLER_HOLDS = Symbol('callerHolds')
+/** Package-internal connect option: more ALPNs to offer; the accepting side picks. */
+const ALSO_OFFER = Symbol('alsoOffer')
+/** Package-internal: `endpoint[PREFER_ALPN](alpn)` accepts `alpn` too, ahead of the others. */
+const PREFER_ALPN = Symbol('preferAlpn')
 const KNOWN_OPTIONS = new Set([
   'alpns', 'secretKey', 'secretKeyPath', 'relayMode', 'bindAddr', 'addressLookup',
   'idleTimeoutMs', 'keepAliveMs', 'relayCaCertificates', 'relayOnly',
@@ -64,19 +68,25 @@ function checkTarget(target) {
 class Endpoint {
   #keepAlive = new KeepAlive()
   #connections = new Set()
+  #alpns
 
-  constructor(handle, accepts = false) {
+  constructor(handle, alpns = []) {
     if (!(handle instanceof binding.Endpoint)) {
       throw new TypeError('use Endpoint.create(options) to make an endpoint')
     }
     this[NATIVE] = handle
-    if (accepts) this.#keepAlive.hold()
+    this.#alpns = [...alpns]
+    if (this.#alpns.length > 0) this.#keepAlive.hold()
   }
 
   static async create(options) {
     const checked = checkOptions(options)
-    const accepts = (checked.alpns?.length ?? 0) > 0
-    return new Endpoint(await native(() => binding.Endpoint.create(checked)), accepts)
+    return new Endpoint(await native(() => binding.Endpoint.create(checked)), checked.alpns)
+  }
+
+  [PREFER_ALPN](alpn) {
+    this.#alpns = [alpn, ...this.#alpns.filter((a) => a !== alpn)]
+    nativeSync(() => this[NATIVE].setAlpns(this.#alpns))
   }
 
   /** Lets the process exit while this endpoint accepts. */
@@ -115,7 +125,7 @@ class Endpoint {
     // Like `net.connect()`: a dial in progress keeps the process alive.
     const dialing = options?.[CALLER_HOLDS] ? null : new KeepAlive().hold()
     try {
-      const handle = await pending(options?.signal, (t) => viaCallback((done) => this[NATIVE].connect(checkedTarget, alpn, timeoutMs, t, done)))
+      const handle = await pending(options?.signal, (t) => viaCallback((done) => this[NATIVE].connect(checkedTarget, alpn, timeoutMs, options?.[ALSO_OFFER], t, done)))
       return this.#adopt(handle)
     } finally {
       dialing?.release()
@@ -144,4 +154,4 @@ class Endpoint {
   }
 }
 
-module.exports = { Endpoint, CALLER_HOLDS }
+module.exports = { Endpoint, CALLER_HOLDS, ALSO_OFFER, PREFER_ALPN }

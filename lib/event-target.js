@@ -9,12 +9,24 @@ const { NATIVE: CONNECTION } = require('./connection.js')
 const { irohError, invalidArgument, normalizeError } = require('./errors.js')
 const { Listeners } = require('./listeners.js')
 const { native, nativeSync } = require('./pending.js')
+const { AckedLink, isControl } = require('./delivery.js')
 
 // Package-internal hooks for the hub and the reconnecting spoke.
 /** `target[SEND_ENCODED](bytes)`: sends one event already serialized as UTF-8 JSON. */
 const SEND_ENCODED = Symbol('sendEncoded')
 /** `target[FORWARD] = (type, detail) => {}`: receives every event instead of the listeners. */
 const FORWARD = Symbol('forward')
+/** `target[SEND_TEXT](text)`: sends one event already serialized, as dispatchEvent would. */
+const SEND_TEXT = Symbol('sendText')
+/** Option: a delivery `Session` to run acknowledged delivery with (the peer must speak it). */
+const DELIVERY = Symbol('delivery')
+/** Option: wait for `target[START](greeting)` before sending the hello of acknowledged delivery. */
+const DEFER_START = Symbol('deferStart')
+const START = Symbol('start')
+/** `target[LINK]`: the acknowledged-delivery link, or null. */
+const LINK = Symbol('link')
+// Frames of the custom serializer that are control frames of acknowledged delivery.
+const CONTROL_PREFIX = '{"type":"\\u0000'
 
 // Dispatch at most this many events synchronously, then yield a macrotask: a
 // `createPubSub` subscriber (a Repeater without buffer) overflows past 1,024 pushes in
@@ -94,6 +106,8 @@ class IrohEventTarget {
   #stopWatchingPaths
   /** Bytes buffered natively as of the last hand-over; only ever an overestimate. */
   #nativeBuffered = 0
+  /** Acknowledged delivery, when both ends speak it. */
+  #link = null
 
   // The one target whose frames are in `staging`, and how many bytes they take.
   static #stagedBy = null
@@ -138,6 +152,22 @@ class IrohEventTarget {
     const limits = nativeSync(() => this.#pump.limits())
     this.#maxFrame = limits.maxFrameBytes
     this.#maxBuffered = limits.maxBufferedBytes
+    if (checked[DELIVERY]) {
+      this.#link = new AckedLink(checked[DELIVERY], {
+        send: (text) => this.#stage(text),
+        malformed: (reason) => this.#pump.malformedFrame(reason),
+      })
+      if (!checked[DEFER_START]) this.#link.start()
+    }
+  }
+
+  /** Starts acknowledged delivery with `greeting`: texts sent first, on this connection only. */
+  [START](greeting) {
+    this.#link.start(greeting)
+  }
+
+  get [LINK]() {
+    return this.#link
   }
 
   /** The connection this target runs on. */
@@ -198,6 +228,12 @@ class IrohEventTarget {
     this.#forward = fn
   }
 
+  [SEND_TEXT](text) {
+    if (this.#closeInfo !== null || this.#closing) throw irohError('ERR_IROH_CONNECTION_CLOSED', 'the event target is closed')
+    if (this.#link !== null) this.#keep(text)
+    else this.#stage(text)
+  }
+
   [SEND_ENCODED](bytes) {
     if (this.#closeInfo !== null || this.#closing) throw irohError('ERR_IROH_CONNECTION_CLOSED', 'the event target is closed')
     IrohEventTarget.#commit()
@@ -208,6 +244,23 @@ class IrohEventTarget {
   dispatchEvent(event) {
     const text = eventText(this.#stringify, event)
     if (this.#closeInfo !== null || this.#closing) throw irohError('ERR_IROH_CONNECTION_CLOSED', 'the event target is closed')
+    if (this.#link === null) return this.#stage(text)
+    if (isControl(event.type)) throw invalidArgument('event types that start with U+0000 are reserved for acknowledged delivery')
+    this.#keep(text)
+    return true
+  }
+
+  /** Acknowledged delivery: the session keeps the event until the peer acknowledges it. */
+  #keep(text) {
+    const bytes = Buffer.byteLength(text)
+    if (bytes > this.#maxFrame) {
+      throw irohError('ERR_IROH_FRAME_TOO_LARGE', `the event is ${bytes} bytes serialized, more than maxFrameBytes (${this.#maxFrame})`)
+    }
+    this.#link.dispatch(text, bytes)
+  }
+
+  /** Encodes one frame for the pump; throws ERR_IROH_BUFFER_FULL past maxBufferedBytes. */
+  #stage(text) {
     // UTF-8 takes at most 3 bytes per UTF-16 unit.
     if (HEADER_BYTES + text.length * 3 > STAGING_BYTES) {
       IrohEventTarget.#commit()
@@ -279,18 +332,35 @@ class IrohEventTarget {
     }
   }
 
-  /** Resolves once everything dispatched so far has been handed to QUIC. */
-  async flush() {
+  /**
+   * Resolves once everything dispatched so far has been handed to QUIC, or with
+   * `{ acked: true }` once the peer has acknowledged delivering it (acknowledged delivery only).
+   */
+  async flush(options) {
+    const acked = options?.acked === true
+    if (acked && this.#link === null) {
+      throw irohError('ERR_IROH_PROTOCOL', 'flush({ acked: true }) needs acknowledged delivery, which this connection does not speak')
+    }
+    if (this.#link !== null) await this.#caughtUp()
     IrohEventTarget.#commit()
     try {
       await this.#pump.flush()
     } catch (err) {
       throw normalizeError(err)
     }
+    if (acked) await this.#link.session.out.acked()
+  }
+
+  /** Acknowledged delivery: waits until every kept event is handed to this connection. */
+  #caughtUp() {
+    return Promise.race([this.#link.caughtUp(), this.#closedPromise.then(() => {
+      throw irohError('ERR_IROH_CONNECTION_CLOSED', 'the event target closed before all was sent')
+    })])
   }
 
   /** Sends what is queued, then closes the connection with `code` and `reason`. */
   async close(code = 0, reason = '') {
+    if (this.#link !== null && this.#closeInfo === null) await this.#caughtUp().catch(() => {})
     IrohEventTarget.#commit()
     this.#closing = true
     if (this.#closeInfo === null) await native(() => this.#pump.close(code, reason))
@@ -313,6 +383,7 @@ class IrohEventTarget {
         this.#pump.ack()
         break
       case MSG_DRAIN:
+        this.#link?.pump()
         signalDrain(this.#pump, this.lifecycle)
         break
       case MSG_CLOSED:
@@ -328,11 +399,15 @@ class IrohEventTarget {
       const event = parse === null ? items[i] : this.#parseFrame(items[i], parse)
       // A frame the custom parser rejects closes the connection: nothing after it counts.
       if (event === null) return
+      if (this.#link !== null && !this.#link.receive(event)) continue
       this.#emit(event.type, event.detail === undefined ? null : event.detail)
     }
+    this.#link?.delivered()
   }
 
   #parseFrame(frame, parse) {
+    // Control frames of acknowledged delivery are JSON whatever the serializer.
+    if (this.#link !== null && frame.startsWith(CONTROL_PREFIX)) parse = JSON.parse
     let event
     try {
       event = parse(frame)
@@ -357,6 +432,7 @@ class IrohEventTarget {
   #finish(closed) {
     const info = closeInfoOf(closed)
     this.#closeInfo = info
+    this.#link?.stop()
     this.#stopWatchingPaths()
     if (info.error) this.#reportError(info.error)
     this.lifecycle.dispatchEvent(new CustomEvent('close', { detail: info }))
@@ -406,7 +482,12 @@ module.exports = {
   createSpokeIrohEventTarget,
   createHubIrohEventTarget,
   SEND_ENCODED,
+  SEND_TEXT,
   FORWARD,
+  DELIVERY,
+  DEFER_START,
+  START,
+  LINK,
   checkOptions,
   closeInfoOf,
   bufferFull,

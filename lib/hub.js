@@ -4,8 +4,9 @@
 // target per connected spoke. Refusals happen before any stream is taken.
 
 const binding = require('./native.js')
-const { createHubIrohEventTarget, SEND_ENCODED, checkOptions: checkTargetOptions, stringifierOf } = require('./event-target.js')
-const { Endpoint } = require('./endpoint.js')
+const { createHubIrohEventTarget, SEND_TEXT, DELIVERY, checkOptions: checkTargetOptions, stringifierOf } = require('./event-target.js')
+const { Endpoint, PREFER_ALPN } = require('./endpoint.js')
+const { Session, ackAlpn, isAckAlpn } = require('./delivery.js')
 const { invalidArgument, irohError, normalizeError, requireString } = require('./errors.js')
 const { nativeSync } = require('./pending.js')
 
@@ -26,6 +27,15 @@ const HubCloseCode = Object.freeze({
   CLOSING: 4104,
 })
 
+const DEFAULT_MAX_PENDING_BYTES = 8 * 1024 * 1024
+const DEFAULT_SESSION_TTL_MS = 5 * 60_000
+
+function positiveInteger(value, name, fallback) {
+  if (value === undefined) return fallback
+  if (!Number.isInteger(value) || value < 1) throw invalidArgument(`options.${name} must be a positive integer`)
+  return value
+}
+
 function checkAllow(allow) {
   if (allow === undefined) return null
   if (typeof allow === 'function') return allow
@@ -42,6 +52,11 @@ class Hub extends EventTarget {
   #targetOptions
   #stringify
   #spokes = new Map()
+  /** Acknowledged delivery per spoke node id, kept across its connections. */
+  #sessions = new Map()
+  #acks
+  #maxPendingBytes
+  #sessionTtlMs
   #arrivals = []
   #waiters = []
   #iterators = 0
@@ -59,6 +74,12 @@ class Hub extends EventTarget {
     this.#denied = new Set([...(options.deny ?? [])].map(canonical))
     this.#targetOptions = checkTargetOptions(options.eventTarget)
     this.#stringify = stringifierOf(this.#targetOptions)
+    if (options.acks !== undefined && typeof options.acks !== 'boolean') throw invalidArgument('options.acks must be a boolean')
+    this.#acks = options.acks !== false
+    this.#maxPendingBytes = positiveInteger(options.maxPendingBytes, 'maxPendingBytes', DEFAULT_MAX_PENDING_BYTES)
+    this.#sessionTtlMs = positiveInteger(options.sessionTtlMs, 'sessionTtlMs', DEFAULT_SESSION_TTL_MS)
+    // Offered by spokes of this package; preferred, so they get it whenever both can.
+    if (this.#acks) endpoint[PREFER_ALPN](ackAlpn(this.#alpn))
     this.#loop = this.#acceptLoop()
   }
 
@@ -81,6 +102,7 @@ class Hub extends EventTarget {
   revoke(nodeId, reason = 'revoked') {
     nodeId = canonical(nodeId)
     this.#denied.add(nodeId)
+    this.#dropSession(nodeId, 'it was revoked')
     const target = this.#spokes.get(nodeId)
     if (target) {
       this.#spokes.delete(nodeId)
@@ -103,11 +125,10 @@ class Hub extends EventTarget {
     if (this.#closing) throw irohError('ERR_IROH_CONNECTION_CLOSED', 'the hub is closed')
     const text = this.#stringify({ type, detail: detail === undefined ? null : detail })
     if (typeof text !== 'string') throw invalidArgument('serializer.stringify must return a string')
-    const bytes = Buffer.from(text)
     let sent = 0
     for (const [nodeId, target] of this.#spokes) {
       try {
-        target[SEND_ENCODED](bytes)
+        target[SEND_TEXT](text)
         sent++
       } catch (err) {
         this.dispatchEvent(new CustomEvent('error', { detail: { nodeId, error: normalizeError(err) } }))
@@ -164,6 +185,7 @@ class Hub extends EventTarget {
       const targets = [...this.#spokes.values()]
       this.#spokes.clear()
       await Promise.all(targets.map((t) => t.close(HubCloseCode.CLOSING, reason).catch(() => {})))
+      for (const nodeId of [...this.#sessions.keys()]) this.#dropSession(nodeId, 'the hub closed')
     })()
     return this.#closing
   }
@@ -188,15 +210,21 @@ class Hub extends EventTarget {
 
   async #admit(conn) {
     const nodeId = conn.remoteNodeId()
-    if (conn.alpn() !== this.#alpn) return this.#refuse(conn, nodeId, HubCloseCode.WRONG_ALPN, `this hub speaks ${this.#alpn}`)
+    const alpn = conn.alpn()
+    const acked = this.#acks && isAckAlpn(alpn, this.#alpn)
+    if (alpn !== this.#alpn && !acked) return this.#refuse(conn, nodeId, HubCloseCode.WRONG_ALPN, `this hub speaks ${this.#alpn}`)
     if (!(await this.#allowed(nodeId))) return this.#refuse(conn, nodeId, HubCloseCode.REFUSED, 'node id not allowed')
-    const target = await createHubIrohEventTarget(conn, this.#targetOptions)
+    const options = acked ? { ...this.#targetOptions, [DELIVERY]: this.#session(nodeId) } : this.#targetOptions
+    const target = await createHubIrohEventTarget(conn, options)
     // close() may have run while `allow` was thinking; it has already closed the others.
     if (this.#closing) return target.close(HubCloseCode.CLOSING, 'hub closing')
     this.#spokes.get(nodeId)?.connection.close(HubCloseCode.REPLACED, 'replaced by a newer connection')
     this.#spokes.set(nodeId, target)
     target.lifecycle.addEventListener('close', (e) => {
-      if (this.#spokes.get(nodeId) === target) this.#spokes.delete(nodeId)
+      if (this.#spokes.get(nodeId) === target) {
+        this.#spokes.delete(nodeId)
+        if (acked) this.#expireSession(nodeId)
+      }
       this.dispatchEvent(new CustomEvent('disconnect', { detail: { nodeId, ...e.detail } }))
     })
     const spoke = { nodeId, target }
@@ -204,6 +232,38 @@ class Hub extends EventTarget {
     const waiter = this.#waiters.shift()
     if (waiter) waiter(spoke)
     else if (this.#iterators > 0) this.#arrivals.push(spoke)
+  }
+
+  /** The spoke's delivery session: the one it had, if it comes back in time. */
+  #session(nodeId) {
+    let entry = this.#sessions.get(nodeId)
+    if (entry === undefined) {
+      entry = { session: new Session({ maxPendingBytes: this.#maxPendingBytes }), timer: null }
+      this.#sessions.set(nodeId, entry)
+    }
+    clearTimeout(entry.timer)
+    entry.timer = null
+    return entry.session
+  }
+
+  /** A spoke that does not come back within sessionTtlMs loses its session. */
+  #expireSession(nodeId) {
+    const entry = this.#sessions.get(nodeId)
+    if (entry === undefined || this.#closing) return
+    entry.timer = setTimeout(() => this.#dropSession(nodeId, `it did not reconnect within sessionTtlMs (${this.#sessionTtlMs} ms)`), this.#sessionTtlMs)
+    entry.timer.unref()
+  }
+
+  /** Forgets a spoke's session; events it never acknowledged are reported, not dropped silently. */
+  #dropSession(nodeId, why) {
+    const entry = this.#sessions.get(nodeId)
+    if (entry === undefined) return
+    this.#sessions.delete(nodeId)
+    clearTimeout(entry.timer)
+    const { out } = entry.session
+    const error = irohError('ERR_IROH_CONNECTION_CLOSED', `${out.size} events to spoke ${nodeId} were never acknowledged: ${why}`)
+    out.abandon(error)
+    if (out.size > 0) this.dispatchEvent(new CustomEvent('error', { detail: { nodeId, error, undelivered: out.size } }))
   }
 
   async #allowed(nodeId) {

@@ -6,13 +6,18 @@
 const {
   createSpokeIrohEventTarget,
   FORWARD,
-  SEND_ENCODED,
+  SEND_TEXT,
+  DELIVERY,
+  DEFER_START,
+  START,
+  LINK,
   checkOptions: checkTargetOptions,
   stringifierOf,
   checkEvent,
   eventText,
 } = require('./event-target.js')
-const { Endpoint, CALLER_HOLDS } = require('./endpoint.js')
+const { Endpoint, CALLER_HOLDS, ALSO_OFFER } = require('./endpoint.js')
+const { Session, ackAlpn } = require('./delivery.js')
 const { KeepAlive } = require('./keep-alive.js')
 const { HubCloseCode } = require('./hub.js')
 const { Listeners } = require('./listeners.js')
@@ -23,7 +28,9 @@ const DEFAULTS = {
   maxDelayMs: 30_000,
   maxAttempts: Infinity,
   connectTimeoutMs: 10_000,
-  maxPendingBytes: 1024 * 1024,
+  maxPendingBytes: 8 * 1024 * 1024,
+  heartbeatMs: 1_000,
+  ackTimeoutMs: 2_500,
 }
 // The hub said no: dialing again would only be refused again.
 const FINAL_CODES = new Set([HubCloseCode.REFUSED, HubCloseCode.REVOKED, HubCloseCode.WRONG_ALPN])
@@ -44,6 +51,11 @@ function checkOptions(options) {
     throw invalidArgument('options.onConnect must be a function (spoke) => void | Promise<void>')
   }
   out.onConnect = options.onConnect
+  if (options.acks !== undefined && typeof options.acks !== 'boolean') throw invalidArgument('options.acks must be a boolean')
+  out.acks = options.acks !== false
+  if (out.heartbeatMs < 1 || out.ackTimeoutMs <= out.heartbeatMs) {
+    throw invalidArgument('options.ackTimeoutMs must be longer than options.heartbeatMs, which must be positive')
+  }
   return out
 }
 
@@ -63,6 +75,12 @@ class ReconnectingSpoke {
   /** Serialized events waiting for a connection, in order, and their UTF-8 size. */
   #pending = []
   #pendingBytes = 0
+  /** Acknowledged delivery with the hub, across connections (when both ends speak it). */
+  #session
+  /** Whether the live connection speaks acknowledged delivery. */
+  #acked = false
+  /** What onConnect dispatched on an acknowledged connection: sent right after the hello. */
+  #greetingTexts = []
   #stop = new AbortController()
   #closeInfo = null
   #closedPromise
@@ -88,6 +106,7 @@ class ReconnectingSpoke {
     this.#peer = peer
     this.#options = checkOptions(options)
     this.#stringify = stringifierOf(this.#options.eventTarget)
+    this.#session = new Session({ maxPendingBytes: this.#options.maxPendingBytes })
     this.#closedPromise = new Promise((resolve) => (this.#resolveClosed = resolve))
     this.#run()
   }
@@ -154,6 +173,10 @@ class ReconnectingSpoke {
   dispatchEvent(event) {
     checkEvent(event)
     if (this.#state === 'closed') throw irohError('ERR_IROH_CONNECTION_CLOSED', 'the spoke is closed')
+    if (this.#greeting && this.#acked) {
+      this.#greetingTexts.push(eventText(this.#stringify, event))
+      return true
+    }
     if (this.#greeting || (this.#state === 'connected' && this.#pending.length === 0)) {
       try {
         return this.#inner.dispatchEvent(event)
@@ -162,25 +185,31 @@ class ReconnectingSpoke {
         if (err.code !== 'ERR_IROH_CONNECTION_CLOSED') throw err
       }
     }
-    const bytes = Buffer.from(eventText(this.#stringify, event))
-    if (this.#pendingBytes > 0 && this.#pendingBytes + bytes.length > this.#options.maxPendingBytes) {
+    const text = eventText(this.#stringify, event)
+    const bytes = Buffer.byteLength(text)
+    // Held events and those the hub has not acknowledged share one bound.
+    const waiting = this.#pendingBytes + this.#session.out.bytes
+    if (waiting > 0 && waiting + bytes > this.#options.maxPendingBytes) {
       throw irohError(
         'ERR_IROH_BUFFER_FULL',
-        `${this.#pendingBytes} bytes wait for a connection and ${bytes.length} more would pass maxPendingBytes (${this.#options.maxPendingBytes})`,
+        `${waiting} bytes wait for a connection or an acknowledgement and ${bytes} more would pass maxPendingBytes (${this.#options.maxPendingBytes})`,
       )
     }
-    this.#pending.push(bytes)
-    this.#pendingBytes += bytes.length
+    this.#pending.push(text)
+    this.#pendingBytes += bytes
     return true
   }
 
-  /** Resolves once everything dispatched has been handed to QUIC on a live connection. */
-  async flush() {
+  /**
+   * Resolves once everything dispatched has been handed to QUIC on a live connection, or
+   * with `{ acked: true }` once the hub has acknowledged delivering it to its listeners.
+   */
+  async flush(options) {
     while (this.#pending.length > 0 || this.#state !== 'connected') {
       if (this.#state === 'closed') throw irohError('ERR_IROH_CONNECTION_CLOSED', 'the spoke is closed')
       await new Promise((resolve) => this.lifecycle.addEventListener('statechange', resolve, { once: true }))
     }
-    await this.#inner.flush()
+    await this.#inner.flush(options)
   }
 
   /** Stops redialing, sends what the live connection has queued, and closes it. */
@@ -197,38 +226,41 @@ class ReconnectingSpoke {
   async #run() {
     let attempt = 0
     const signal = this.#stop.signal
+    // A connection a probe already made, when the live one went silent.
+    let next = null
     while (!signal.aborted) {
-      this.#setState('connecting')
-      let inner
-      try {
-        const conn = await this.#endpoint.connect(this.#peer, this.#options.alpn, {
-          timeoutMs: this.#options.connectTimeoutMs,
-          signal,
-          // This spoke's own handle keeps the process alive while it dials.
-          [CALLER_HOLDS]: true,
-        })
-        if (!this.#keepAlive.refed) conn.unref()
-        inner = await createSpokeIrohEventTarget(conn, this.#options.eventTarget)
-      } catch (err) {
-        if (signal.aborted) return
-        attempt++
-        if (attempt >= this.#options.maxAttempts) return this.#giveUp(normalizeError(err), attempt)
-        this.#setState('disconnected')
-        await this.#sleep(backoff(attempt, this.#options))
-        continue
+      let conn = next
+      next = null
+      if (conn === null) {
+        this.#setState('connecting')
+        try {
+          conn = await this.#dial(this.#options.connectTimeoutMs)
+        } catch (err) {
+          if (signal.aborted) return
+          attempt++
+          if (attempt >= this.#options.maxAttempts) return this.#giveUp(normalizeError(err), attempt)
+          this.#setState('disconnected')
+          await this.#sleep(backoff(attempt, this.#options))
+          continue
+        }
       }
       attempt = 0
-      inner[FORWARD] = (type, detail) => this.#listeners.emit(this, type, detail)
-      inner.lifecycle.addEventListener('error', (e) => this.#report(e.detail))
-      inner.lifecycle.addEventListener('pathchange', (e) => this.lifecycle.dispatchEvent(new CustomEvent('pathchange', { detail: e.detail })))
-      const ended = new Promise((resolve) => inner.lifecycle.addEventListener('close', (e) => resolve(e.detail), { once: true }))
-      this.#inner = inner
-      await this.#greet(inner)
-      await this.#sendPending(inner, ended)
-      if (!inner.isClosed && !signal.aborted) this.#setState('connected')
-      const info = await ended
-      this.#inner = null
+      let outcome
+      try {
+        outcome = await this.#serve(conn)
+      } catch (err) {
+        conn.close(0, 'failed to start')
+        outcome = { info: { kind: 'local', code: 0 } }
+        this.#report(normalizeError(err))
+      }
       if (signal.aborted) return
+      if (outcome.replacedBy) {
+        // The old connection went silent and a new one is up: say so, and carry on there.
+        this.#setState('connecting')
+        next = outcome.replacedBy
+        continue
+      }
+      const info = outcome.info
       if (info.kind === 'remote' && FINAL_CODES.has(info.code)) {
         const error = irohError('ERR_IROH_REFUSED', `the hub refused this spoke (code ${info.code}: ${info.reason})`)
         return this.#finish({ ...info, error })
@@ -237,6 +269,108 @@ class ReconnectingSpoke {
       this.#setState('disconnected')
       await this.#sleep(backoff(attempt, this.#options))
     }
+  }
+
+  /** Dials the hub, offering acknowledged delivery too unless it is turned off. */
+  async #dial(timeoutMs) {
+    const { alpn, acks } = this.#options
+    const conn = await this.#endpoint.connect(this.#peer, alpn, {
+      timeoutMs,
+      signal: this.#stop.signal,
+      [ALSO_OFFER]: acks ? [ackAlpn(alpn)] : undefined,
+      // This spoke's own handle keeps the process alive while it dials.
+      [CALLER_HOLDS]: true,
+    })
+    if (!this.#keepAlive.refed) conn.unref()
+    return conn
+  }
+
+  /**
+   * Runs one connection until it ends (`{ info }`) or, with acknowledged delivery, until the
+   * hub has been silent past ackTimeoutMs and a new connection replaced it (`{ replacedBy }`).
+   */
+  async #serve(conn) {
+    const acked = this.#options.acks && conn.alpn() === ackAlpn(this.#options.alpn)
+    if (!acked && this.#session.out.size > 0) this.#unkeep()
+    const options = acked ? { ...this.#options.eventTarget, [DELIVERY]: this.#session, [DEFER_START]: true } : this.#options.eventTarget
+    const inner = await createSpokeIrohEventTarget(conn, options)
+    inner[FORWARD] = (type, detail) => this.#listeners.emit(this, type, detail)
+    inner.lifecycle.addEventListener('error', (e) => this.#report(e.detail))
+    inner.lifecycle.addEventListener('pathchange', (e) => this.lifecycle.dispatchEvent(new CustomEvent('pathchange', { detail: e.detail })))
+    const ended = new Promise((resolve) => inner.lifecycle.addEventListener('close', (e) => resolve(e.detail), { once: true }))
+    this.#inner = inner
+    this.#acked = acked
+    await this.#greet(inner)
+    if (acked) {
+      inner[START](this.#greetingTexts.splice(0))
+      // Held events join what the session keeps: they fit, as both share one bound.
+      for (const text of this.#pending.splice(0)) inner[SEND_TEXT](text)
+      this.#pendingBytes = 0
+    } else await this.#sendPending(inner, ended)
+    if (!inner.isClosed && !this.#stop.signal.aborted) this.#setState('connected')
+    let outcome
+    if (acked) {
+      const watch = this.#watchSilence(inner)
+      outcome = await Promise.race([ended.then((info) => ({ info })), watch.replaced])
+      watch.stop()
+      if (outcome.replacedBy) inner.connection.close(0, 'replaced: the hub went silent')
+    } else outcome = { info: await ended }
+    this.#inner = null
+    this.#acked = false
+    return outcome
+  }
+
+  /**
+   * Pings the hub when it has been quiet for heartbeatMs, and when it stays silent past
+   * ackTimeoutMs dials again alongside: a hub that restarted accepts the new connection at
+   * once, long before the old one's idle timeout, and the session resends what it lost.
+   */
+  #watchSilence(inner) {
+    const link = inner[LINK]
+    const { heartbeatMs, ackTimeoutMs } = this.#options
+    let stopped = false
+    let probing = false
+    let pinged = 0
+    let resolveReplaced
+    const replaced = new Promise((resolve) => (resolveReplaced = resolve))
+    const check = async () => {
+      const now = Date.now()
+      const silent = now - link.lastHeard
+      if (silent >= heartbeatMs && now - pinged >= heartbeatMs) {
+        pinged = now
+        link.ping()
+      }
+      if (silent < ackTimeoutMs || probing) return
+      probing = true
+      try {
+        const conn = await this.#dial(ackTimeoutMs)
+        if (stopped) conn.close(0, 'not needed')
+        else resolveReplaced({ replacedBy: conn })
+      } catch {
+        // The hub is not there yet: the next check tries again.
+      } finally {
+        probing = false
+      }
+    }
+    const timer = setInterval(check, Math.max(25, Math.floor(Math.min(heartbeatMs, ackTimeoutMs - heartbeatMs) / 4)))
+    timer.unref()
+    return {
+      replaced,
+      stop: () => {
+        stopped = true
+        clearInterval(timer)
+      },
+    }
+  }
+
+  /** The hub no longer acknowledges: what the session kept goes first, as held events. */
+  #unkeep() {
+    const out = this.#session.out
+    const kept = []
+    for (let seq = out.from; seq <= out.last; seq++) kept.push(out.textAt(seq))
+    this.#pending.unshift(...kept)
+    this.#pendingBytes += out.bytes
+    this.#session = new Session({ maxPendingBytes: this.#options.maxPendingBytes })
   }
 
   /** Runs `onConnect`: what it dispatches goes first on the new connection. */
@@ -256,9 +390,9 @@ class ReconnectingSpoke {
   /** Sends the waiting events in order, waiting for room as needed. */
   async #sendPending(inner, ended) {
     while (this.#pending.length > 0) {
-      const bytes = this.#pending[0]
+      const text = this.#pending[0]
       try {
-        inner[SEND_ENCODED](bytes)
+        inner[SEND_TEXT](text)
       } catch (err) {
         if (err.code !== 'ERR_IROH_BUFFER_FULL') return // closed: they wait for the next connection
         const drained = new Promise((resolve) => inner.lifecycle.addEventListener('drain', resolve, { once: true }))
@@ -266,7 +400,7 @@ class ReconnectingSpoke {
         continue
       }
       this.#pending.shift()
-      this.#pendingBytes -= bytes.length
+      this.#pendingBytes -= Buffer.byteLength(text)
     }
   }
 
@@ -299,6 +433,7 @@ class ReconnectingSpoke {
     if (this.#closeInfo !== null) return
     this.#closeInfo = info
     this.#keepAlive.release()
+    this.#session.out.abandon(irohError('ERR_IROH_CONNECTION_CLOSED', 'the spoke closed before the hub acknowledged everything'))
     this.#stop.abort()
     this.#setState('closed')
     if (info.error) this.#report(info.error)

@@ -1,7 +1,7 @@
 //! `Connection`: one QUIC connection to a peer, with its streams, datagrams, statistics
 //! and the reason it closed.
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use bytes::Bytes;
 use iroh::endpoint::{ConnectionError, VarInt};
@@ -9,10 +9,13 @@ use napi::bindgen_prelude::{Buffer, Function, PromiseRaw};
 use napi::Env;
 use napi_derive::napi;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::task_tracker::TrackedFuture;
+use tokio_util::task::TaskTracker;
 
 use crate::error::{CodedError, ErrorCode, IrohError};
 use crate::paths::{self, PathSnapshot};
 use crate::pending::{guarded, notify, spawn, token_of, weak_callback, CancelToken, WeakCallback};
+use crate::release::{empty_all, Registry, Slot};
 use crate::stream::{RecvStream, SendStream};
 
 /// Why a connection closed.
@@ -37,6 +40,7 @@ pub struct BiStream {
 }
 
 #[napi(object)]
+#[derive(Clone, Default)]
 pub struct UdpCounters {
     pub datagrams: f64,
     pub bytes: f64,
@@ -44,6 +48,7 @@ pub struct UdpCounters {
 
 /// Counters of a connection since it opened.
 #[napi(object)]
+#[derive(Clone, Default)]
 pub struct ConnectionStats {
     pub udp_tx: UdpCounters,
     pub udp_rx: UdpCounters,
@@ -104,8 +109,31 @@ impl PathWatcher {
 }
 
 
+/// What an endpoint shares with the connections it makes, so that its `close()` can
+/// settle their pending calls and let go of them.
+pub(crate) struct ConnOwner {
+    /// Fires on the endpoint's `close()`.
+    pub closed: CancellationToken,
+    /// Futures that hold a clone of the endpoint or of one of its connections (each keeps
+    /// the socket open): the endpoint's `close()` waits for them to end.
+    pub tasks: TaskTracker,
+    pub conns: Registry<ConnShared>,
+}
+
+impl ConnOwner {
+    pub fn new() -> Self {
+        Self { closed: CancellationToken::new(), tasks: TaskTracker::new(), conns: Registry::default() }
+    }
+}
+
 pub(crate) struct ConnShared {
-    pub conn: iroh::endpoint::Connection,
+    /// The connection, until this side closes it or its endpoint closes: every handle to it
+    /// keeps the endpoint's socket open, so JS objects must not hold it until collected.
+    conn: std::sync::Mutex<Option<iroh::endpoint::Connection>>,
+    remote: iroh::EndpointId,
+    alpn: String,
+    /// Why it closed and its last counters, taken when the connection is let go.
+    released: OnceLock<(ConnectionError, ConnectionStats)>,
     /// What this side passed to `close()`: QUIC reports only "locally closed".
     local_close: Mutex<Option<CloseInfo>>,
     /// Fires when this side closes the connection or its endpoint, so that pending calls
@@ -113,9 +141,86 @@ pub(crate) struct ConnShared {
     pub closing: CancellationToken,
     /// The endpoint's token: tells "the endpoint was closed" apart from other closes.
     endpoint_closed: CancellationToken,
+    /// The endpoint's close found this connection open: that close is why it ended, whatever
+    /// noq reports (it may say its endpoint driver went away).
+    ended_by_endpoint: OnceLock<()>,
+    tasks: TaskTracker,
+    sends: Registry<Slot<iroh::endpoint::SendStream>>,
+    recvs: Registry<Slot<iroh::endpoint::RecvStream>>,
 }
 
 impl ConnShared {
+    fn slot(&self) -> std::sync::MutexGuard<'_, Option<iroh::endpoint::Connection>> {
+        self.conn.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A clone of the connection for a task (run it under `track`), or why it is gone.
+    pub fn handle(&self) -> Result<iroh::endpoint::Connection, ConnectionError> {
+        self.slot().clone().ok_or_else(|| self.final_error())
+    }
+
+    fn with<R>(&self, f: impl FnOnce(&iroh::endpoint::Connection) -> R) -> Option<R> {
+        self.slot().as_ref().map(f)
+    }
+
+    fn final_error(&self) -> ConnectionError {
+        self.released.get().map_or(ConnectionError::LocallyClosed, |(e, _)| e.clone())
+    }
+
+    /// Why the connection closed, or `None` while it is open.
+    pub fn close_reason(&self) -> Option<ConnectionError> {
+        match self.slot().as_ref() {
+            Some(conn) => conn.close_reason(),
+            None => Some(self.final_error()),
+        }
+    }
+
+    /// The error of a call on a connection that was let go.
+    pub fn gone(&self) -> IrohError {
+        self.closed_error(&self.final_error())
+    }
+
+    /// Runs `fut`, which holds a handle of this connection, where the endpoint's close
+    /// waits for it.
+    pub fn track<F: std::future::Future>(&self, fut: F) -> TrackedFuture<F> {
+        self.tasks.track_future(fut)
+    }
+
+    /// Puts a new stream's slot where `release` finds it; `false` (and the stream dropped)
+    /// when the connection was let go already.
+    pub fn add_send(&self, slot: &Arc<Slot<iroh::endpoint::SendStream>>) -> bool {
+        self.sends.add(slot)
+    }
+
+    pub fn add_recv(&self, slot: &Arc<Slot<iroh::endpoint::RecvStream>>) -> bool {
+        self.recvs.add(slot)
+    }
+
+    /// Called by the endpoint's close before it closes the socket.
+    pub fn endpoint_closing(&self) {
+        if self.close_reason().is_none() {
+            let _ = self.ended_by_endpoint.set(());
+        }
+    }
+
+    /// Lets go of the connection and, once their pending operations have settled (they do
+    /// at once: `closing` has fired), of its streams. Call it once the connection is closed.
+    pub fn release(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let taken = self.slot().take();
+        if let Some(conn) = taken {
+            let why = match conn.close_reason() {
+                Some(why) if self.ended_by_endpoint.get().is_none() => why,
+                _ => ConnectionError::LocallyClosed,
+            };
+            let _ = self.released.set((why, stats_of(&conn)));
+        }
+        let (sends, recvs) = (self.sends.drain(), self.recvs.drain());
+        async move {
+            empty_all(sends).await;
+            empty_all(recvs).await;
+        }
+    }
+
     pub fn close(&self, code: u32, reason: &str) {
         if let Ok(mut local) = self.local_close.lock() {
             if local.is_none() {
@@ -123,10 +228,14 @@ impl ConnShared {
             }
         }
         self.closing.cancel();
-        self.conn.close(VarInt::from_u32(code), reason.as_bytes());
+        self.with(|conn| conn.close(VarInt::from_u32(code), reason.as_bytes()));
+        // noq keeps a closed connection alive for as long as it needs to tell the peer.
+        let release = self.release();
+        napi::bindgen_prelude::spawn(self.track(release));
     }
 
     pub fn close_info(&self, err: &ConnectionError) -> CloseInfo {
+        let err = if self.ended_by_endpoint.get().is_some() { &ConnectionError::LocallyClosed } else { err };
         if matches!(err, ConnectionError::LocallyClosed) {
             if let Some(info) = self.local_close.lock().ok().and_then(|l| l.clone()) {
                 return info;
@@ -173,6 +282,19 @@ fn close_info_of(err: &ConnectionError) -> CloseInfo {
     CloseInfo { code, reason, kind: kind.to_string() }
 }
 
+fn stats_of(conn: &iroh::endpoint::Connection) -> ConnectionStats {
+    let s = conn.stats();
+    ConnectionStats {
+        udp_tx: UdpCounters { datagrams: s.udp_tx.datagrams as f64, bytes: s.udp_tx.bytes as f64 },
+        udp_rx: UdpCounters { datagrams: s.udp_rx.datagrams as f64, bytes: s.udp_rx.bytes as f64 },
+        sent_packets: s.sent_packets as f64,
+        sent_bytes: s.sent_bytes as f64,
+        lost_packets: s.lost_packets as f64,
+        lost_bytes: s.lost_bytes as f64,
+        rtt_ms: selected_rtt_ms(conn),
+    }
+}
+
 /// A QUIC connection to one peer.
 #[napi]
 pub struct Connection {
@@ -180,16 +302,26 @@ pub struct Connection {
 }
 
 impl Connection {
-    /// Wraps a connection of the endpoint whose close token is `endpoint_closed`.
-    pub fn new(conn: iroh::endpoint::Connection, endpoint_closed: &CancellationToken) -> Self {
-        Self {
-            shared: Arc::new(ConnShared {
-                conn,
-                local_close: Mutex::new(None),
-                closing: endpoint_closed.child_token(),
-                endpoint_closed: endpoint_closed.clone(),
-            }),
+    /// Wraps a connection of the endpoint that `owner` belongs to.
+    pub(crate) fn new(conn: iroh::endpoint::Connection, owner: &ConnOwner) -> Self {
+        let shared = Arc::new(ConnShared {
+            remote: conn.remote_id(),
+            alpn: String::from_utf8_lossy(conn.alpn()).into_owned(),
+            conn: std::sync::Mutex::new(Some(conn)),
+            released: OnceLock::new(),
+            local_close: Mutex::new(None),
+            closing: owner.closed.child_token(),
+            endpoint_closed: owner.closed.clone(),
+            ended_by_endpoint: OnceLock::new(),
+            tasks: owner.tasks.clone(),
+            sends: Registry::default(),
+            recvs: Registry::default(),
+        });
+        if !owner.conns.add(&shared) {
+            // The endpoint closed while this one was being accepted or dialed.
+            drop(shared.release());
         }
+        Self { shared }
     }
 }
 
@@ -198,23 +330,24 @@ impl Connection {
     /// The peer's node id.
     #[napi(catch_unwind)]
     pub fn remote_node_id(&self) -> String {
-        self.shared.conn.remote_id().to_string()
+        self.shared.remote.to_string()
     }
 
     /// The ALPN protocol this connection speaks.
     #[napi(catch_unwind)]
     pub fn alpn(&self) -> String {
-        String::from_utf8_lossy(self.shared.conn.alpn()).into_owned()
+        self.shared.alpn.clone()
     }
 
     /// Opens a bidirectional stream. The peer learns of it when the first byte is sent.
     #[napi(catch_unwind, ts_return_type = "Promise<BiStream>")]
     pub fn open_bi<'env>(&self, env: &'env Env) -> napi::Result<PromiseRaw<'env, BiStream>> {
         let shared = self.shared.clone();
-        spawn(env, async move {
-            let (send, recv) = shared.conn.open_bi().await.map_err(|e| shared.closed_error(&e))?;
+        spawn(env, self.shared.track(async move {
+            let conn = shared.handle().map_err(|e| shared.closed_error(&e))?;
+            let (send, recv) = conn.open_bi().await.map_err(|e| shared.closed_error(&e))?;
             Ok(BiStream { send: SendStream::new(send, &shared), recv: RecvStream::new(recv, &shared) })
-        })
+        }))
     }
 
     /// Waits for the peer to open a bidirectional stream.
@@ -222,21 +355,23 @@ impl Connection {
     pub fn accept_bi<'env>(&self, env: &'env Env, cancel: Option<&CancelToken>) -> napi::Result<PromiseRaw<'env, BiStream>> {
         let shared = self.shared.clone();
         let cancel = token_of(cancel);
-        spawn(env, async move {
-            let accept = async { shared.conn.accept_bi().await.map_err(|e| shared.closed_error(&e)) };
+        spawn(env, self.shared.track(async move {
+            let conn = shared.handle().map_err(|e| shared.closed_error(&e))?;
+            let accept = async { conn.accept_bi().await.map_err(|e| shared.closed_error(&e)) };
             let (send, recv) = guarded(accept, cancel, &shared.closing, || Err(shared.closed_error(&ConnectionError::LocallyClosed))).await?;
             Ok(BiStream { send: SendStream::new(send, &shared), recv: RecvStream::new(recv, &shared) })
-        })
+        }))
     }
 
     /// Opens a unidirectional (send-only) stream.
     #[napi(catch_unwind, ts_return_type = "Promise<SendStream>")]
     pub fn open_uni<'env>(&self, env: &'env Env) -> napi::Result<PromiseRaw<'env, SendStream>> {
         let shared = self.shared.clone();
-        spawn(env, async move {
-            let send = shared.conn.open_uni().await.map_err(|e| shared.closed_error(&e))?;
+        spawn(env, self.shared.track(async move {
+            let conn = shared.handle().map_err(|e| shared.closed_error(&e))?;
+            let send = conn.open_uni().await.map_err(|e| shared.closed_error(&e))?;
             Ok(SendStream::new(send, &shared))
-        })
+        }))
     }
 
     /// Waits for the peer to open a unidirectional stream.
@@ -244,32 +379,33 @@ impl Connection {
     pub fn accept_uni<'env>(&self, env: &'env Env, cancel: Option<&CancelToken>) -> napi::Result<PromiseRaw<'env, RecvStream>> {
         let shared = self.shared.clone();
         let cancel = token_of(cancel);
-        spawn(env, async move {
-            let accept = async { shared.conn.accept_uni().await.map_err(|e| shared.closed_error(&e)) };
+        spawn(env, self.shared.track(async move {
+            let conn = shared.handle().map_err(|e| shared.closed_error(&e))?;
+            let accept = async { conn.accept_uni().await.map_err(|e| shared.closed_error(&e)) };
             let recv = guarded(accept, cancel, &shared.closing, || Err(shared.closed_error(&ConnectionError::LocallyClosed))).await?;
             Ok(RecvStream::new(recv, &shared))
-        })
+        }))
     }
 
     /// Sends an unreliable datagram of at most `maxDatagramSize()` bytes.
     #[napi(catch_unwind)]
     pub fn send_datagram(&self, data: &[u8]) -> Result<(), CodedError> {
         use iroh::endpoint::SendDatagramError as E;
-        self.shared.conn.send_datagram(Bytes::copy_from_slice(data)).map_err(|e| {
-            let err = match e {
+        let sent = self.shared.with(|conn| {
+            conn.send_datagram(Bytes::copy_from_slice(data)).map_err(|e| match e {
                 E::ConnectionLost(e) => self.shared.closed_error(&e),
                 E::TooLarge => IrohError::new(
                     ErrorCode::Datagram,
                     format!(
                         "a datagram of {} bytes exceeds maxDatagramSize() ({})",
                         data.len(),
-                        self.shared.conn.max_datagram_size().unwrap_or(0)
+                        conn.max_datagram_size().unwrap_or(0)
                     ),
                 ),
                 other => IrohError::new(ErrorCode::Datagram, format!("cannot send the datagram: {other}")),
-            };
-            err.into()
-        })
+            })
+        });
+        sent.unwrap_or_else(|| Err(self.shared.gone())).map_err(Into::into)
     }
 
     /// The next datagram from the peer.
@@ -277,50 +413,45 @@ impl Connection {
     pub fn read_datagram<'env>(&self, env: &'env Env, cancel: Option<&CancelToken>) -> napi::Result<PromiseRaw<'env, Buffer>> {
         let shared = self.shared.clone();
         let cancel = token_of(cancel);
-        spawn(env, async move {
-            let read = async { shared.conn.read_datagram().await.map_err(|e| shared.closed_error(&e)) };
+        spawn(env, self.shared.track(async move {
+            let conn = shared.handle().map_err(|e| shared.closed_error(&e))?;
+            let read = async { conn.read_datagram().await.map_err(|e| shared.closed_error(&e)) };
             let data = guarded(read, cancel, &shared.closing, || Err(shared.closed_error(&ConnectionError::LocallyClosed))).await?;
             Ok(Buffer::from(data.to_vec()))
-        })
+        }))
     }
 
     /// The largest datagram the path allows now, or `null` if the peer does not take datagrams.
     #[napi(catch_unwind)]
     pub fn max_datagram_size(&self) -> Option<u32> {
-        self.shared.conn.max_datagram_size().map(|n| n as u32)
+        self.shared.with(|conn| conn.max_datagram_size()).flatten().map(|n| n as u32)
     }
 
     /// Round trip time of the selected path, in milliseconds.
     #[napi(catch_unwind)]
     pub fn rtt(&self) -> f64 {
-        selected_rtt_ms(&self.shared.conn)
+        self.shared.with(selected_rtt_ms).unwrap_or(0.0)
     }
 
     #[napi(catch_unwind)]
     pub fn stats(&self) -> ConnectionStats {
-        let s = self.shared.conn.stats();
-        ConnectionStats {
-            udp_tx: UdpCounters { datagrams: s.udp_tx.datagrams as f64, bytes: s.udp_tx.bytes as f64 },
-            udp_rx: UdpCounters { datagrams: s.udp_rx.datagrams as f64, bytes: s.udp_rx.bytes as f64 },
-            sent_packets: s.sent_packets as f64,
-            sent_bytes: s.sent_bytes as f64,
-            lost_packets: s.lost_packets as f64,
-            lost_bytes: s.lost_bytes as f64,
-            rtt_ms: selected_rtt_ms(&self.shared.conn),
-        }
+        self.shared
+            .with(stats_of)
+            .or_else(|| self.shared.released.get().map(|(_, stats)| stats.clone()))
+            .unwrap_or_default()
     }
 
     /// The open network paths.
     #[napi(catch_unwind)]
     pub fn paths(&self) -> Vec<PathInfo> {
-        PathState::from(paths::snapshot(&self.shared.conn).as_slice()).paths
+        PathState::from(self.shared.with(paths::snapshot).unwrap_or_default().as_slice()).paths
     }
 
     /// Where application data goes now: `direct`, `relay`, `mixed` (a relay while a
     /// direct path is open too), or `none` once closed.
     #[napi(catch_unwind, ts_return_type = "'direct' | 'relay' | 'mixed' | 'none'")]
     pub fn path_type(&self) -> String {
-        paths::path_type(&paths::snapshot(&self.shared.conn)).as_str().to_string()
+        paths::path_type(&self.shared.with(paths::snapshot).unwrap_or_default()).as_str().to_string()
     }
 
     /// Calls `listener` with the current paths, then whenever a path opens or closes or the
@@ -333,15 +464,22 @@ impl Connection {
     ) -> Result<PathWatcher, CodedError> {
         let tsfn: WeakCallback<PathState> = weak_callback(listener)?;
         let stop = CancellationToken::new();
-        let conn = self.shared.conn.clone();
+        let Ok(conn) = self.shared.handle() else {
+            // Let go already: closed, so no paths.
+            notify(&tsfn, PathState::from(&[][..]));
+            return Ok(PathWatcher { stop });
+        };
         let stopped = stop.clone();
-        napi::bindgen_prelude::spawn(async move {
+        let closing = self.shared.closing.clone();
+        napi::bindgen_prelude::spawn(self.shared.track(async move {
             use tokio_stream::StreamExt;
             let mut updates = conn.paths_stream();
             let mut last: Option<Vec<PathSnapshot>> = None;
             loop {
                 let list = tokio::select! {
                     _ = stopped.cancelled() => return,
+                    // Closed here: the connection is let go now, not when iroh says so.
+                    _ = closing.cancelled() => break,
                     next = updates.next() => match next { Some(list) => list, None => break },
                 };
                 let now = paths::from_list(&list);
@@ -354,7 +492,7 @@ impl Connection {
             if last.is_some_and(|l| !l.is_empty()) {
                 notify(&tsfn, PathState::from(&[][..]));
             }
-        });
+        }));
         Ok(PathWatcher { stop })
     }
 
@@ -374,22 +512,25 @@ impl Connection {
     #[napi(catch_unwind, ts_return_type = "Promise<CloseInfo>")]
     pub fn closed<'env>(&self, env: &'env Env) -> napi::Result<PromiseRaw<'env, CloseInfo>> {
         let shared = self.shared.clone();
-        spawn(env, async move {
-            let err = shared.conn.closed().await;
+        spawn(env, self.shared.track(async move {
+            let err = match shared.handle() {
+                Ok(conn) => conn.closed().await,
+                Err(err) => err,
+            };
             Ok(shared.close_info(&err))
-        })
+        }))
     }
 
     /// Why the connection closed, or `null` while it is open.
     #[napi(catch_unwind)]
     pub fn close_reason(&self) -> Option<CloseInfo> {
-        self.shared.conn.close_reason().map(|e| self.shared.close_info(&e))
+        self.shared.close_reason().map(|e| self.shared.close_info(&e))
     }
 
     /// Whether the connection has closed, whoever closed it.
     #[napi(catch_unwind)]
     pub fn is_closed(&self) -> bool {
-        self.shared.closing.is_cancelled() || self.shared.conn.close_reason().is_some()
+        self.shared.closing.is_cancelled() || self.shared.close_reason().is_some()
     }
 
     /// Calls `listener` once with the close info when the connection closes, whoever
@@ -402,10 +543,13 @@ impl Connection {
     ) -> Result<(), CodedError> {
         let callback = weak_callback(listener)?;
         let shared = self.shared.clone();
-        napi::bindgen_prelude::spawn(async move {
-            let err = shared.conn.closed().await;
+        napi::bindgen_prelude::spawn(self.shared.track(async move {
+            let err = match shared.handle() {
+                Ok(conn) => conn.closed().await,
+                Err(err) => err,
+            };
             notify(&callback, shared.close_info(&err));
-        });
+        }));
         Ok(())
     }
 }

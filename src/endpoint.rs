@@ -17,7 +17,7 @@ use tokio::sync::{mpsc, Mutex};
 use tokio_util::sync::CancellationToken;
 
 use crate::certificates;
-use crate::connection::Connection;
+use crate::connection::{ConnOwner, Connection};
 use crate::relay_server::RelayInfo;
 use crate::error::{CodedError, ErrorCode, IrohError, IrohResult};
 use crate::identity;
@@ -33,6 +33,9 @@ const DEFAULT_ONLINE_TIMEOUT_MS: u32 = 15_000;
 
 /// Connections that finished their handshake and wait for `accept()`.
 const ACCEPT_QUEUE: usize = 64;
+
+/// How long `close()` waits at most for tasks that hold a handle to notice the close.
+const RELEASE_WAIT: Duration = Duration::from_secs(5);
 
 /// Options for `Endpoint.create`.
 #[napi(object)]
@@ -234,11 +237,50 @@ impl Config {
 }
 
 struct Shared {
-    ep: iroh::Endpoint,
-    /// Fires on `close()`, so that pending calls settle at once.
-    closed: CancellationToken,
+    /// The endpoint until `close()` is done with it: every clone keeps its socket open, so
+    /// JS objects must not hold one until they are collected.
+    ep: std::sync::Mutex<Option<iroh::Endpoint>>,
+    id: iroh::EndpointId,
+    /// Its close token (fires on `close()`, so that pending calls settle at once), its
+    /// connections and the tasks that hold handles.
+    owner: ConnOwner,
     has_relays: bool,
     incoming: Mutex<Option<mpsc::Receiver<iroh::endpoint::Connection>>>,
+    /// Fires once `close()` has let go of everything, for a second `close()` to wait on.
+    released: CancellationToken,
+}
+
+impl Shared {
+    fn handle(&self) -> IrohResult<iroh::Endpoint> {
+        self.ep.lock().unwrap_or_else(|e| e.into_inner()).clone().ok_or_else(IrohError::endpoint_closed)
+    }
+
+    /// Closes the endpoint, then lets go of it, its connections and their streams, and
+    /// waits for the tasks holding a handle, so that the socket is closed on return.
+    async fn release(&self) {
+        let taken = self.ep.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let Some(ep) = taken else {
+            return self.released.cancelled().await;
+        };
+        // Later ones are let go as they are made.
+        let conns = self.owner.conns.drain();
+        for conn in &conns {
+            conn.endpoint_closing();
+        }
+        ep.close().await;
+        // Connections that finished their handshake but were never accepted.
+        self.incoming.lock().await.take();
+        for conn in conns {
+            conn.release().await;
+        }
+        drop(ep);
+        self.owner.tasks.close();
+        // They end as soon as they see the close; the bound is against a bug hanging close().
+        if tokio::time::timeout(RELEASE_WAIT, self.owner.tasks.wait()).await.is_err() {
+            tracing::warn!("{} tasks still hold the closed endpoint after {RELEASE_WAIT:?}", self.owner.tasks.len());
+        }
+        self.released.cancel();
+    }
 }
 
 /// A QUIC endpoint identified by its node id (an ed25519 public key).
@@ -271,24 +313,33 @@ impl Endpoint {
             let has_relays = !matches!(config.relays, Relays::Disabled);
             let accepts = !config.alpns.is_empty();
             let ep = config.bind().await?;
-            let closed = CancellationToken::new();
+            let owner = ConnOwner::new();
             // Run handshakes from the start, so that peers with a wrong ALPN are refused
             // promptly and good ones wait, bounded, for `accept()`.
-            let incoming = accepts.then(|| start_accept_loop(&ep, &closed));
-            Ok(Endpoint { shared: Arc::new(Shared { ep, closed, has_relays, incoming: Mutex::new(incoming) }) })
+            let incoming = accepts.then(|| start_accept_loop(&ep, &owner));
+            Ok(Endpoint {
+                shared: Arc::new(Shared {
+                    id: ep.id(),
+                    ep: std::sync::Mutex::new(Some(ep)),
+                    owner,
+                    has_relays,
+                    incoming: Mutex::new(incoming),
+                    released: CancellationToken::new(),
+                }),
+            })
         })
     }
 
     /// This endpoint's node id: the hex form of its public key.
     #[napi(catch_unwind)]
     pub fn node_id(&self) -> String {
-        self.shared.ep.id().to_string()
+        self.shared.id.to_string()
     }
 
-    /// The addresses peers can use to reach this endpoint right now.
+    /// The addresses peers can use to reach this endpoint right now (none once closed).
     #[napi(catch_unwind)]
     pub fn addr(&self) -> EndpointAddrInfo {
-        let addr = self.shared.ep.addr();
+        let addr = self.current_addr();
         let (relay_url, direct_addresses) = identity::addr_parts(&addr);
         EndpointAddrInfo { node_id: addr.id.to_string(), relay_url, direct_addresses }
     }
@@ -297,7 +348,7 @@ impl Endpoint {
     /// current addresses, readable by other iroh tools.
     #[napi(catch_unwind)]
     pub fn ticket(&self) -> String {
-        identity::make_ticket(&self.shared.ep.addr())
+        identity::make_ticket(&self.current_addr())
     }
 
     /// Resolves once a home relay is connected; rejects with `ERR_IROH_TIMEOUT` when none
@@ -313,8 +364,8 @@ impl Endpoint {
         let shared = self.shared.clone();
         let cancel = token_of(cancel);
         let ms = timeout_ms.unwrap_or(DEFAULT_ONLINE_TIMEOUT_MS);
-        spawn(env, async move {
-            if shared.closed.is_cancelled() {
+        spawn(env, self.shared.owner.tasks.track_future(async move {
+            if shared.owner.closed.is_cancelled() {
                 return Err(IrohError::endpoint_closed());
             }
             if !shared.has_relays {
@@ -323,14 +374,14 @@ impl Endpoint {
                     "relays are disabled on this endpoint, so it never goes online through one",
                 ));
             }
-            let ep = shared.ep.clone();
+            let ep = shared.handle()?;
             let wait = async move {
                 tokio::time::timeout(Duration::from_millis(u64::from(ms)), ep.online())
                     .await
                     .map_err(|_| IrohError::new(ErrorCode::Timeout, format!("no relay was reachable within {ms} ms")))
             };
-            guarded(wait, cancel, &shared.closed, || Err(IrohError::endpoint_closed())).await
-        })
+            guarded(wait, cancel, &shared.owner.closed, || Err(IrohError::endpoint_closed())).await
+        }))
     }
 
     /// Dials a peer. `target` is a node id, a ticket or an `addr()`-shaped object. Reports
@@ -342,24 +393,37 @@ impl Endpoint {
         target: Either<String, EndpointAddrInfo>,
         alpn: String,
         timeout_ms: Option<u32>,
+        additional_alpns: Option<Vec<String>>,
         cancel: Option<&CancelToken>,
         #[napi(ts_arg_type = "(settled: ConnectionSettled) => void")] done: Function<ConnectionSettled, ()>,
     ) -> Result<(), CodedError> {
         let shared = self.shared.clone();
         let cancel = token_of(cancel);
-        settle_connection(done, async move {
+        settle_connection(done, self.shared.owner.tasks.track_future(async move {
             let addr: EndpointAddr = match &target {
                 Either::A(s) => identity::parse_target(s)?,
                 Either::B(a) => identity::addr_from_parts(&a.node_id, a.relay_url.as_deref(), &a.direct_addresses)?,
             };
             let alpn = identity::validate_alpn(&alpn)?;
-            if shared.closed.is_cancelled() {
+            // Offered too; the accepting side picks the first of its own list it shares.
+            let additional = additional_alpns
+                .unwrap_or_default()
+                .iter()
+                .map(|a| identity::validate_alpn(a))
+                .collect::<IrohResult<Vec<_>>>()?;
+            if shared.owner.closed.is_cancelled() {
                 return Err(IrohError::endpoint_closed());
             }
             let remote = addr.id;
-            let ep = shared.ep.clone();
+            let ep = shared.handle()?;
             let dial = async move {
-                let connecting = ep.connect(addr, &alpn);
+                let connecting = async {
+                    let options = iroh::endpoint::ConnectOptions::new().with_additional_alpns(additional);
+                    match ep.connect_with_opts(addr, &alpn, options).await {
+                        Ok(connecting) => connecting.await.map_err(|e| e.to_string()),
+                        Err(e) => Err(e.to_string()),
+                    }
+                };
                 let result = match timeout_ms {
                     Some(ms) => tokio::time::timeout(Duration::from_millis(ms as u64), connecting)
                         .await
@@ -379,9 +443,9 @@ impl Endpoint {
                     }
                 })
             };
-            let conn = guarded(dial, cancel, &shared.closed, || Err(IrohError::endpoint_closed())).await?;
-            Ok(Some(Connection::new(conn, &shared.closed)))
-        })
+            let conn = guarded(dial, cancel, &shared.owner.closed, || Err(IrohError::endpoint_closed())).await?;
+            Ok(Some(Connection::new(conn, &shared.owner)))
+        }))
     }
 
     /// The next incoming connection, or `null` once the endpoint is closed. Reports through
@@ -394,31 +458,54 @@ impl Endpoint {
     ) -> Result<(), CodedError> {
         let shared = self.shared.clone();
         let cancel = token_of(cancel);
-        settle_connection(done, async move {
+        settle_connection(done, self.shared.owner.tasks.track_future(async move {
             let next = async {
                 let mut incoming = shared.incoming.lock().await;
-                let rx = incoming.get_or_insert_with(|| start_accept_loop(&shared.ep, &shared.closed));
-                Ok(rx.recv().await)
+                if incoming.is_none() {
+                    let Ok(ep) = shared.handle() else { return Ok(None) };
+                    *incoming = Some(start_accept_loop(&ep, &shared.owner));
+                }
+                match incoming.as_mut() {
+                    Some(rx) => Ok(rx.recv().await),
+                    None => Ok(None),
+                }
             };
-            let conn = guarded(next, cancel, &shared.closed, || Ok(None)).await?;
-            Ok(conn.map(|c| Connection::new(c, &shared.closed)))
-        })
+            let conn = guarded(next, cancel, &shared.owner.closed, || Ok(None)).await?;
+            Ok(conn.map(|c| Connection::new(c, &shared.owner)))
+        }))
     }
 
-    /// Closes every connection and the socket. Pending calls settle.
+    /// Closes every connection and the socket, and lets go of all native state: once this
+    /// resolves, the port is free, whatever JS still holds. Pending calls settle.
     #[napi(catch_unwind, ts_return_type = "Promise<void>")]
     pub fn close<'env>(&self, env: &'env Env) -> napi::Result<PromiseRaw<'env, ()>> {
         let shared = self.shared.clone();
-        shared.closed.cancel();
+        shared.owner.closed.cancel();
         spawn(env, async move {
-            shared.ep.close().await;
+            shared.release().await;
             Ok(())
         })
     }
 
+    /// Replaces the ALPNs this endpoint accepts, most preferred first: a peer that offers
+    /// several gets the first of these that it offers.
+    #[napi(catch_unwind)]
+    pub fn set_alpns(&self, alpns: Vec<String>) -> Result<(), CodedError> {
+        let alpns = alpns.iter().map(|a| identity::validate_alpn(a)).collect::<IrohResult<Vec<_>>>()?;
+        self.shared.handle()?.set_alpns(alpns);
+        Ok(())
+    }
+
     #[napi(catch_unwind)]
     pub fn is_closed(&self) -> bool {
-        self.shared.closed.is_cancelled() || self.shared.ep.is_closed()
+        self.shared.owner.closed.is_cancelled() || self.shared.handle().map_or(true, |ep| ep.is_closed())
+    }
+}
+
+impl Endpoint {
+    /// The address now; just the node id once closed, since it is reachable nowhere.
+    fn current_addr(&self) -> EndpointAddr {
+        self.shared.handle().map_or_else(|_| EndpointAddr::new(self.shared.id), |ep| ep.addr())
     }
 }
 
@@ -452,11 +539,12 @@ fn settle_connection(
 }
 
 /// Accepts in the background so that a slow handshake never holds up the next one.
-fn start_accept_loop(ep: &iroh::Endpoint, closed: &CancellationToken) -> mpsc::Receiver<iroh::endpoint::Connection> {
+fn start_accept_loop(ep: &iroh::Endpoint, owner: &ConnOwner) -> mpsc::Receiver<iroh::endpoint::Connection> {
     let (tx, rx) = mpsc::channel(ACCEPT_QUEUE);
     let ep = ep.clone();
-    let closed = closed.clone();
-    tokio::spawn(async move {
+    let closed = owner.closed.clone();
+    let tasks = owner.tasks.clone();
+    tokio::spawn(owner.tasks.track_future(async move {
         loop {
             let incoming = tokio::select! {
                 _ = closed.cancelled() => break,
@@ -464,7 +552,7 @@ fn start_accept_loop(ep: &iroh::Endpoint, closed: &CancellationToken) -> mpsc::R
             };
             let tx = tx.clone();
             let closed = closed.clone();
-            tokio::spawn(async move {
+            tokio::spawn(tasks.track_future(async move {
                 let handshake = async {
                     match incoming.accept() {
                         Ok(accepting) => accepting.await.map_err(|e| e.to_string()),
@@ -482,9 +570,9 @@ fn start_accept_loop(ep: &iroh::Endpoint, closed: &CancellationToken) -> mpsc::R
                     _ = closed.cancelled() => {}
                     _ = tx.send(conn) => {}
                 }
-            });
+            }));
         }
-    });
+    }));
     rx
 }
 

@@ -188,7 +188,6 @@ impl PumpShared {
                 Some(err) => self.conn.close_info(err),
                 None => self
                     .conn
-                    .conn
                     .close_reason()
                     .map(|e| self.conn.close_info(&e))
                     .unwrap_or(crate::connection::CloseInfo {
@@ -270,8 +269,9 @@ pub fn create_event_pump(
     });
     let tsfn = Arc::new(tsfn);
     let (send_tx, send_rx) = oneshot::channel();
-    napi::bindgen_prelude::spawn(read_loop(shared.clone(), tsfn.clone(), accept, FrameLimits { max_frame, frame_timeout }, mode, send_tx));
-    napi::bindgen_prelude::spawn(write_loop(shared.clone(), tsfn, send_rx, !accept));
+    // Tracked: they hold the connection and its stream, and the endpoint's close waits for them.
+    napi::bindgen_prelude::spawn(conn.shared.track(read_loop(shared.clone(), tsfn.clone(), accept, FrameLimits { max_frame, frame_timeout }, mode, send_tx)));
+    napi::bindgen_prelude::spawn(conn.shared.track(write_loop(shared.clone(), tsfn, send_rx, !accept)));
     Ok(EventPump { shared })
 }
 
@@ -283,7 +283,10 @@ async fn read_loop(
     mode: BatchMode,
     send_tx: oneshot::Sender<iroh::endpoint::SendStream>,
 ) {
-    let conn = shared.conn.conn.clone();
+    let conn = match shared.conn.handle() {
+        Ok(conn) => conn,
+        Err(e) => return shared.finish(&tsfn, Some(&e)),
+    };
     let opened = if accept { conn.accept_bi().await } else { conn.open_bi().await };
     let mut recv = match opened {
         Ok((send, recv)) => {

@@ -16,5 +16,6 @@ pub mod logging;
 pub mod paths;
 pub mod pending;
 pub mod relay_server;
+pub mod release;
 pub mod runtime;
 pub mod stream;

@@ -7,12 +7,12 @@ use iroh::endpoint::{ReadError, VarInt, WriteError};
 use napi::bindgen_prelude::{Buffer, PromiseRaw};
 use napi::Env;
 use napi_derive::napi;
-use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
 
 use crate::connection::ConnShared;
 use crate::error::{ErrorCode, IrohError, IrohResult};
 use crate::pending::{guarded, spawn, token_of, CancelToken};
+use crate::release::Slot;
 
 fn stream_ended() -> IrohError {
     IrohError::new(ErrorCode::StreamClosed, "the stream was reset or stopped by this side")
@@ -45,39 +45,79 @@ fn var_int(code: u32) -> VarInt {
     VarInt::from_u32(code)
 }
 
+/// Why an operation found its stream ended: this side reset or stopped it, or closed the
+/// connection or the endpoint (which let go of the stream).
+fn ended_error(conn: &ConnShared) -> IrohError {
+    if conn.closing.is_cancelled() {
+        conn.gone()
+    } else {
+        stream_ended()
+    }
+}
+
+/// The QUIC stream id as a JS number: exact, since ids stay far below 2^53 in practice
+/// (a peer may open at most 2^60 streams of each kind, and flow control keeps it far lower).
+fn id_of(id: impl Into<u64>) -> f64 {
+    id.into() as f64
+}
+
 /// The sending half of a stream.
 #[napi]
 pub struct SendStream {
-    stream: Arc<Mutex<iroh::endpoint::SendStream>>,
+    /// Emptied when the connection or endpoint is closed here: the stream keeps the
+    /// endpoint's socket open.
+    stream: Arc<Slot<iroh::endpoint::SendStream>>,
     conn: Arc<ConnShared>,
-    /// Fires on `reset()`, so that a write stuck on flow control gives up its lock.
+    id: f64,
+    /// Fires on `reset()` and when the connection is closed here (a child of its token), so
+    /// that a write stuck on flow control gives up its lock.
     ended: CancellationToken,
 }
 
 impl SendStream {
     pub(crate) fn new(stream: iroh::endpoint::SendStream, conn: &Arc<ConnShared>) -> Self {
-        Self { stream: Arc::new(Mutex::new(stream)), conn: conn.clone(), ended: CancellationToken::new() }
+        let id = id_of(stream.id());
+        let stream = Arc::new(Slot::new(Some(stream)));
+        if !conn.add_send(&stream) {
+            // The connection was let go already: so is this stream.
+            if let Ok(mut slot) = stream.try_lock() {
+                slot.take();
+            }
+        }
+        Self { stream, conn: conn.clone(), id, ended: conn.closing.child_token() }
     }
 
     fn run<'env, T, F, Fut>(&self, env: &'env Env, op: F) -> napi::Result<PromiseRaw<'env, T>>
     where
         T: napi::bindgen_prelude::ToNapiValue + Send + 'static,
-        F: FnOnce(Arc<Mutex<iroh::endpoint::SendStream>>, Arc<ConnShared>) -> Fut + Send + 'static,
+        F: FnOnce(Arc<Slot<iroh::endpoint::SendStream>>, Arc<ConnShared>) -> Fut + Send + 'static,
         Fut: std::future::Future<Output = IrohResult<T>> + Send + 'static,
     {
         let (stream, conn, ended) = (self.stream.clone(), self.conn.clone(), self.ended.clone());
-        spawn(env, async move { guarded(op(stream, conn), None, &ended, || Err(stream_ended())).await })
+        spawn(env, async move {
+            let closed = conn.clone();
+            guarded(op(stream, conn), None, &ended, || Err(ended_error(&closed))).await
+        })
     }
 }
 
 #[napi]
 impl SendStream {
+    /// The QUIC stream id: 0, 4, 8... for bidirectional streams the client opens, 1, 5...
+    /// for the server's, 2, 6... and 3, 7... for unidirectional ones.
+    #[napi(catch_unwind)]
+    pub fn id(&self) -> f64 {
+        self.id
+    }
+
     /// Writes some of `data`; resolves with how many bytes were taken.
     #[napi(catch_unwind, ts_return_type = "Promise<number>")]
     pub fn write<'env>(&self, env: &'env Env, data: &[u8]) -> napi::Result<PromiseRaw<'env, u32>> {
         let data = Bytes::copy_from_slice(data);
         self.run(env, move |stream, conn| async move {
-            let n = stream.lock().await.write(&data).await.map_err(|e| write_error(e, &conn))?;
+            let mut stream = stream.lock().await;
+            let stream = stream.as_mut().ok_or_else(|| conn.gone())?;
+            let n = stream.write(&data).await.map_err(|e| write_error(e, &conn))?;
             Ok(n as u32)
         })
     }
@@ -87,17 +127,19 @@ impl SendStream {
     pub fn write_all<'env>(&self, env: &'env Env, data: &[u8]) -> napi::Result<PromiseRaw<'env, ()>> {
         let data = Bytes::copy_from_slice(data);
         self.run(env, move |stream, conn| async move {
-            stream.lock().await.write_chunk(data).await.map_err(|e| write_error(e, &conn))
+            let mut stream = stream.lock().await;
+            let stream = stream.as_mut().ok_or_else(|| conn.gone())?;
+            stream.write_chunk(data).await.map_err(|e| write_error(e, &conn))
         })
     }
 
     /// Ends the stream after the data written so far; the peer reads to the end.
     #[napi(catch_unwind, ts_return_type = "Promise<void>")]
     pub fn finish<'env>(&self, env: &'env Env) -> napi::Result<PromiseRaw<'env, ()>> {
-        self.run(env, |stream, _| async move {
+        self.run(env, |stream, conn| async move {
+            let mut stream = stream.lock().await;
+            let stream = stream.as_mut().ok_or_else(|| conn.gone())?;
             stream
-                .lock()
-                .await
                 .finish()
                 .map_err(|_| IrohError::new(ErrorCode::StreamClosed, "the stream is already finished or reset"))
         })
@@ -107,11 +149,11 @@ impl SendStream {
     #[napi(catch_unwind, ts_return_type = "Promise<void>")]
     pub fn reset<'env>(&self, env: &'env Env, code: u32) -> napi::Result<PromiseRaw<'env, ()>> {
         self.ended.cancel();
-        let stream = self.stream.clone();
+        let (stream, conn) = (self.stream.clone(), self.conn.clone());
         spawn(env, async move {
+            let mut stream = stream.lock().await;
+            let stream = stream.as_mut().ok_or_else(|| conn.gone())?;
             stream
-                .lock()
-                .await
                 .reset(var_int(code))
                 .map_err(|_| IrohError::new(ErrorCode::StreamClosed, "the stream is already finished or reset"))
         })
@@ -121,15 +163,26 @@ impl SendStream {
 /// The receiving half of a stream.
 #[napi]
 pub struct RecvStream {
-    stream: Arc<Mutex<iroh::endpoint::RecvStream>>,
+    /// Emptied when the connection or endpoint is closed here, as for `SendStream`.
+    stream: Arc<Slot<iroh::endpoint::RecvStream>>,
     conn: Arc<ConnShared>,
-    /// Fires on `stop()`, so that a pending read gives up its lock.
+    id: f64,
+    /// Fires on `stop()` and when the connection is closed here, so that a pending read
+    /// gives up its lock.
     ended: CancellationToken,
 }
 
 impl RecvStream {
     pub(crate) fn new(stream: iroh::endpoint::RecvStream, conn: &Arc<ConnShared>) -> Self {
-        Self { stream: Arc::new(Mutex::new(stream)), conn: conn.clone(), ended: CancellationToken::new() }
+        let id = id_of(stream.id());
+        let stream = Arc::new(Slot::new(Some(stream)));
+        if !conn.add_recv(&stream) {
+            // The connection was let go already: so is this stream.
+            if let Ok(mut slot) = stream.try_lock() {
+                slot.take();
+            }
+        }
+        Self { stream, conn: conn.clone(), id, ended: conn.closing.child_token() }
     }
 
     fn run<'env, T, F, Fut>(
@@ -140,22 +193,33 @@ impl RecvStream {
     ) -> napi::Result<PromiseRaw<'env, T>>
     where
         T: napi::bindgen_prelude::ToNapiValue + Send + 'static,
-        F: FnOnce(Arc<Mutex<iroh::endpoint::RecvStream>>, Arc<ConnShared>) -> Fut + Send + 'static,
+        F: FnOnce(Arc<Slot<iroh::endpoint::RecvStream>>, Arc<ConnShared>) -> Fut + Send + 'static,
         Fut: std::future::Future<Output = IrohResult<T>> + Send + 'static,
     {
         let (stream, conn, ended) = (self.stream.clone(), self.conn.clone(), self.ended.clone());
         let cancel = token_of(cancel);
-        spawn(env, async move { guarded(op(stream, conn), cancel, &ended, || Err(stream_ended())).await })
+        spawn(env, async move {
+            let closed = conn.clone();
+            guarded(op(stream, conn), cancel, &ended, || Err(ended_error(&closed))).await
+        })
     }
 }
 
 #[napi]
 impl RecvStream {
+    /// The QUIC stream id, the same on both sides (see `SendStream.id`).
+    #[napi(catch_unwind)]
+    pub fn id(&self) -> f64 {
+        self.id
+    }
+
     /// Reads up to `max` bytes; `null` at the end of the stream.
     #[napi(catch_unwind, ts_return_type = "Promise<Buffer | null>")]
     pub fn read<'env>(&self, env: &'env Env, max: u32, cancel: Option<&CancelToken>) -> napi::Result<PromiseRaw<'env, Option<Buffer>>> {
         self.run(env, cancel, move |stream, conn| async move {
-            let chunk = stream.lock().await.read_chunk(max.max(1) as usize).await.map_err(|e| read_error(e, &conn))?;
+            let mut stream = stream.lock().await;
+            let stream = stream.as_mut().ok_or_else(|| conn.gone())?;
+            let chunk = stream.read_chunk(max.max(1) as usize).await.map_err(|e| read_error(e, &conn))?;
             Ok(chunk.map(|b| Buffer::from(b.to_vec())))
         })
     }
@@ -164,8 +228,10 @@ impl RecvStream {
     #[napi(catch_unwind, ts_return_type = "Promise<Buffer>")]
     pub fn read_exact<'env>(&self, env: &'env Env, n: u32, cancel: Option<&CancelToken>) -> napi::Result<PromiseRaw<'env, Buffer>> {
         self.run(env, cancel, move |stream, conn| async move {
+            let mut stream = stream.lock().await;
+            let stream = stream.as_mut().ok_or_else(|| conn.gone())?;
             let mut buf = vec![0u8; n as usize];
-            stream.lock().await.read_exact(&mut buf).await.map_err(|e| match e {
+            stream.read_exact(&mut buf).await.map_err(|e| match e {
                 iroh::endpoint::ReadExactError::FinishedEarly(got) => IrohError::new(
                     ErrorCode::UnexpectedEnd,
                     format!("the stream ended after {got} of {n} bytes"),
@@ -180,7 +246,9 @@ impl RecvStream {
     #[napi(catch_unwind, ts_return_type = "Promise<Buffer>")]
     pub fn read_to_end<'env>(&self, env: &'env Env, max: u32, cancel: Option<&CancelToken>) -> napi::Result<PromiseRaw<'env, Buffer>> {
         self.run(env, cancel, move |stream, conn| async move {
-            let data = stream.lock().await.read_to_end(max as usize).await.map_err(|e| match e {
+            let mut stream = stream.lock().await;
+            let stream = stream.as_mut().ok_or_else(|| conn.gone())?;
+            let data = stream.read_to_end(max as usize).await.map_err(|e| match e {
                 iroh::endpoint::ReadToEndError::TooLong => {
                     IrohError::new(ErrorCode::TooLarge, format!("the stream is longer than {max} bytes"))
                 }
@@ -194,11 +262,11 @@ impl RecvStream {
     #[napi(catch_unwind, ts_return_type = "Promise<void>")]
     pub fn stop<'env>(&self, env: &'env Env, code: u32) -> napi::Result<PromiseRaw<'env, ()>> {
         self.ended.cancel();
-        let stream = self.stream.clone();
+        let (stream, conn) = (self.stream.clone(), self.conn.clone());
         spawn(env, async move {
+            let mut stream = stream.lock().await;
+            let stream = stream.as_mut().ok_or_else(|| conn.gone())?;
             stream
-                .lock()
-                .await
                 .stop(var_int(code))
                 .map_err(|_| IrohError::new(ErrorCode::StreamClosed, "the stream is already stopped"))
         })

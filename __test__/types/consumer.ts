@@ -53,7 +53,7 @@ export async function hub(): Promise<void> {
     relayCaCertificates: relay.caCertificatePem === null ? [] : [relay.caCertificatePem],
     addressLookup: 'none',
   })
-  const hub = createHub(endpoint, { alpn: 'alkhub/1', allow: new Set<string>() })
+  const hub = createHub(endpoint, { alpn: 'alkhub/1', allow: new Set<string>(), acks: true, maxPendingBytes: 1 << 20 })
   hub.addEventListener('refused', (e) => console.log((e as CustomEvent<{ nodeId: string }>).detail.nodeId))
   for await (const { nodeId, target } of hub) {
     const t: IrohEventTarget = target
@@ -82,6 +82,7 @@ export async function hub(): Promise<void> {
       s.dispatchEvent(new CustomEvent('hub.register', { detail: { ops: ['echo'] } }))
     },
   })
+  await spoke.flush({ acked: true })
   const unrefed: typeof spoke = spoke.unref().ref()
   const stillOpen: boolean = !endpoint.unref().ref().isClosed()
   console.log(unrefed.state, stillOpen, hub.unref() === hub)

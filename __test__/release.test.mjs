@@ -1,0 +1,176 @@
+// close() frees at once: once endpoint.close() resolves, its socket and native state are
+// gone, whatever JS still holds (connections, streams, event targets, path watchers).
+import { afterEach, describe, expect, it } from 'vitest'
+import { createSocket } from 'node:dgram'
+import { once } from 'node:events'
+import { fileURLToPath } from 'node:url'
+import { Endpoint, createHubIrohEventTarget, createSpokeIrohEventTarget, startRelayServer } from '../lib/index.mjs'
+import { ALPN, LOOPBACK, closeAll, endpoint, pair, rejectsWithCode, spawnJsonLines, within } from './helpers.mjs'
+
+afterEach(closeAll)
+
+/** A loopback UDP port that was free a moment ago. */
+async function freeUdpPort() {
+  const socket = createSocket('udp4')
+  socket.bind(0, '127.0.0.1')
+  await once(socket, 'listening')
+  const { port } = socket.address()
+  await new Promise((resolve) => socket.close(resolve))
+  return port
+}
+
+describe('close() releases the socket at once', () => {
+  it('the same port binds again right after close, while JS still holds everything', async () => {
+    const port = await freeUdpPort()
+    const fixed = { ...LOOPBACK, bindAddr: `127.0.0.1:${port}`, alpns: [ALPN] }
+    const server = await Endpoint.create(fixed)
+    const client = await endpoint({ alpns: [ALPN] })
+    // A raw stream, an event target (its pump) and a path watcher on two connections.
+    let accepted = server.accept()
+    const conn = await client.connect(server.addr(), ALPN, { timeoutMs: 10_000 })
+    const serverConn = await accepted
+    const { send, recv } = await conn.openBi()
+    await send.writeAll(Buffer.from('hi'))
+    const there = await serverConn.acceptBi()
+    expect((await there.recv.readExact(2)).toString()).toBe('hi')
+    accepted = server.accept()
+    const conn2 = await client.connect(server.addr(), ALPN, { timeoutMs: 10_000 })
+    const serverConn2 = await accepted
+    const [spoke, hub] = await Promise.all([createSpokeIrohEventTarget(conn2), createHubIrohEventTarget(serverConn2)])
+    const got = new Promise((resolve) => hub.addEventListener('hello', (e) => resolve(e.detail), { once: true }))
+    spoke.dispatchEvent(new CustomEvent('hello', { detail: 1 }))
+    expect(await within(got, 10_000, 'the event')).toBe(1)
+    const stopWatching = serverConn.watchPaths(() => {})
+    const closedPending = serverConn.closed()
+
+    await within(server.close(), 15_000, 'close')
+    const again = await within(Endpoint.create(fixed), 10_000, 'the second bind')
+    try {
+      // The new endpoint on the old port works.
+      const conn3 = await client.connect(again.addr(), ALPN, { timeoutMs: 10_000 })
+      expect(conn3.remoteNodeId()).toBe(again.nodeId())
+    } finally {
+      await again.close()
+    }
+    // What JS held still answers, with the close, not a crash.
+    expect(await closedPending).toMatchObject({ kind: 'local' })
+    await rejectsWithCode(there.recv.read(), 'ERR_IROH_ENDPOINT_CLOSED')
+    stopWatching()
+    expect([send, recv, hub, spoke, serverConn2].length).toBe(5)
+  })
+
+  it('a relay server closed in place can be started again on the same ports', async () => {
+    const [https, quic] = [await freeUdpPort(), await freeUdpPort()]
+    const options = { bindAddr: `127.0.0.1:${https}`, quicPort: quic }
+    const first = await startRelayServer(options)
+    await first.close()
+    const second = await within(startRelayServer(options), 10_000, 'the second relay server')
+    expect(second.quicPort).toBe(quic)
+    await second.close()
+    expect(first.url).toBe(second.url)
+  })
+})
+
+describe('after the endpoint closed', () => {
+  it('calls on its connection and streams reject with coded errors', async () => {
+    const { server, client, clientConn } = await pair()
+    const { send, recv } = await clientConn.openBi()
+    await send.writeAll(Buffer.from('x'))
+    const uni = await clientConn.openUni()
+    await client.close()
+
+    for (const [name, call] of [
+      ['openBi', () => clientConn.openBi()],
+      ['acceptBi', () => clientConn.acceptBi()],
+      ['openUni', () => clientConn.openUni()],
+      ['acceptUni', () => clientConn.acceptUni()],
+      ['readDatagram', () => clientConn.readDatagram()],
+      ['write', () => send.write(Buffer.from('y'))],
+      ['writeAll', () => uni.writeAll(Buffer.from('y'))],
+      ['finish', () => send.finish()],
+      ['reset', () => uni.reset(1)],
+      ['read', () => recv.read()],
+      ['readExact', () => recv.readExact(1)],
+      ['readToEnd', () => recv.readToEnd(10)],
+      ['stop', () => recv.stop(1)],
+      ['connect', () => client.connect(server.nodeId(), ALPN)],
+      ['online', () => client.online()],
+    ]) {
+      await rejectsWithCode(within(call(), 5_000, name), 'ERR_IROH_ENDPOINT_CLOSED')
+    }
+    expect(() => clientConn.sendDatagram(Buffer.from('d'))).toThrow(expect.objectContaining({ code: 'ERR_IROH_ENDPOINT_CLOSED' }))
+    expect(await client.accept()).toBeNull()
+    // What is known about the connection survives it.
+    const info = { code: 0, kind: 'local', reason: 'the endpoint was closed' }
+    expect(clientConn.closeReason()).toEqual(info)
+    expect(await within(clientConn.closed(), 5_000, 'closed()')).toEqual(info)
+    expect(clientConn.remoteNodeId()).toBe(server.nodeId())
+    expect(clientConn.alpn()).toBe(ALPN)
+    expect(clientConn.stats().sentBytes).toBeGreaterThan(0)
+    expect(clientConn.paths()).toEqual([])
+    expect(clientConn.pathType()).toBe('none')
+    expect(clientConn.maxDatagramSize()).toBeNull()
+    expect(typeof clientConn.rtt()).toBe('number')
+    expect(send.id()).toBe(0)
+    expect(client.isClosed()).toBe(true)
+    expect(client.nodeId()).toMatch(/^[0-9a-f]{64}$/)
+    clientConn.close(1, 'again')
+    await client.close()
+  })
+
+  it('a connection closed here lets go of its streams; the peer sees the close and keeps what arrived', async () => {
+    const { clientConn, serverConn } = await pair()
+    const { send, recv } = await clientConn.openBi()
+    await send.writeAll(Buffer.from('x'))
+    const there = await serverConn.acceptBi()
+    clientConn.close(7, 'bye')
+    await rejectsWithCode(recv.read(), 'ERR_IROH_CONNECTION_CLOSED')
+    await rejectsWithCode(send.write(Buffer.from('y')), 'ERR_IROH_CONNECTION_CLOSED')
+    await rejectsWithCode(clientConn.openBi(), 'ERR_IROH_CONNECTION_CLOSED')
+    expect(clientConn.closeReason()).toEqual({ code: 7, reason: 'bye', kind: 'local' })
+    expect(await within(serverConn.closed(), 10_000, 'the peer learning of the close')).toEqual({ code: 7, reason: 'bye', kind: 'remote' })
+    // The peer closing does not take away what had arrived: only this side's close does.
+    expect((await there.recv.read()).toString()).toBe('x')
+    await rejectsWithCode(there.recv.read(), 'ERR_IROH_CONNECTION_CLOSED')
+  })
+})
+
+describe('stream ids', () => {
+  it('are the QUIC stream ids: client bi 0, 4; client uni 2; server bi 1', async () => {
+    const { clientConn, serverConn } = await pair()
+    const first = await clientConn.openBi()
+    const second = await clientConn.openBi()
+    const uni = await clientConn.openUni()
+    for (const s of [first, second]) await s.send.write(Buffer.from('x'))
+    await uni.write(Buffer.from('x'))
+    expect([first.send.id(), first.recv.id(), second.send.id(), second.recv.id(), uni.id()]).toEqual([0, 0, 4, 4, 2])
+    const a = await serverConn.acceptBi()
+    const b = await serverConn.acceptBi()
+    expect([a.recv.id(), b.send.id(), (await serverConn.acceptUni()).id()]).toEqual([0, 4, 2])
+    const fromServer = await serverConn.openBi()
+    expect(fromServer.send.id()).toBe(1)
+    expect(typeof first.send.id()).toBe('number')
+  })
+})
+
+describe('endpoints created and closed in a loop', () => {
+  it('1,000 cycles: descriptors back to baseline, native memory flat', { timeout: 900_000 }, async () => {
+    const script = fileURLToPath(new URL('./fixtures/release-cycles.mjs', import.meta.url))
+    const run = spawnJsonLines(process.execPath, [script, '1000'], 'the cycle process')
+    const killer = setTimeout(() => run.child.kill('SIGKILL'), 840_000)
+    try {
+      await run.waitFor(() => run.lines.find((l) => l.done))
+    } finally {
+      clearTimeout(killer)
+    }
+    expect(await run.exited).toEqual({ code: 0, signal: null })
+    const at = (n) => run.lines.find((l) => l.cycle === n)
+    // The first cycle opens what lives as long as the process (the runtime's descriptors).
+    const [first, fifty, last] = [at(1), at(50), at(1000)]
+    console.log(JSON.stringify({ start: run.lines[0], first, fifty, last }))
+    // Measured while JS still held the last cycle's endpoints, connection and streams.
+    expect(last.fds).toBeLessThanOrEqual(first.fds)
+    expect(fifty.fds).toBeLessThanOrEqual(first.fds)
+    expect(last.native - fifty.native).toBeLessThan(32)
+  })
+})
