@@ -34,7 +34,9 @@ pub const CLOSE_TRUNCATED_FRAME: u32 = 4003;
 pub const CLOSE_STREAM_ERROR: u32 = 4004;
 
 const DEFAULT_MAX_BUFFERED_BYTES: usize = 8 * 1024 * 1024;
-const READ_CHUNK: usize = 256 * 1024;
+/// Received chunks (about a packet each) taken per read: one lock of the connection for
+/// many packets instead of one each.
+const READ_CHUNKS: usize = 32;
 const DEFAULT_FRAME_TIMEOUT_MS: u32 = 30_000;
 
 struct FrameLimits {
@@ -329,9 +331,11 @@ async fn read_loop(
         }
         tokio::select! {
             _ = shared.ack.notified(), if with_js > 0 => {}
-            read = recv.read_chunk(READ_CHUNK), if !eof => match read {
-                Ok(Some(chunk)) => {
-                    decoder.extend(&chunk);
+            read = read_chunks(&mut recv), if !eof => match read {
+                Ok(Some((chunks, n))) => {
+                    for chunk in &chunks[..n] {
+                        decoder.extend(chunk);
+                    }
                     last_bytes = Instant::now();
                 }
                 Ok(None) => {
@@ -372,6 +376,12 @@ async fn read_loop(
             }
         }
     }
+}
+
+/// The chunks that have arrived (at least one), `None` at the end of the stream.
+async fn read_chunks(recv: &mut iroh::endpoint::RecvStream) -> Result<Option<([bytes::Bytes; READ_CHUNKS], usize)>, ReadError> {
+    let mut chunks: [bytes::Bytes; READ_CHUNKS] = Default::default();
+    Ok(recv.read_many_chunks(&mut chunks).await?.map(|n| (chunks, n)))
 }
 
 /// Moves every complete frame from the decoder into the inbox.
