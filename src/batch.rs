@@ -253,6 +253,16 @@ impl Outbox {
         if buffered > 0 && buffered + len > self.max_buffered {
             return Err(OutboxError::Full { buffered, len, max: self.max_buffered });
         }
+        if payload.len() >= LARGE_MESSAGE_BYTES {
+            // A buffer of its own, of exactly its size: appended to the shared one it would
+            // grow that past the allocator's mmap threshold, and every write would then cost
+            // fresh pages (page faults) and an munmap.
+            let mut own = BytesMut::with_capacity(len);
+            codec::encode_frame(payload, self.max_frame, &mut own)
+                .map_err(|_| OutboxError::FrameTooLarge { len: payload.len(), max: self.max_frame })?;
+            self.push_owned(own.freeze());
+            return Ok(len);
+        }
         codec::encode_frame(payload, self.max_frame, &mut self.buf)
             .map(|()| len)
             .map_err(|_| OutboxError::FrameTooLarge { len: payload.len(), max: self.max_frame })
@@ -387,6 +397,15 @@ mod tests {
         assert!(matches!(o.push(&[0; 10], 45), Err(OutboxError::Full { .. })));
         // An empty outbox takes one frame above the buffer cap but within the frame cap.
         o.push(&[0; 90], 0).unwrap();
+        // A large frame goes in a buffer of its own, in order with the rest.
+        let mut o = Outbox::new(1 << 20, 1 << 20);
+        o.push(b"a", 0).unwrap();
+        o.push(&vec![5; LARGE_MESSAGE_BYTES], 0).unwrap();
+        o.push(b"b", 0).unwrap();
+        let chunks = o.take();
+        assert_eq!(chunks.len(), 3);
+        assert_eq!(chunks[1].len(), 4 + LARGE_MESSAGE_BYTES);
+        assert_eq!(o.len(), 0);
     }
 
     fn wire(payload: &[u8]) -> BytesMut {

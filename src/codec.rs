@@ -7,6 +7,8 @@ use serde::Deserialize;
 
 pub const HEADER_LEN: usize = 4;
 pub const DEFAULT_MAX_FRAME_BYTES: usize = 16 * 1024 * 1024;
+/// The smallest allocation the decoder makes for frames: small frames share one.
+const MIN_ALLOCATION: usize = 64 * 1024;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FrameError {
@@ -112,10 +114,17 @@ impl FrameDecoder {
         if len > self.max {
             return Err(FrameError::TooLarge { len: len as u64, max: self.max });
         }
-        if self.buf.len() < HEADER_LEN + len {
-            // Reserve once for the whole frame instead of growing chunk by chunk: its bytes
-            // then land in one allocation, copied once out of QUIC's receive buffers.
-            self.buf.reserve(HEADER_LEN + len - self.buf.len());
+        let whole = HEADER_LEN + len;
+        if self.buf.len() < whole {
+            // One allocation of exactly the frame's size, so its bytes are copied once out of
+            // QUIC's receive buffers and a Buffer over them holds nothing else. (Not
+            // `reserve`: on an allocation it owns alone, BytesMut doubles it, and every
+            // frame cut from it would then keep the doubled allocation alive.)
+            if self.buf.capacity() < whole {
+                let mut own = BytesMut::with_capacity(whole.max(MIN_ALLOCATION));
+                own.extend_from_slice(&self.buf);
+                self.buf = own;
+            }
             return Ok(None);
         }
         Ok(Some(len))

@@ -333,8 +333,13 @@ async fn read_loop(
             _ = shared.ack.notified(), if with_js > 0 => {}
             read = read_chunks(&mut recv), if !eof => match read {
                 Ok(Some((chunks, n))) => {
+                    // Frames are cut chunk by chunk: a frame's header is seen, and the
+                    // frame given its own allocation, after at most one chunk of it.
                     for chunk in &chunks[..n] {
                         decoder.extend(chunk);
+                        if let Err(e) = cut_frames(&mut decoder, &mut inbox) {
+                            return protocol_failure(&shared, &tsfn, &mut inbox, e);
+                        }
                     }
                     last_bytes = Instant::now();
                 }
