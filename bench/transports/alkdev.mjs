@@ -22,21 +22,29 @@ export async function dial(addr) {
 }
 
 function wrap(target, endpoint) {
-  const closed = target.closed
+  return { target, ...peerOf(target, endpoint, (event) => target.dispatchEvent(event)) }
+}
+
+/**
+ * The workload's view of an event target or a message channel on `endpoint`: `send`
+ * returns false when the buffer is full (ready() then waits for drain).
+ */
+export function peerOf(thing, endpoint, send) {
+  const closed = thing.closed
   return {
-    target,
-    send(event) {
+    send(value) {
       try {
-        return target.dispatchEvent(event)
+        send(value)
+        return true
       } catch (err) {
         if (err.code === 'ERR_IROH_BUFFER_FULL') return false
         throw err
       }
     },
-    ready: () => new Promise((resolve) => target.lifecycle.addEventListener('drain', resolve, { once: true })),
-    flush: () => target.flush(),
+    ready: () => new Promise((resolve) => thing.lifecycle.addEventListener('drain', resolve, { once: true })),
+    flush: () => thing.flush(),
     async close() {
-      await target.close()
+      await thing.close()
       await endpoint.close()
     },
     async closed() {

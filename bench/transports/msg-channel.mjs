@@ -1,6 +1,7 @@
 // Case G: this package's binary message channel (`createMessageChannel`), received with
 // `for await`.
 import { Endpoint, createMessageChannel } from '../../lib/index.mjs'
+import { peerOf } from './alkdev.mjs'
 
 const ALPN = 'alkdev-bench/1'
 const LOCAL = { relayMode: 'disabled', addressLookup: 'none', bindAddr: '127.0.0.1:0' }
@@ -22,27 +23,5 @@ export async function dial(addr) {
 }
 
 function wrap(channel, endpoint) {
-  const closed = channel.closed
-  return {
-    messages: channel,
-    send(bytes) {
-      try {
-        channel.send(bytes)
-        return true
-      } catch (err) {
-        if (err.code === 'ERR_IROH_BUFFER_FULL') return false
-        throw err
-      }
-    },
-    ready: () => new Promise((resolve) => channel.lifecycle.addEventListener('drain', resolve, { once: true })),
-    flush: () => channel.flush(),
-    async close() {
-      await channel.close()
-      await endpoint.close()
-    },
-    async closed() {
-      await closed
-      await endpoint.close()
-    },
-  }
+  return { messages: channel, ...peerOf(channel, endpoint, (bytes) => channel.send(bytes)) }
 }

@@ -1,30 +1,12 @@
 // Case H: a `net` TCP socket carrying the same binary frames (4-byte big-endian length,
 // then the bytes), each received message a Buffer sliced out of what the socket read.
-import net from 'node:net'
 import { once } from 'node:events'
 import { FrameReader } from './frames.mjs'
+import { socketTransport } from './net.mjs'
 
 const HIGH_WATER = 1 << 20
 
-export async function listen() {
-  const server = net.createServer({ noDelay: true })
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  return {
-    addr: `127.0.0.1:${server.address().port}`,
-    async accept() {
-      const [socket] = await once(server, 'connection')
-      return wrap(socket, server)
-    },
-  }
-}
-
-export async function dial(addr) {
-  const [host, port] = addr.split(':')
-  const socket = net.connect({ host, port: Number(port), noDelay: true })
-  await once(socket, 'connect')
-  return wrap(socket, null)
-}
+export const { listen, dial } = socketTransport(wrap)
 
 function wrap(socket, server) {
   // Messages wait here for the consumer; the socket pauses while too many do.

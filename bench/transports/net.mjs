@@ -6,25 +6,31 @@ import { FrameReader, encodeFrame } from './frames.mjs'
 
 const HIGH_WATER = 1 << 20
 
-export async function listen() {
-  const server = net.createServer({ noDelay: true })
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
+/** `listen()` and `dial(addr)` over loopback TCP; `wrap(socket, server)` makes the peer. */
+export function socketTransport(wrap) {
   return {
-    addr: `127.0.0.1:${server.address().port}`,
-    async accept() {
-      const [socket] = await once(server, 'connection')
-      return wrap(socket, server)
+    async listen() {
+      const server = net.createServer({ noDelay: true })
+      server.listen(0, '127.0.0.1')
+      await once(server, 'listening')
+      return {
+        addr: `127.0.0.1:${server.address().port}`,
+        async accept() {
+          const [socket] = await once(server, 'connection')
+          return wrap(socket, server)
+        },
+      }
+    },
+    async dial(addr) {
+      const [host, port] = addr.split(':')
+      const socket = net.connect({ host, port: Number(port), noDelay: true })
+      await once(socket, 'connect')
+      return wrap(socket, null)
     },
   }
 }
 
-export async function dial(addr) {
-  const [host, port] = addr.split(':')
-  const socket = net.connect({ host, port: Number(port), noDelay: true })
-  await once(socket, 'connect')
-  return wrap(socket, null)
-}
+export const { listen, dial } = socketTransport(wrap)
 
 function wrap(socket, server) {
   const target = new Dispatcher()
