@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { connectSpoke, createHub, createSpokeIrohEventTarget } from '../lib/index.mjs'
 import { Incoming, Outgoing } from '../lib/delivery.js'
-import { ALPN, closeAll, endpoint, frame, readFrame, startHubProcess, within } from './helpers.mjs'
+import { ALPN, closeAll, endpoint, stateIs, frame, readFrame, startHubProcess, within } from './helpers.mjs'
 
 const FAST = { alpn: ALPN, initialDelayMs: 20, maxDelayMs: 200, connectTimeoutMs: 2_000 }
 const cleanups = []
@@ -30,17 +30,6 @@ function hubCollects(hub, type, count) {
 function spokeCollects(spoke, type, count) {
   const got = []
   return new Promise((resolve) => spoke.addEventListener(type, (ev) => got.push(ev.detail) === count && resolve(got)))
-}
-
-function stateIs(spoke, state) {
-  if (spoke.state === state) return Promise.resolve()
-  return new Promise((resolve) =>
-    spoke.lifecycle.addEventListener('statechange', function check(e) {
-      if (e.detail.state !== state) return
-      spoke.lifecycle.removeEventListener('statechange', check)
-      resolve()
-    }),
-  )
 }
 
 async function hubAndSpoke(hubOptions = {}, spokeOptions = {}) {

@@ -87,7 +87,7 @@ class ReconnectingSpoke {
   #resolveClosed
   #stringify
   /** Held from creation until the spoke closes or gives up, as a socket's handle is. */
-  #keepAlive = new KeepAlive().hold()
+  #keepAlive = new KeepAlive()
   /** While `onConnect` runs, events go straight to the new connection, ahead of held ones. */
   #greeting = false
 
@@ -108,6 +108,8 @@ class ReconnectingSpoke {
     this.#stringify = stringifierOf(this.#options.eventTarget)
     this.#session = new Session({ maxPendingBytes: this.#options.maxPendingBytes })
     this.#closedPromise = new Promise((resolve) => (this.#resolveClosed = resolve))
+    // Only once the arguments passed: a spoke that never was must not hold the process.
+    this.#keepAlive.hold()
     this.#run()
   }
 
