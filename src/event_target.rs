@@ -182,6 +182,10 @@ impl PumpShared {
         });
         let message = PumpMessage { kind: 3, json: None, frames: None, closed: Some(info.clone()) };
         self.stopped.cancel();
+        // What was queued can no longer be sent: free it now, not when V8 collects the pump.
+        if let Ok(mut outbox) = self.outbox.lock() {
+            *outbox = Outbox::new(self.max_frame, self.max_buffered);
+        }
         notify(tsfn, message);
     }
 }
