@@ -208,11 +208,27 @@ describe('acknowledged delivery', () => {
       killToRestartMs: Math.round(restartedAt - killedAt),
       restartToConnectedMs: Math.round(reconnectedAt - restartedAt),
     }
-    // Close while the hub lives: closing waits for the hub to take what is queued.
-    await spoke.close()
     console.log(`hub crash: ${JSON.stringify(figures)}`)
     // Noticed by the acknowledgement watch, long before the idle timeout could have.
     expect(reconnectedAt - killedAt).toBeLessThan(idleTimeoutMs)
+  })
+})
+
+describe('closing', () => {
+  it('a spoke whose hub died closes within ackTimeoutMs, not at the idle timeout', async () => {
+    const hub = startHubProcess({ bindAddr: '127.0.0.1:0', alpn: ALPN })
+    cleanups.push(() => hub.child.exitCode === null && hub.child.kill('SIGKILL'))
+    const ready = await within(hub.next('ready'), 20_000, 'hub ready')
+    const idleTimeoutMs = 60_000
+    const spoke = connectSpoke(await endpoint({ idleTimeoutMs }), ready.ticket, { ...FAST, ackTimeoutMs: 1_000, heartbeatMs: 200 })
+    await within(stateIs(spoke, 'connected'), 10_000, 'connected')
+    hub.child.kill('SIGKILL')
+    await hub.exited
+    spoke.dispatchEvent(new CustomEvent('e', { detail: 'into the void' }))
+    const started = performance.now()
+    const info = await within(spoke.close(), idleTimeoutMs, 'close')
+    expect(info.kind).toBe('local')
+    expect(performance.now() - started).toBeLessThan(idleTimeoutMs)
   })
 })
 

@@ -219,7 +219,17 @@ class ReconnectingSpoke {
     if (this.#closeInfo === null) {
       this.#stop.abort()
       const inner = this.#inner
-      if (inner) await inner.close(code, reason).catch(() => {})
+      if (inner) {
+        // A hub that takes nothing for ackTimeoutMs is gone: do not wait for the idle timeout.
+        let timer
+        const gone = new Promise((resolve) => {
+          timer = setTimeout(resolve, this.#options.ackTimeoutMs)
+          timer.unref()
+        })
+        await Promise.race([inner.close(code, reason).catch(() => {}), gone])
+        clearTimeout(timer)
+        if (!inner.isClosed) inner.connection.close(code, reason)
+      }
       this.#finish({ code, reason, kind: 'local' })
     }
     return this.#closedPromise
