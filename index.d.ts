@@ -664,7 +664,10 @@ export declare class ReconnectingSpoke<TEvent extends Event = CustomEvent> {
    * `{ acked: true }`, once the hub has acknowledged delivering it (acknowledged delivery only).
    */
   flush(options?: FlushOptions): Promise<void>
-  /** Stops redialing, sends what the live connection has queued, then closes it. */
+  /**
+   * Stops redialing, sends what the live connection has queued, then closes it; a hub that
+   * takes nothing for `ackTimeoutMs` is taken for gone and the connection closed at once.
+   */
   close(code?: number, reason?: string): Promise<EventTargetCloseInfo>
 }
 

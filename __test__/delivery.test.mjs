@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { connectSpoke, createHub, createSpokeIrohEventTarget } from '../lib/index.mjs'
 import { Incoming, Outgoing } from '../lib/delivery.js'
-import { ALPN, closeAll, endpoint, frame, readFrame, startHubProcess, within } from './helpers.mjs'
+import { ALPN, closeAll, endpoint, stateIs, frame, readFrame, startHubProcess, within } from './helpers.mjs'
 
 const FAST = { alpn: ALPN, initialDelayMs: 20, maxDelayMs: 200, connectTimeoutMs: 2_000 }
 const cleanups = []
@@ -30,17 +30,6 @@ function hubCollects(hub, type, count) {
 function spokeCollects(spoke, type, count) {
   const got = []
   return new Promise((resolve) => spoke.addEventListener(type, (ev) => got.push(ev.detail) === count && resolve(got)))
-}
-
-function stateIs(spoke, state) {
-  if (spoke.state === state) return Promise.resolve()
-  return new Promise((resolve) =>
-    spoke.lifecycle.addEventListener('statechange', function check(e) {
-      if (e.detail.state !== state) return
-      spoke.lifecycle.removeEventListener('statechange', check)
-      resolve()
-    }),
-  )
 }
 
 async function hubAndSpoke(hubOptions = {}, spokeOptions = {}) {
@@ -219,11 +208,27 @@ describe('acknowledged delivery', () => {
       killToRestartMs: Math.round(restartedAt - killedAt),
       restartToConnectedMs: Math.round(reconnectedAt - restartedAt),
     }
-    // Close while the hub lives: closing waits for the hub to take what is queued.
-    await spoke.close()
     console.log(`hub crash: ${JSON.stringify(figures)}`)
     // Noticed by the acknowledgement watch, long before the idle timeout could have.
     expect(reconnectedAt - killedAt).toBeLessThan(idleTimeoutMs)
+  })
+})
+
+describe('closing', () => {
+  it('a spoke whose hub died closes within ackTimeoutMs, not at the idle timeout', async () => {
+    const hub = startHubProcess({ bindAddr: '127.0.0.1:0', alpn: ALPN })
+    cleanups.push(() => hub.child.exitCode === null && hub.child.kill('SIGKILL'))
+    const ready = await within(hub.next('ready'), 20_000, 'hub ready')
+    const idleTimeoutMs = 60_000
+    const spoke = connectSpoke(await endpoint({ idleTimeoutMs }), ready.ticket, { ...FAST, ackTimeoutMs: 1_000, heartbeatMs: 200 })
+    await within(stateIs(spoke, 'connected'), 10_000, 'connected')
+    hub.child.kill('SIGKILL')
+    await hub.exited
+    spoke.dispatchEvent(new CustomEvent('e', { detail: 'into the void' }))
+    const started = performance.now()
+    const info = await within(spoke.close(), idleTimeoutMs, 'close')
+    expect(info.kind).toBe('local')
+    expect(performance.now() - started).toBeLessThan(idleTimeoutMs)
   })
 })
 

@@ -1,5 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { createRequire } from 'node:module'
+import { readFileSync, readdirSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
 import { Connection, Endpoint, RelayServer, SendStream, RecvStream, nodeIdFromSecretKey, parseNodeId, setLogLevel, initLogging, generateSecretKey } from '../lib/index.mjs'
 import { ALPN, LOOPBACK, closeAll, endpoint, pair, rejectsWithCode, within } from './helpers.mjs'
 
@@ -217,5 +219,26 @@ describe('a native failure without an ERR_IROH_* code (a Rust panic) is recoded'
       expect({ name, code: await codeOf(() => server[name]) }).toEqual({ name, code: 'ERR_IROH_INTERNAL' })
     }
     expect(await codeOf(() => server.close())).toBe('ERR_IROH_INTERNAL')
+  })
+})
+
+describe('the list of error codes', () => {
+  // src/error.rs is the one list; the types and the README must say the same, and no
+  // code may be raised that is not on it.
+  const read = (file) => readFileSync(fileURLToPath(new URL(`../${file}`, import.meta.url)), 'utf8')
+  const codesIn = (text) => new Set(text.match(/ERR_IROH_[A-Z_]*[A-Z]/g))
+
+  it('is the same in src/error.rs, index.d.ts and the README, and covers every code raised', () => {
+    const rust = read('src/error.rs')
+    const listed = new Set([...rust.matchAll(/=> "(ERR_IROH_[A-Z_]+)"/g)].map((m) => m[1]))
+    expect(listed.size).toBeGreaterThan(25)
+    const types = read('index.d.ts')
+    const union = types.slice(types.indexOf('export type IrohErrorCode'), types.indexOf('\n\n', types.indexOf('export type IrohErrorCode')))
+    expect([...codesIn(union)].sort()).toEqual([...listed].sort())
+    const readme = read('README.md')
+    const section = readme.slice(readme.indexOf('### Error codes'), readme.indexOf('\n## ', readme.indexOf('### Error codes')))
+    expect([...codesIn(section)].sort()).toEqual([...listed].sort())
+    const sources = [...readdirSync(fileURLToPath(new URL('../lib/', import.meta.url)))].map((f) => read(`lib/${f}`))
+    for (const code of codesIn(sources.join('\n') + types + readme)) expect(listed, code).toContain(code)
   })
 })

@@ -68,6 +68,18 @@ export async function dispatchAll(target, events) {
   await target.flush()
 }
 
+/** Resolves once a reconnecting spoke's `state` is `state`. */
+export function stateIs(spoke, state) {
+  if (spoke.state === state) return Promise.resolve()
+  return new Promise((resolve) =>
+    spoke.lifecycle.addEventListener('statechange', function check(e) {
+      if (e.detail.state !== state) return
+      spoke.lifecycle.removeEventListener('statechange', check)
+      resolve()
+    }),
+  )
+}
+
 /** Encodes one wire frame: 4-byte big-endian length, then the payload. */
 export function frame(payload) {
   const body = Buffer.isBuffer(payload) ? payload : Buffer.from(typeof payload === 'string' ? payload : JSON.stringify(payload))

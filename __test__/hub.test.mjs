@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { HubCloseCode, connectSpoke, createHub } from '../lib/index.mjs'
-import { ALPN, closeAll, endpoint, startHubProcess, within } from './helpers.mjs'
+import { ALPN, closeAll, endpoint, stateIs, startHubProcess, within } from './helpers.mjs'
 
 const FAST = { alpn: ALPN, initialDelayMs: 20, maxDelayMs: 200, connectTimeoutMs: 2_000 }
 const cleanups = []
@@ -11,18 +11,6 @@ afterEach(async () => {
   for (const fn of cleanups.splice(0).reverse()) await fn()
   await closeAll()
 })
-
-/** Resolves once `spoke.state` is `state`. */
-function stateIs(spoke, state) {
-  if (spoke.state === state) return Promise.resolve()
-  return new Promise((resolve) =>
-    spoke.lifecycle.addEventListener('statechange', function check(e) {
-      if (e.detail.state !== state) return
-      spoke.lifecycle.removeEventListener('statechange', check)
-      resolve()
-    }),
-  )
-}
 
 /** Resolves with the first `count` events of `type` that reach `target`. */
 function collect(target, type, count) {

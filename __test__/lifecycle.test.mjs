@@ -82,6 +82,22 @@ describe('process lifetime', () => {
     expect(r.stdout).toBe('alive;exit')
   })
 
+  it('a spoke or hub refused for bad options holds nothing', async () => {
+    const script = `
+      const { Endpoint, connectSpoke, createHub } = require(process.argv[1])
+      Endpoint.create({ relayMode: 'disabled', bindAddr: '127.0.0.1:0', addressLookup: 'none' }).then((ep) => {
+        const codes = []
+        for (const make of [() => connectSpoke(ep, ep.nodeId(), { alpn: 5 }), () => createHub(ep, { alpn: 'x', acks: 'yes' })]) {
+          try { make() } catch (err) { codes.push(err.code) }
+        }
+        process.stdout.write(codes.join(','))
+      })`
+    const r = await runNode(['-e', script, fixture('../../lib/index.js')], 30_000)
+    expect(r.signal, `killed: the process hung\n${r.stderr}`).toBeNull()
+    expect(r.code, r.stderr).toBe(0)
+    expect(r.stdout).toBe('ERR_IROH_INVALID_ALPN,ERR_IROH_INVALID_ARGUMENT')
+  })
+
   it('loading the addon and creating nothing keeps nothing alive', async () => {
     const r = await runNode(['-e', "require(process.argv[1]).generateSecretKey()", fixture('../../lib/index.js')], 30_000)
     expect(r.signal).toBeNull()

@@ -25,9 +25,19 @@ afterEach(async () => {
  * `blocked`, UDP between the routers is dropped until `network.allowDirect()`.
  */
 async function setUp(nat, { blocked = false } = {}) {
+  const { network, start, relay, ca } = await withRelay(nat)
+  if (blocked) network.blockDirect()
+  const hub = start(network.ns.h1, 'hub', { relay, ca, alpn: ALPN })
+  const { nodeId } = await within(hub.next('ready'), 30_000, 'hub online')
+  const spoke = start(network.ns.h2, 'spoke', { relay, ca, alpn: ALPN, hub: nodeId, initialPings: INITIAL_PINGS })
+  const firstPath = await within(spoke.next('connected'), 30_000, 'spoke connected')
+  return { network, relay, spoke, firstPath }
+}
+
+/** Builds the network and starts its relay; `start(ns, role, config)` starts a peer in it. */
+async function withRelay(nat) {
   const network = createNetwork(nat)
   cleanups.push(() => network.remove())
-  if (blocked) network.blockDirect()
   const peers = []
   cleanups.push(async () => {
     // Ask politely, then make sure: no process may outlive its namespace.
@@ -40,11 +50,7 @@ async function setUp(nat, { blocked = false } = {}) {
   }
   const relayPeer = start(network.ns.pub, 'relay', { bindAddr: `${RELAY_IP}:443`, quicPort: 7842 })
   const { relay, ca } = await within(relayPeer.next('ready'), 20_000, 'relay ready')
-  const hub = start(network.ns.h1, 'hub', { relay, ca, alpn: ALPN })
-  const { nodeId } = await within(hub.next('ready'), 30_000, 'hub online')
-  const spoke = start(network.ns.h2, 'spoke', { relay, ca, alpn: ALPN, hub: nodeId, initialPings: INITIAL_PINGS })
-  const firstPath = await within(spoke.next('connected'), 30_000, 'spoke connected')
-  return { network, relay, spoke, firstPath }
+  return { network, start, relay, ca }
 }
 
 /** Sends n pings from the spoke and resolves with its report once all n pongs are back. */
@@ -98,19 +104,7 @@ describe.skipIf(unavailable)('through NAT routers', () => {
   })
 
   it('a 40 s cable cut on the spoke side: acknowledged delivery loses nothing and duplicates nothing, both ways', { timeout: 180_000 }, async () => {
-    const network = createNetwork({ r1: 'endpoint-independent', r2: 'endpoint-independent' })
-    cleanups.push(() => network.remove())
-    const peers = []
-    cleanups.push(async () => {
-      await Promise.all(peers.map((p) => within(p.stop(), 10_000, 'peer exit').catch(() => p.child.kill('SIGKILL'))))
-    })
-    const start = (ns, role, config) => {
-      const peer = startPeer(ns, PEER, role, config)
-      peers.push(peer)
-      return peer
-    }
-    const relayPeer = start(network.ns.pub, 'relay', { bindAddr: `${RELAY_IP}:443`, quicPort: 7842 })
-    const { relay, ca } = await within(relayPeer.next('ready'), 20_000, 'relay ready')
+    const { network, start, relay, ca } = await withRelay({ r1: 'endpoint-independent', r2: 'endpoint-independent' })
     const hub = start(network.ns.h1, 'stream-hub', { relay, ca, alpn: ALPN })
     const { nodeId } = await within(hub.next('ready'), 30_000, 'hub online')
     const spoke = start(network.ns.h2, 'stream-spoke', { relay, ca, alpn: ALPN, hub: nodeId })

@@ -35,6 +35,8 @@ class Outgoing {
   /** The number of the first retained event; events are numbered from 1. */
   #first = 1
   #texts = []
+  /** The UTF-8 size of each of `#texts`. */
+  #sizes = []
   #head = 0
   #bytes = 0
   #waiters = []
@@ -72,6 +74,7 @@ class Outgoing {
       )
     }
     this.#texts.push(text)
+    this.#sizes.push(bytes)
     this.#bytes += bytes
   }
 
@@ -83,13 +86,14 @@ class Outgoing {
   /** The peer has delivered every event up to number `seq`. */
   ack(seq) {
     while (this.#first <= seq && this.#head < this.#texts.length) {
-      this.#bytes -= Buffer.byteLength(this.#texts[this.#head])
+      this.#bytes -= this.#sizes[this.#head]
       this.#texts[this.#head++] = undefined
       this.#first++
     }
     // Compact now and then rather than shift on every ack.
     if (this.#head > 1024 && this.#head * 2 > this.#texts.length) {
       this.#texts = this.#texts.slice(this.#head)
+      this.#sizes = this.#sizes.slice(this.#head)
       this.#head = 0
     }
     const acked = this.#first - 1

@@ -87,6 +87,8 @@ class Endpoint {
   [PREFER_ALPN](alpn) {
     this.#alpns = [alpn, ...this.#alpns.filter((a) => a !== alpn)]
     nativeSync(() => this[NATIVE].setAlpns(this.#alpns))
+    // It accepts now, if it did not before.
+    this.#keepAlive.hold()
   }
 
   /** Lets the process exit while this endpoint accepts. */

@@ -3,15 +3,12 @@
 // A hub: runs an endpoint's accept loop, admits spokes by node id, and keeps one event
 // target per connected spoke. Refusals happen before any stream is taken.
 
-const binding = require('./native.js')
 const { createHubIrohEventTarget, SEND_TEXT, DELIVERY, checkOptions: checkTargetOptions, stringifierOf } = require('./event-target.js')
 const { Endpoint, PREFER_ALPN } = require('./endpoint.js')
 const { Session, ackAlpn, isAckAlpn } = require('./delivery.js')
+const { parseNodeId } = require('./identity.js')
 const { invalidArgument, irohError, normalizeError, requireString } = require('./errors.js')
-const { nativeSync } = require('./pending.js')
 
-/** A node id in the form `remoteNodeId()` returns; throws ERR_IROH_INVALID_NODE_ID. */
-const canonical = (nodeId) => nativeSync(() => binding.parseNodeId(requireString(nodeId, 'nodeId', 'ERR_IROH_INVALID_NODE_ID')))
 
 /** Close codes the hub puts on the connections it ends. */
 const HubCloseCode = Object.freeze({
@@ -40,7 +37,7 @@ function checkAllow(allow) {
   if (allow === undefined) return null
   if (typeof allow === 'function') return allow
   if (allow instanceof Set) return allow
-  if (allow !== null && typeof allow[Symbol.iterator] === 'function' && typeof allow !== 'string') return new Set([...allow].map(canonical))
+  if (allow !== null && typeof allow[Symbol.iterator] === 'function' && typeof allow !== 'string') return new Set([...allow].map(parseNodeId))
   throw invalidArgument('options.allow must be a Set or iterable of node ids, or a function (nodeId) => boolean | Promise<boolean>')
 }
 
@@ -71,7 +68,7 @@ class Hub extends EventTarget {
     this.#endpoint = endpoint
     this.#alpn = requireString(options.alpn, 'options.alpn', 'ERR_IROH_INVALID_ALPN')
     this.#allow = checkAllow(options.allow)
-    this.#denied = new Set([...(options.deny ?? [])].map(canonical))
+    this.#denied = new Set([...(options.deny ?? [])].map(parseNodeId))
     this.#targetOptions = checkTargetOptions(options.eventTarget)
     this.#stringify = stringifierOf(this.#targetOptions)
     if (options.acks !== undefined && typeof options.acks !== 'boolean') throw invalidArgument('options.acks must be a boolean')
@@ -90,7 +87,7 @@ class Hub extends EventTarget {
 
   /** The event target of a connected spoke, or undefined. */
   spoke(nodeId) {
-    return this.#spokes.get(canonical(nodeId))
+    return this.#spokes.get(parseNodeId(nodeId))
   }
 
   /** Node ids refused whatever `allow` says. */
@@ -100,7 +97,7 @@ class Hub extends EventTarget {
 
   /** Denies `nodeId` from now on and closes its live connection, if any. */
   revoke(nodeId, reason = 'revoked') {
-    nodeId = canonical(nodeId)
+    nodeId = parseNodeId(nodeId)
     this.#denied.add(nodeId)
     this.#dropSession(nodeId, 'it was revoked')
     const target = this.#spokes.get(nodeId)
@@ -112,7 +109,7 @@ class Hub extends EventTarget {
 
   /** Takes `nodeId` off the deny list; `allow` decides again. */
   restore(nodeId) {
-    this.#denied.delete(canonical(nodeId))
+    this.#denied.delete(parseNodeId(nodeId))
   }
 
   /**

@@ -10,18 +10,7 @@ const { MessageChannel, createMessageChannel } = require('./message-channel.js')
 const { Hub, HubCloseCode, createHub } = require('./hub.js')
 const { ReconnectingSpoke, connectSpoke } = require('./spoke.js')
 const { RelayServer, startRelayServer } = require('./relay.js')
-
-function generateSecretKey() {
-  return nativeSync(() => binding.generateSecretKey())
-}
-
-function nodeIdFromSecretKey(secretKey) {
-  return nativeSync(() => binding.nodeIdFromSecretKey(requireString(secretKey, 'secretKey', 'ERR_IROH_INVALID_SECRET_KEY')))
-}
-
-function parseNodeId(nodeId) {
-  return nativeSync(() => binding.parseNodeId(requireString(nodeId, 'nodeId', 'ERR_IROH_INVALID_NODE_ID')))
-}
+const { generateSecretKey, nodeIdFromSecretKey, parseNodeId } = require('./identity.js')
 
 function setLogLevel(level) {
   nativeSync(() => binding.setLogLevel(requireString(level, 'level')))

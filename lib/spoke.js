@@ -87,7 +87,7 @@ class ReconnectingSpoke {
   #resolveClosed
   #stringify
   /** Held from creation until the spoke closes or gives up, as a socket's handle is. */
-  #keepAlive = new KeepAlive().hold()
+  #keepAlive = new KeepAlive()
   /** While `onConnect` runs, events go straight to the new connection, ahead of held ones. */
   #greeting = false
 
@@ -108,6 +108,8 @@ class ReconnectingSpoke {
     this.#stringify = stringifierOf(this.#options.eventTarget)
     this.#session = new Session({ maxPendingBytes: this.#options.maxPendingBytes })
     this.#closedPromise = new Promise((resolve) => (this.#resolveClosed = resolve))
+    // Only once the arguments passed: a spoke that never was must not hold the process.
+    this.#keepAlive.hold()
     this.#run()
   }
 
@@ -217,7 +219,17 @@ class ReconnectingSpoke {
     if (this.#closeInfo === null) {
       this.#stop.abort()
       const inner = this.#inner
-      if (inner) await inner.close(code, reason).catch(() => {})
+      if (inner) {
+        // A hub that takes nothing for ackTimeoutMs is gone: do not wait for the idle timeout.
+        let timer
+        const gone = new Promise((resolve) => {
+          timer = setTimeout(resolve, this.#options.ackTimeoutMs)
+          timer.unref()
+        })
+        await Promise.race([inner.close(code, reason).catch(() => {}), gone])
+        clearTimeout(timer)
+        if (!inner.isClosed) inner.connection.close(code, reason)
+      }
       this.#finish({ code, reason, kind: 'local' })
     }
     return this.#closedPromise

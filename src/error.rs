@@ -3,7 +3,8 @@
 
 use std::fmt;
 
-/// Stable error codes. The string form is part of the public API: never rename one.
+/// Stable error codes: the one list of them. The string form is part of the public API:
+/// never rename one. `index.d.ts` and the README list the same codes (a test compares).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorCode {
     InvalidNodeId,
@@ -32,6 +33,10 @@ pub enum ErrorCode {
     FrameTooLarge,
     Protocol,
     BufferFull,
+    /// Raised by the JS hub and spoke: a hub refused or revoked this spoke.
+    Refused,
+    /// Raised by the JS loader when no native addon loads (so never by this crate).
+    NativeBinding,
     Internal,
 }
 
@@ -65,6 +70,8 @@ impl ErrorCode {
             FrameTooLarge => "ERR_IROH_FRAME_TOO_LARGE",
             Protocol => "ERR_IROH_PROTOCOL",
             BufferFull => "ERR_IROH_BUFFER_FULL",
+            Refused => "ERR_IROH_REFUSED",
+            NativeBinding => "ERR_IROH_NATIVE_BINDING",
             Internal => "ERR_IROH_INTERNAL",
         }
     }
@@ -154,7 +161,7 @@ mod tests {
             InvalidAlpn, InvalidArgument, KeyFile, Bind, Connect, ConnectTimeout, Timeout,
             Aborted, NoRelay, ConnectionClosed, EndpointClosed, StreamClosed, StreamReset,
             StreamStopped, UnexpectedEnd, TooLarge, Datagram, FrameTooLarge, Protocol,
-            BufferFull, Internal,
+            BufferFull, Refused, NativeBinding, Internal,
         ];
         let mut seen = std::collections::HashSet::new();
         for c in all {

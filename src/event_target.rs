@@ -202,6 +202,10 @@ impl PumpShared {
         });
         let message = PumpMessage { closed: Some(info.clone()), ..PumpMessage::of(MSG_CLOSED) };
         self.stopped.cancel();
+        // What was queued can no longer be sent: free it now, not when V8 collects the pump.
+        if let Ok(mut outbox) = self.outbox.lock() {
+            *outbox = Outbox::new(self.max_frame, self.max_buffered);
+        }
         notify(tsfn, message);
     }
 }
