@@ -75,6 +75,13 @@ describe('acknowledged delivery', () => {
     expect(await within(got, 10_000, 'events')).toEqual(range(0, 100))
   })
 
+  it('a hub that closes as soon as it delivers still acknowledges what it delivered', async () => {
+    const { hub, spoke } = await hubAndSpoke()
+    hub.addEventListener('spoke', (e) => e.detail.target.addEventListener('last', () => hub.close()))
+    spoke.dispatchEvent(new CustomEvent('last'))
+    await within(spoke.flush({ acked: true }), 10_000, 'the acknowledgement sent on close')
+  })
+
   for (const direction of ['spoke to hub', 'hub to spoke']) {
     it(`a connection dropped mid-stream loses nothing and duplicates nothing (${direction})`, async () => {
       const N = 20_000

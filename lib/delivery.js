@@ -261,6 +261,11 @@ class AckedLink {
     }
   }
 
+  /** Acknowledges at once what was delivered: the connection is about to close. */
+  settle() {
+    if (this.#started && this.#session.in.delivered > this.#ackedUpTo) this.#sendAck()
+  }
+
   /** Asks the peer for an acknowledgement: proof that it is still there. */
   ping() {
     if (this.#started) this.#sendControl(PING, null)

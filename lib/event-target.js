@@ -360,7 +360,11 @@ class IrohEventTarget {
 
   /** Sends what is queued, then closes the connection with `code` and `reason`. */
   async close(code = 0, reason = '') {
-    if (this.#link !== null && this.#closeInfo === null) await this.#caughtUp().catch(() => {})
+    if (this.#link !== null && this.#closeInfo === null) {
+      await this.#caughtUp().catch(() => {})
+      // What was delivered is acknowledged before the close, not lost with the ack timer.
+      this.#link.settle()
+    }
     IrohEventTarget.#commit()
     this.#closing = true
     if (this.#closeInfo === null) await native(() => this.#pump.close(code, reason))
