@@ -53,6 +53,17 @@ class RecvStream {
   }
 }
 
+/** Calls a user's listener from a native callback: what it throws is thrown as from any other callback, not into the addon. */
+function callListener(listener, value) {
+  try {
+    listener(value)
+  } catch (err) {
+    process.nextTick(() => {
+      throw err
+    })
+  }
+}
+
 function wrapBi(bi) {
   return { send: new SendStream(bi.send), recv: new RecvStream(bi.recv) }
 }
@@ -152,16 +163,7 @@ class Connection {
     }
     if (signal?.aborted) return () => {}
     const watcher = nativeSync(() =>
-      this[NATIVE].watchPaths((state) => {
-        // Not into the native caller: thrown as from any other callback of yours.
-        try {
-          listener(state)
-        } catch (err) {
-          process.nextTick(() => {
-            throw err
-          })
-        }
-      }),
+      this[NATIVE].watchPaths((state) => callListener(listener, state)),
     )
     const stop = () => {
       signal?.removeEventListener('abort', stop)
@@ -182,14 +184,7 @@ class Connection {
       this[NATIVE].onClose((info) => {
         if (!wanted) return
         wanted = false
-        // Not into the native caller: thrown as from any other callback of yours.
-        try {
-          listener(info)
-        } catch (err) {
-          process.nextTick(() => {
-            throw err
-          })
-        }
+        callListener(listener, info)
       }),
     )
     return () => {
