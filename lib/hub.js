@@ -3,7 +3,7 @@
 // A hub: runs an endpoint's accept loop, admits spokes by node id, and keeps one event
 // target per connected spoke. Refusals happen before any stream is taken.
 
-const { createHubIrohEventTarget, SEND_TEXT, DELIVERY, checkOptions: checkTargetOptions, stringifierOf } = require('./event-target.js')
+const { createHubIrohEventTarget, SEND_TEXT, DELIVERY, checkOptions: checkTargetOptions, stringifierOf, eventText } = require('./event-target.js')
 const { Endpoint, PREFER_ALPN } = require('./endpoint.js')
 const { Session, ackAlpn, isAckAlpn } = require('./delivery.js')
 const { parseNodeId } = require('./identity.js')
@@ -120,8 +120,7 @@ class Hub extends EventTarget {
   broadcast(type, detail = null) {
     requireString(type, 'type')
     if (this.#closing) throw irohError('ERR_IROH_CONNECTION_CLOSED', 'the hub is closed')
-    const text = this.#stringify({ type, detail: detail === undefined ? null : detail })
-    if (typeof text !== 'string') throw invalidArgument('serializer.stringify must return a string')
+    const text = eventText(this.#stringify, { type, detail })
     let sent = 0
     for (const [nodeId, target] of this.#spokes) {
       try {
