@@ -121,10 +121,14 @@ describe.skipIf(unavailable)('through NAT routers', () => {
     const sentThen = spoke.lines.filter((l) => 'sent' in l).at(-1).sent
     await within(spoke.until('sent', (n) => n >= sentThen + 3_000), 30_000, 'events flowing again')
 
-    spoke.send('stop')
-    const spokeReport = await within(spoke.next('report'), 30_000, 'spoke report')
+    // Quiesce in order: once the hub's broadcasts are acknowledged the spoke has them all;
+    // once the spoke's events are acknowledged the hub has them all.
     hub.send('stop')
     const hubReport = await within(hub.next('report'), 30_000, 'hub report')
+    spoke.send('stop')
+    const spokeReport = await within(spoke.next('report'), 30_000, 'spoke report')
+    hub.send('count')
+    Object.assign(hubReport, await within(hub.next('count'), 30_000, 'hub count'))
     console.log(`40 s cut: ${JSON.stringify({ noticedAfterMs: lostAt && lostAt - cutAt, reconnectedAfterMendMs: back.at - mendedAt, spoke: { sent: spokeReport.sent, twice: spokeReport.twice, received: spokeReport.count }, hub: { received: hubReport.count, twice: hubReport.twice, broadcasts: hubReport.broadcasts, acceptedRuns: hubReport.accepted.length } })}`)
     // Spoke -> hub: every event once, in order.
     expect(hubReport).toMatchObject({ count: spokeReport.sent, twice: 0, runs: [[0, spokeReport.sent - 1]] })
