@@ -339,15 +339,30 @@ class ReconnectingSpoke {
    */
   #watchSilence(inner) {
     const link = inner[LINK]
+    const conn = inner.connection
     const { heartbeatMs, ackTimeoutMs } = this.#options
     let stopped = false
     let probing = false
     let pinged = 0
+    // Silence is the transport's, not the application's: a hub busy admitting a thousand
+    // spokes may not answer a ping for seconds, but its QUIC stack acknowledges the ping's
+    // packet at once. Redialing a hub that is only slow adds a connection to its backlog
+    // and makes it slower still. Datagrams received are read only during a silence.
+    let rx = -1
+    let rxAt = 0
     let resolveReplaced
     const replaced = new Promise((resolve) => (resolveReplaced = resolve))
     const check = async () => {
       const now = Date.now()
-      const silent = now - link.lastHeard
+      if (now - link.lastHeard < heartbeatMs) rx = -1
+      else {
+        const datagrams = conn.stats().udpRx.datagrams
+        // The first reading of a silence credits nothing beyond what the link last heard.
+        if (rx === -1) rxAt = link.lastHeard
+        else if (datagrams !== rx) rxAt = now
+        rx = datagrams
+      }
+      const silent = now - Math.max(link.lastHeard, rxAt)
       if (silent >= heartbeatMs && now - pinged >= heartbeatMs) {
         pinged = now
         link.ping()

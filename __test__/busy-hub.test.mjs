@@ -1,0 +1,43 @@
+// A hub that is alive but busy (its JS thread held, its QUIC stack running) is not taken
+// for gone: a spoke redials only when the transport falls silent. Redialing a slow hub
+// adds a connection to its backlog; with a thousand spokes that fed on itself.
+import { afterEach, describe, expect, it } from 'vitest'
+import { fileURLToPath } from 'node:url'
+import { Endpoint, connectSpoke } from '../lib/index.mjs'
+import { LOOPBACK, spawnJsonLines, within } from './helpers.mjs'
+
+const fixture = fileURLToPath(new URL('./fixtures/busy-hub.mjs', import.meta.url))
+const cleanup = []
+afterEach(async () => {
+  for (const f of cleanup.splice(0).reverse()) await f()
+})
+
+describe('a busy hub', () => {
+  it('keeps its spokes: silence is counted on the transport, not in its answers', async () => {
+    const hub = spawnJsonLines(process.execPath, [fixture], 'busy-hub')
+    cleanup.push(() => hub.child.exitCode === null && hub.child.kill('SIGKILL'))
+    const ticket = await within(hub.waitFor(() => hub.lines.find((l) => l.ticket)?.ticket), 10_000, 'the hub ticket')
+    const endpoint = await Endpoint.create(LOOPBACK)
+    cleanup.push(() => endpoint.close())
+    const heartbeatMs = 100
+    const ackTimeoutMs = 300
+    const spoke = connectSpoke(endpoint, ticket, { alpn: 'busy/1', heartbeatMs, ackTimeoutMs })
+    cleanup.push(() => spoke.close())
+    const states = []
+    spoke.lifecycle.addEventListener('statechange', (e) => states.push(e.detail.state))
+    const after = new Promise((resolve) => spoke.addEventListener('after', (e) => resolve(e.detail)))
+    await within(new Promise((resolve) => spoke.lifecycle.addEventListener('statechange', (e) => e.detail.state === 'connected' && resolve())), 10_000, 'connected')
+    const conn = spoke.connection
+    states.length = 0
+    spoke.dispatchEvent(new CustomEvent('block', { detail: null }))
+    await within(hub.waitFor(() => hub.lines.some((l) => l.blocked)), 10_000, 'the hub blocking')
+    // Not a synchronisation: the hub's silence must outlast ackTimeoutMs several times over.
+    await new Promise((resolve) => setTimeout(resolve, 6 * ackTimeoutMs))
+    expect(spoke.connection).toBe(conn)
+    hub.child.stdin.write('\n')
+    expect(await within(after, 10_000, 'the broadcast after the block')).toEqual({ admitted: 1 })
+    expect(hub.lines.find((l) => 'disconnects' in l)).toEqual({ admitted: 1, disconnects: 0 })
+    expect(states).toEqual([])
+    expect(spoke.connection).toBe(conn)
+  })
+})
