@@ -49,6 +49,8 @@ async fn run() -> Res<()> {
         ep.connect(addr, ALPN).await?
     };
     let (send, recv) = if role == "server" { conn.accept_bi().await? } else { open(&conn).await? };
+    // Connected: the bench counts CPU from here.
+    println!("{}", json!({ "armed": true }));
     let count = config["count"].as_u64().unwrap_or(100_000) as usize;
     let warmup = config["warmup"].as_u64().unwrap_or(0) as usize;
     let event = event_bytes(config["workload"].as_str().unwrap_or("small"));

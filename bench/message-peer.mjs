@@ -15,6 +15,7 @@ if (role === 'server') {
 } else {
   peer = await dial(config.addr)
 }
+out({ armed: true })
 const result = await runMessages(peer, { ...config, role })
 if (result !== null) out({ result })
 // The client ends the connection; the server waits for that.

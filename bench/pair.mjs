@@ -2,6 +2,7 @@
 // each bounded by a timeout. As a script (`node bench/pair.mjs '<json>'`) it prints the
 // result, which is how run.mjs measures inside a network namespace.
 import { execFileSync, spawn } from 'node:child_process'
+import { readFileSync } from 'node:fs'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import path from 'node:path'
@@ -9,6 +10,26 @@ import path from 'node:path'
 const here = path.dirname(fileURLToPath(import.meta.url))
 const host = execFileSync('rustc', ['-vV'], { encoding: 'utf8' }).match(/^host: (.+)$/m)[1]
 const exe = process.platform === 'win32' ? '.exe' : ''
+const TICKS_PER_SEC = (() => {
+  try {
+    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' })) || 100
+  } catch {
+    return 100
+  }
+})()
+
+/** User + system CPU seconds a live process has used so far (Linux), or null. */
+export function cpuSeconds(pid) {
+  try {
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SEC
+  } catch {
+    return null
+  }
+}
+
 export const RUST_BIN = path.join(here, '..', 'target', 'bench-e', host, 'release', 'examples', `iroh-raw${exe}`)
 
 function command(transport, role, config) {
@@ -27,6 +48,9 @@ function start(transport, role, config) {
   const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'] })
   const lines = []
   const waiters = []
+  // CPU is counted from the moment the side is connected ({"armed":true}): start-up and
+  // the handshake are not the events' cost.
+  const side = { child, armedCpu: null }
   createInterface({ input: child.stdout }).on('line', (line) => {
     let msg
     try {
@@ -34,6 +58,7 @@ function start(transport, role, config) {
     } catch {
       return
     }
+    if (msg.armed) side.armedCpu = cpuSeconds(child.pid)
     lines.push(msg)
     for (const w of waiters.splice(0)) w()
   })
@@ -48,7 +73,18 @@ function start(transport, role, config) {
       }
     }
   }
-  return { child, next, exited }
+  return Object.assign(side, { next, exited })
+}
+
+/** CPU seconds both sides spent from connected until the result, or null where unknown. */
+function cpuSince(sides) {
+  let total = 0
+  for (const s of sides) {
+    const now = cpuSeconds(s.child.pid)
+    if (now === null || s.armedCpu === null) return null
+    total += now - s.armedCpu
+  }
+  return total
 }
 
 function deadline(ms, what) {
@@ -72,6 +108,10 @@ export async function runPair(transport, config, timeoutMs = 120_000) {
     client = start(transport, 'client', { ...config, addr })
     const measuring = config.workload === 'rtt' || (config.direction ?? 'up') === 'down' ? client : server
     const result = await Promise.race([measuring.next('result'), limit.promise])
+    const cpu = cpuSince([server, client])
+    // Events the receiver counted (rtt: pings and pongs both).
+    const events = config.workload === 'rtt' ? 2 * (config.count + (config.warmup ?? 0)) : config.count
+    if (cpu !== null) result.cpuUsPerEvent = (cpu * 1e6) / events
     const exits = await Promise.race([Promise.all([server.exited, client.exited]), limit.promise])
     const bad = exits.find((e) => e.code !== 0)
     if (bad) throw new Error(`${transport} ${config.workload}: a peer exited with ${bad.code ?? bad.signal}`)

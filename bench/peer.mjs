@@ -10,16 +10,18 @@ const { listen, dial } = await import(`./transports/${transport}.mjs`)
 let peer
 let hello
 if (role === 'server') {
-  const server = await listen()
+  const server = await listen(config)
   out({ ready: server.addr })
   peer = await server.accept()
   // The client speaks first, so that every transport has its stream open both ways.
   hello = new Promise((resolve) => peer.target.addEventListener('hello', resolve))
 } else {
-  peer = await dial(config.addr)
+  peer = await dial(config.addr, config)
   peer.send(new CustomEvent('hello', { detail: null }))
   hello = Promise.resolve()
 }
+// Connected: CPU from here on is the workload's (pair.mjs reads /proc).
+out({ armed: true })
 const result = await runWorkload(peer, { ...config, role }, hello)
 if (result !== null) out({ result })
 // The client ends the connection; the server waits for that.

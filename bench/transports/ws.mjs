@@ -17,13 +17,14 @@ export async function listen() {
   }
 }
 
-export async function dial(addr) {
+/** `config.fireAndForget`: send without looking at bufferedAmount, as much ws code does. */
+export async function dial(addr, config = {}) {
   const ws = new WebSocket(addr, { perMessageDeflate: false })
   await once(ws, 'open')
-  return wrap(ws, null)
+  return wrap(ws, null, config.fireAndForget ? Infinity : HIGH_WATER)
 }
 
-function wrap(ws, server) {
+function wrap(ws, server, highWater = HIGH_WATER) {
   const target = new Dispatcher()
   ws.on('message', (data) => target.receive(data.toString()))
   const ended = once(ws, 'close')
@@ -32,7 +33,7 @@ function wrap(ws, server) {
   return {
     target,
     send(event) {
-      if (ws.bufferedAmount >= HIGH_WATER) return false
+      if (ws.bufferedAmount >= highWater) return false
       ws.send(JSON.stringify({ type: event.type, detail: event.detail }))
       return true
     },

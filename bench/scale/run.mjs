@@ -1,0 +1,147 @@
+// The scale part of the benchmark: one hub process and spokes from PROCESSES processes,
+// each spoke its own endpoint. For each size: time until all are admitted, hub RSS per
+// spoke, hub CPU while idle (keep-alives and heartbeats only), the hub's event-loop delay,
+// and hub.broadcast deliveries/s across all spokes.
+//   node bench/scale/run.mjs                      100, 500 and 1,000 spokes
+//   BENCH_SPOKES=1000 BENCH_WORKERS=1,2 node bench/scale/run.mjs
+import { spawn } from 'node:child_process'
+import { createInterface } from 'node:readline'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+const here = path.dirname(fileURLToPath(import.meta.url))
+const PROCESSES = 4
+const SIZES = (process.env.BENCH_SPOKES ?? '100,500,1000').split(',').map(Number)
+const WORKERS = (process.env.BENCH_WORKERS ?? '1').split(',').map(Number)
+const IDLE_MS = 5_000
+const DELIVERIES = 200_000
+const TIMEOUT_MS = 180_000
+
+/** A child speaking JSON lines: `next(key)` resolves the next message holding `key`. */
+function child(script, args, env = {}) {
+  const proc = spawn(process.execPath, [path.join(here, script), ...args], { stdio: ['pipe', 'pipe', 'inherit'], env: { ...process.env, ...env } })
+  const queue = []
+  const waiters = []
+  createInterface({ input: proc.stdout }).on('line', (line) => {
+    let msg
+    try {
+      msg = JSON.parse(line)
+    } catch {
+      return
+    }
+    queue.push(msg)
+    for (const w of waiters.splice(0)) w()
+  })
+  const exited = new Promise((resolve) => proc.on('exit', resolve))
+  return {
+    proc,
+    send: (msg) => proc.stdin.write(`${JSON.stringify(msg)}\n`),
+    async next(key) {
+      for (;;) {
+        const i = queue.findIndex((m) => key in m)
+        if (i >= 0) return queue.splice(i, 1)[0]
+        if (proc.exitCode !== null || proc.signalCode !== null) throw new Error(`${script} exited (${proc.exitCode ?? proc.signalCode}) before "${key}"`)
+        await Promise.race([new Promise((resolve) => waiters.push(resolve)), exited])
+      }
+    },
+    exited,
+  }
+}
+
+function bounded(promise, what) {
+  let timer
+  return Promise.race([
+    promise.finally(() => clearTimeout(timer)),
+    new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`${what}: no answer within ${TIMEOUT_MS} ms`)), TIMEOUT_MS))),
+  ])
+}
+
+async function measure(n, workers) {
+  const hub = child('hub.mjs', [], { TOKIO_WORKER_THREADS: String(workers) })
+  const spokes = []
+  try {
+    const { ready } = await bounded(hub.next('ready'), 'hub start')
+    hub.send({ expect: n })
+    const startAt = Date.now()
+    for (let p = 0; p < PROCESSES; p++) {
+      const count = Math.floor(n / PROCESSES) + (p < n % PROCESSES ? 1 : 0)
+      spokes.push(child('spokes.mjs', [JSON.stringify({ hub: ready, count })]))
+    }
+    const connected = await bounded(Promise.all(spokes.map((s) => s.next('connected'))), 'spokes connect')
+    const admitted = await bounded(hub.next('admitted'), 'hub admission')
+    const lastConnect = Math.max(...connected.map((c) => c.lastAt))
+    hub.send({ idle: IDLE_MS })
+    const { idle } = await bounded(hub.next('idle'), 'idle')
+    const k = Math.max(10, Math.round(DELIVERIES / n))
+    for (const s of spokes) s.send({ expect: k })
+    hub.send({ broadcast: k })
+    const { broadcast } = await bounded(hub.next('broadcast'), 'broadcast')
+    const received = await bounded(Promise.all(spokes.map((s) => s.next('received'))), 'broadcast delivery')
+    const deliveredAt = Math.max(...received.map((r) => r.lastAt))
+    return {
+      spokes: n,
+      workers,
+      connectedSecs: (lastConnect - startAt) / 1000,
+      admittedSecs: (admitted.at - startAt) / 1000,
+      admittedAfterLastConnectSecs: (admitted.at - lastConnect) / 1000,
+      rssPerSpokeKiB: (idle.rssBytes - admitted.baseRssBytes) / n / 1024,
+      idleCpuPercent: idle.cpuPercent,
+      admissionLoopP99Ms: admitted.loopP99Ms,
+      idleLoopP99Ms: idle.loopP99Ms,
+      broadcastDeliveriesPerSec: (k * n) / ((deliveredAt - broadcast.startAt) / 1000),
+      broadcastErrors: broadcast.errors,
+    }
+  } finally {
+    for (const s of spokes) s.send({ close: true })
+    hub.send({ close: true })
+    const all = Promise.all([hub, ...spokes].map((c) => c.exited))
+    const timer = setTimeout(() => [hub, ...spokes].forEach((c) => c.proc.kill('SIGKILL')), 30_000)
+    await all
+    clearTimeout(timer)
+  }
+}
+
+const fmt = (v, d = 0) => (v === null || v === undefined ? '–' : v.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d }))
+
+export async function runScale() {
+  const rows = []
+  for (const workers of WORKERS) {
+    for (const n of SIZES) {
+      process.stderr.write(`\rscale: ${n} spokes, ${workers} tokio worker(s)   `)
+      try {
+        rows.push(await measure(n, workers))
+      } catch (err) {
+        process.stderr.write(`\nscale ${n}: ${err.message}\n`)
+        rows.push({ spokes: n, workers, error: err.message })
+      }
+    }
+  }
+  process.stderr.write('\r'.padEnd(50) + '\r')
+  return rows
+}
+
+export function renderScale(rows) {
+  const head = ['spokes', 'hub workers', 'all connected s', 'hub admitted all s', 'admitted after last connect s', 'hub RSS KiB/spoke', 'idle hub CPU %', 'loop delay p99 ms (admission / idle)', 'broadcast deliveries/s']
+  const line = (cells) => `| ${cells.join(' | ')} |`
+  const body = rows.map((r) =>
+    r.error
+      ? line([r.spokes, r.workers, `failed: ${r.error}`, '', '', '', '', '', ''])
+      : line([
+          fmt(r.spokes),
+          r.workers,
+          fmt(r.connectedSecs, 2),
+          fmt(r.admittedSecs, 2),
+          fmt(r.admittedAfterLastConnectSecs, 2),
+          fmt(r.rssPerSpokeKiB),
+          fmt(r.idleCpuPercent, 1),
+          `${fmt(r.admissionLoopP99Ms, 1)} / ${fmt(r.idleLoopP99Ms, 1)}`,
+          fmt(r.broadcastDeliveriesPerSec),
+        ]),
+  )
+  return [line(head), line(head.map(() => '---')), ...body].join('\n')
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const rows = await runScale()
+  console.log(renderScale(rows))
+}
