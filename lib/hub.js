@@ -8,21 +8,7 @@ const { Endpoint, PREFER_ALPN } = require('./endpoint.js')
 const { Session, ackAlpn, isAckAlpn } = require('./delivery.js')
 const { parseNodeId } = require('./identity.js')
 const { invalidArgument, irohError, normalizeError, requireString } = require('./errors.js')
-
-
-/** Close codes the hub puts on the connections it ends. */
-const HubCloseCode = Object.freeze({
-  /** The node id is not allowed (or is denied). */
-  REFUSED: 4100,
-  /** The node id was revoked while connected. */
-  REVOKED: 4101,
-  /** The same node id connected again; the older connection is closed. */
-  REPLACED: 4102,
-  /** The connection asked for an ALPN that is not the hub's. */
-  WRONG_ALPN: 4103,
-  /** The hub is closing. */
-  CLOSING: 4104,
-})
+const { HubCloseCode } = require('./close-codes.js')
 
 const DEFAULT_MAX_PENDING_BYTES = 8 * 1024 * 1024
 const DEFAULT_SESSION_TTL_MS = 5 * 60_000
@@ -282,4 +268,4 @@ function createHub(endpoint, options) {
   return new Hub(endpoint, options)
 }
 
-module.exports = { Hub, HubCloseCode, createHub }
+module.exports = { Hub, createHub }

@@ -19,7 +19,7 @@ const {
 const { Endpoint, CALLER_HOLDS, ALSO_OFFER } = require('./endpoint.js')
 const { Session, ackAlpn } = require('./delivery.js')
 const { KeepAlive } = require('./keep-alive.js')
-const { HubCloseCode } = require('./hub.js')
+const { FINAL_HUB_CODES } = require('./close-codes.js')
 const { Listeners } = require('./listeners.js')
 const { invalidArgument, irohError, normalizeError, requireString } = require('./errors.js')
 
@@ -32,8 +32,6 @@ const DEFAULTS = {
   heartbeatMs: 1_000,
   ackTimeoutMs: 2_500,
 }
-// The hub said no: dialing again would only be refused again.
-const FINAL_CODES = new Set([HubCloseCode.REFUSED, HubCloseCode.REVOKED, HubCloseCode.WRONG_ALPN])
 
 function checkOptions(options) {
   if (options === null || typeof options !== 'object') throw invalidArgument('options must be an object')
@@ -273,7 +271,7 @@ class ReconnectingSpoke {
         continue
       }
       const info = outcome.info
-      if (info.kind === 'remote' && FINAL_CODES.has(info.code)) {
+      if (info.kind === 'remote' && FINAL_HUB_CODES.has(info.code)) {
         const error = irohError('ERR_IROH_REFUSED', `the hub refused this spoke (code ${info.code}: ${info.reason})`)
         return this.#finish({ ...info, error })
       }
