@@ -8,6 +8,8 @@ const binding = require('./native.js')
 const { NATIVE: CONNECTION } = require('./connection.js')
 const { irohError, invalidArgument, normalizeError } = require('./errors.js')
 const { Listeners } = require('./listeners.js')
+const { Lifecycle } = require('./lifecycle.js')
+const { detailOf, eventText, isEvent, stringifierOf } = require('./wire-event.js')
 const { native, nativeSync } = require('./pending.js')
 const { AckedLink, isControl } = require('./delivery.js')
 
@@ -62,44 +64,16 @@ function checkOptions(options) {
   return options
 }
 
-/** The `stringify` of target options: the serializer's, or JSON's. */
-function stringifierOf(options) {
-  return options?.serializer?.stringify ?? JSON.stringify
-}
-
-function checkEvent(event) {
-  if (!event || typeof event.type !== 'string') {
-    throw invalidArgument('dispatchEvent expects an Event, e.g. new CustomEvent(type, { detail })')
-  }
-}
-
-/**
- * The checked `{ type, detail }` text of an event to send, `detail` null when absent: the
- * one rule every path that writes a frame follows.
- */
-function eventText(stringify, event) {
-  checkEvent(event)
-  const text = stringify({ type: event.type, detail: event.detail === undefined ? null : event.detail })
-  if (typeof text !== 'string') throw invalidArgument('serializer.stringify must return a string')
-  return text
-}
-
-function isEvent(value) {
-  return value !== null && typeof value === 'object' && !Array.isArray(value) && typeof value.type === 'string'
-}
-
 /** A hub or spoke end of the framed event stream of one connection. */
 class IrohEventTarget {
+  #life = new Lifecycle()
   #pump
   #connection
   #stringify
   #parse
-  #listeners = new Listeners((err) => this.#reportError(err))
+  #listeners = new Listeners((err) => this.#life.reportError(err))
   #forward = null
   #inbox = Promise.resolve()
-  #closeInfo = null
-  #closedPromise
-  #resolveClosed
   #closing = false
   #maxFrame
   #maxBuffered
@@ -119,7 +93,7 @@ class IrohEventTarget {
    * and `pathchange` (detail `{ pathType, paths }`: first the paths at creation, then each
    * change, such as the upgrade from a relay to a direct path).
    */
-  lifecycle = new EventTarget()
+  lifecycle = this.#life.events
 
   constructor(connection, accept, options) {
     const checked = checkOptions(options)
@@ -129,7 +103,6 @@ class IrohEventTarget {
     this.#connection = connection
     this.#stringify = stringifierOf(checked)
     this.#parse = checked.serializer ? checked.serializer.parse : null
-    this.#closedPromise = new Promise((resolve) => (this.#resolveClosed = resolve))
     this.#pump = nativeSync(() =>
       binding.createEventPump(
         connection[CONNECTION],
@@ -147,7 +120,7 @@ class IrohEventTarget {
     this.#stopWatchingPaths = connection.watchPaths((state) => {
       // A closed connection has no paths; the `close` event says so.
       if (state.pathType === 'none') return
-      this.lifecycle.dispatchEvent(new CustomEvent('pathchange', { detail: state }))
+      this.#life.emit('pathchange', state)
     })
     const limits = nativeSync(() => this.#pump.limits())
     this.#maxFrame = limits.maxFrameBytes
@@ -193,12 +166,12 @@ class IrohEventTarget {
 
   /** Whether the target has closed. */
   get isClosed() {
-    return this.#closeInfo !== null
+    return this.#life.isClosed
   }
 
   /** Resolves with `{ code, reason, kind, error? }` once the target (its connection) closes. */
   get closed() {
-    return this.#closedPromise
+    return this.#life.closed
   }
 
   /**
@@ -229,13 +202,13 @@ class IrohEventTarget {
   }
 
   [SEND_TEXT](text) {
-    if (this.#closeInfo !== null || this.#closing) throw irohError('ERR_IROH_CONNECTION_CLOSED', 'the event target is closed')
+    if (this.#life.isClosed || this.#closing) throw irohError('ERR_IROH_CONNECTION_CLOSED', 'the event target is closed')
     if (this.#link !== null) this.#keep(text)
     else this.#stage(text)
   }
 
   [SEND_ENCODED](bytes) {
-    if (this.#closeInfo !== null || this.#closing) throw irohError('ERR_IROH_CONNECTION_CLOSED', 'the event target is closed')
+    if (this.#life.isClosed || this.#closing) throw irohError('ERR_IROH_CONNECTION_CLOSED', 'the event target is closed')
     IrohEventTarget.#commit()
     this.#sendNow(bytes)
   }
@@ -243,7 +216,7 @@ class IrohEventTarget {
   /** Sends `{ type, detail }` to the peer as one frame. Never waits; returns true. */
   dispatchEvent(event) {
     const text = eventText(this.#stringify, event)
-    if (this.#closeInfo !== null || this.#closing) throw irohError('ERR_IROH_CONNECTION_CLOSED', 'the event target is closed')
+    if (this.#life.isClosed || this.#closing) throw irohError('ERR_IROH_CONNECTION_CLOSED', 'the event target is closed')
     if (this.#link === null) return this.#stage(text)
     if (isControl(event.type)) throw invalidArgument('event types that start with U+0000 are reserved for acknowledged delivery')
     this.#keep(text)
@@ -328,7 +301,7 @@ class IrohEventTarget {
     } catch (err) {
       // The connection closed after these were dispatched: they are lost as anything
       // in flight is, and the close event says why.
-      if (err?.code !== 'ERR_IROH_CONNECTION_CLOSED') target.#reportError(normalizeError(err))
+      if (err?.code !== 'ERR_IROH_CONNECTION_CLOSED') target.#life.reportError(normalizeError(err))
     }
   }
 
@@ -353,27 +326,27 @@ class IrohEventTarget {
 
   /** Acknowledged delivery: waits until every kept event is handed to this connection. */
   #caughtUp() {
-    return Promise.race([this.#link.caughtUp(), this.#closedPromise.then(() => {
+    return Promise.race([this.#link.caughtUp(), this.#life.closed.then(() => {
       throw irohError('ERR_IROH_CONNECTION_CLOSED', 'the event target closed before all was sent')
     })])
   }
 
   /** Sends what is queued, then closes the connection with `code` and `reason`. */
   async close(code = 0, reason = '') {
-    if (this.#link !== null && this.#closeInfo === null) {
+    if (this.#link !== null && !this.#life.isClosed) {
       await this.#caughtUp().catch(() => {})
       // What was delivered is acknowledged before the close, not lost with the ack timer.
       this.#link.settle()
     }
     IrohEventTarget.#commit()
     this.#closing = true
-    if (this.#closeInfo === null) await native(() => this.#pump.close(code, reason))
-    return this.#closedPromise
+    if (!this.#life.isClosed) await native(() => this.#pump.close(code, reason))
+    return this.#life.closed
   }
 
   #receive(message) {
     // Messages are handled one after another: a close never overtakes the events before it.
-    this.#inbox = this.#inbox.then(() => this.#handle(message)).catch((err) => this.#reportError(normalizeError(err)))
+    this.#inbox = this.#inbox.then(() => this.#handle(message)).catch((err) => this.#life.reportError(normalizeError(err)))
   }
 
   async #handle(message) {
@@ -404,7 +377,7 @@ class IrohEventTarget {
       // A frame the custom parser rejects closes the connection: nothing after it counts.
       if (event === null) return
       if (this.#link !== null && !this.#link.receive(event)) continue
-      this.#emit(event.type, event.detail === undefined ? null : event.detail)
+      this.#emit(event.type, detailOf(event))
     }
     this.#link?.delivered()
   }
@@ -429,18 +402,11 @@ class IrohEventTarget {
     else this.#listeners.emit(this, type, detail)
   }
 
-  #reportError(error) {
-    this.lifecycle.dispatchEvent(new CustomEvent('error', { detail: error }))
-  }
-
   #finish(closed) {
-    const info = closeInfoOf(closed)
-    this.#closeInfo = info
-    this.#link?.stop()
-    this.#stopWatchingPaths()
-    if (info.error) this.#reportError(info.error)
-    this.lifecycle.dispatchEvent(new CustomEvent('close', { detail: info }))
-    this.#resolveClosed(info)
+    this.#life.finish(closeInfoOf(closed), () => {
+      this.#link?.stop()
+      this.#stopWatchingPaths()
+    })
   }
 }
 
@@ -496,7 +462,4 @@ module.exports = {
   closeInfoOf,
   bufferFull,
   signalDrain,
-  stringifierOf,
-  checkEvent,
-  eventText,
 }

@@ -3,7 +3,8 @@
 // A hub: runs an endpoint's accept loop, admits spokes by node id, and keeps one event
 // target per connected spoke. Refusals happen before any stream is taken.
 
-const { createHubIrohEventTarget, SEND_TEXT, DELIVERY, checkOptions: checkTargetOptions, stringifierOf, eventText } = require('./event-target.js')
+const { createHubIrohEventTarget, SEND_TEXT, DELIVERY, checkOptions: checkTargetOptions } = require('./event-target.js')
+const { eventText, stringifierOf } = require('./wire-event.js')
 const { Endpoint, PREFER_ALPN } = require('./endpoint.js')
 const { Session, ackAlpn, isAckAlpn } = require('./delivery.js')
 const { parseNodeId } = require('./identity.js')

@@ -12,6 +12,7 @@ const { NATIVE: CONNECTION } = require('./connection.js')
 const { bufferFull, checkOptions, closeInfoOf, signalDrain } = require('./event-target.js')
 const { irohError, invalidArgument, normalizeError, requireBytes } = require('./errors.js')
 const { native, nativeSync } = require('./pending.js')
+const { Lifecycle } = require('./lifecycle.js')
 
 const MSG_DRAIN = 2
 const MSG_CLOSED = 3
@@ -58,6 +59,7 @@ function checkChannelOptions(options) {
 
 /** One end of a connection's stream of length-framed binary messages. */
 class MessageChannel {
+  #life = new Lifecycle()
   #pump
   #connection
   #maxFrame
@@ -65,9 +67,6 @@ class MessageChannel {
   /** Bytes buffered natively as of the last hand-over; only ever an overestimate. */
   #nativeBuffered = 0
   #closing = false
-  #closeInfo = null
-  #resolveClosed
-  #closedPromise = new Promise((resolve) => (this.#resolveClosed = resolve))
   // Messages received and not yet taken, from #head on.
   #queue = []
   #head = 0
@@ -76,7 +75,7 @@ class MessageChannel {
   #waiters = []
 
   /** `close` (detail `{ code, reason, kind, error? }`), `error` (detail: the Error), `drain`. */
-  lifecycle = new EventTarget()
+  lifecycle = this.#life.events
 
   constructor(connection, options) {
     const checked = checkChannelOptions(options)
@@ -109,12 +108,12 @@ class MessageChannel {
 
   /** Whether the channel (its connection) has closed. */
   get isClosed() {
-    return this.#closeInfo !== null
+    return this.#life.isClosed
   }
 
   /** Resolves with `{ code, reason, kind, error? }` once the channel closes. */
   get closed() {
-    return this.#closedPromise
+    return this.#life.closed
   }
 
   /** Bytes sent but not yet handed to QUIC. */
@@ -142,7 +141,7 @@ class MessageChannel {
    */
   send(message) {
     requireBytes(message, 'message')
-    if (this.#closeInfo !== null || this.#closing) throw irohError('ERR_IROH_CONNECTION_CLOSED', 'the message channel is closed')
+    if (this.#life.isClosed || this.#closing) throw irohError('ERR_IROH_CONNECTION_CLOSED', 'the message channel is closed')
     const len = message.byteLength
     if (len > this.#maxFrame) {
       throw irohError('ERR_IROH_FRAME_TOO_LARGE', `the message is ${len} bytes, more than maxFrameBytes (${this.#maxFrame})`)
@@ -193,7 +192,7 @@ class MessageChannel {
     } catch (err) {
       // The connection closed after these were sent: they are lost as anything in
       // flight is, and the close event says why.
-      if (err?.code !== 'ERR_IROH_CONNECTION_CLOSED') this.#reportError(normalizeError(err))
+      if (err?.code !== 'ERR_IROH_CONNECTION_CLOSED') this.#life.reportError(normalizeError(err))
     }
   }
 
@@ -210,7 +209,7 @@ class MessageChannel {
    */
   receive() {
     if (this.#head < this.#queue.length) return Promise.resolve(this.#take())
-    if (this.#closeInfo !== null) return this.#end()
+    if (this.#life.isClosed) return this.#end()
     return new Promise((resolve, reject) => this.#waiters.push({ resolve, reject }))
   }
 
@@ -226,8 +225,8 @@ class MessageChannel {
   async close(code = 0, reason = '') {
     commitStaged()
     this.#closing = true
-    if (this.#closeInfo === null) await native(() => this.#pump.close(code, reason))
-    return this.#closedPromise
+    if (!this.#life.isClosed) await native(() => this.#pump.close(code, reason))
+    return this.#life.closed
   }
 
   #take() {
@@ -240,13 +239,13 @@ class MessageChannel {
     if (--this.#batchLeft[0] === 0) {
       this.#batchLeft.shift()
       // The pump may hand over the next batch: the consumer keeps up.
-      if (this.#closeInfo === null) nativeSync(() => this.#pump.ack())
+      if (!this.#life.isClosed) nativeSync(() => this.#pump.ack())
     }
     return message
   }
 
   #end() {
-    const error = this.#closeInfo.error
+    const error = this.#life.info.error
     return error ? Promise.reject(error) : Promise.resolve(null)
   }
 
@@ -264,7 +263,7 @@ class MessageChannel {
           break
       }
     } catch (err) {
-      this.#reportError(normalizeError(err))
+      this.#life.reportError(normalizeError(err))
     }
   }
 
@@ -280,16 +279,8 @@ class MessageChannel {
     while (this.#waiters.length > 0 && this.#head < this.#queue.length) this.#waiters.shift().resolve(this.#take())
   }
 
-  #reportError(error) {
-    this.lifecycle.dispatchEvent(new CustomEvent('error', { detail: error }))
-  }
-
   #finish(closed) {
-    const info = closeInfoOf(closed)
-    this.#closeInfo = info
-    if (info.error) this.#reportError(info.error)
-    this.lifecycle.dispatchEvent(new CustomEvent('close', { detail: info }))
-    this.#resolveClosed(info)
+    if (!this.#life.finish(closeInfoOf(closed))) return
     // Waiters exist only while nothing is queued: they get the end.
     for (const waiter of this.#waiters.splice(0)) this.#end().then(waiter.resolve, waiter.reject)
   }

@@ -12,10 +12,9 @@ const {
   START,
   LINK,
   checkOptions: checkTargetOptions,
-  stringifierOf,
-  checkEvent,
-  eventText,
 } = require('./event-target.js')
+const { checkEvent, eventText, stringifierOf } = require('./wire-event.js')
+const { Lifecycle } = require('./lifecycle.js')
 const { Endpoint, CALLER_HOLDS, ALSO_OFFER } = require('./endpoint.js')
 const { Session, ackAlpn } = require('./delivery.js')
 const { KeepAlive } = require('./keep-alive.js')
@@ -64,10 +63,11 @@ function backoff(attempt, { initialDelayMs, maxDelayMs }) {
 }
 
 class ReconnectingSpoke {
+  #life = new Lifecycle()
   #endpoint
   #peer
   #options
-  #listeners = new Listeners((err) => this.#report(err))
+  #listeners = new Listeners((err) => this.#life.reportError(err))
   #state = 'connecting'
   #inner = null
   /** Serialized events waiting for a connection, in order, and their UTF-8 size. */
@@ -80,9 +80,6 @@ class ReconnectingSpoke {
   /** What onConnect dispatched on an acknowledged connection: sent right after the hello. */
   #greetingTexts = []
   #stop = new AbortController()
-  #closeInfo = null
-  #closedPromise
-  #resolveClosed
   #stringify
   /** Held from creation until the spoke closes or gives up, as a socket's handle is. */
   #keepAlive = new KeepAlive()
@@ -93,7 +90,7 @@ class ReconnectingSpoke {
    * `statechange` (detail `{ state, previous }`), `error` (detail: the Error), `close`, and
    * `pathchange` (detail `{ pathType, paths }`) for each connection's paths.
    */
-  lifecycle = new EventTarget()
+  lifecycle = this.#life.events
 
   constructor(endpoint, peer, options) {
     if (!(endpoint instanceof Endpoint)) throw invalidArgument('connectSpoke expects an Endpoint')
@@ -105,7 +102,6 @@ class ReconnectingSpoke {
     this.#options = checkOptions(options)
     this.#stringify = stringifierOf(this.#options.eventTarget)
     this.#session = new Session({ maxPendingBytes: this.#options.maxPendingBytes })
-    this.#closedPromise = new Promise((resolve) => (this.#resolveClosed = resolve))
     // Only once the arguments passed: a spoke that never was must not hold the process.
     this.#keepAlive.hold()
     this.#run()
@@ -138,7 +134,7 @@ class ReconnectingSpoke {
 
   /** Resolves with the close info once `close()` is called or redialing gives up. */
   get closed() {
-    return this.#closedPromise
+    return this.#life.closed
   }
 
   /**
@@ -214,7 +210,7 @@ class ReconnectingSpoke {
 
   /** Stops redialing, sends what the live connection has queued, and closes it. */
   async close(code = 0, reason = '') {
-    if (this.#closeInfo === null) {
+    if (!this.#life.isClosed) {
       this.#stop.abort()
       const inner = this.#inner
       if (inner) {
@@ -230,7 +226,7 @@ class ReconnectingSpoke {
       }
       this.#finish({ code, reason, kind: 'local' })
     }
-    return this.#closedPromise
+    return this.#life.closed
   }
 
   async #run() {
@@ -261,7 +257,7 @@ class ReconnectingSpoke {
       } catch (err) {
         conn.close(0, 'failed to start')
         outcome = { info: { kind: 'local', code: 0 } }
-        this.#report(normalizeError(err))
+        this.#life.reportError(normalizeError(err))
       }
       if (signal.aborted) return
       if (outcome.replacedBy) {
@@ -305,8 +301,8 @@ class ReconnectingSpoke {
     const options = acked ? { ...this.#options.eventTarget, [DELIVERY]: this.#session, [DEFER_START]: true } : this.#options.eventTarget
     const inner = await createSpokeIrohEventTarget(conn, options)
     inner[FORWARD] = (type, detail) => this.#listeners.emit(this, type, detail)
-    inner.lifecycle.addEventListener('error', (e) => this.#report(e.detail))
-    inner.lifecycle.addEventListener('pathchange', (e) => this.lifecycle.dispatchEvent(new CustomEvent('pathchange', { detail: e.detail })))
+    inner.lifecycle.addEventListener('error', (e) => this.#life.reportError(e.detail))
+    inner.lifecycle.addEventListener('pathchange', (e) => this.#life.emit('pathchange', e.detail))
     const ended = new Promise((resolve) => inner.lifecycle.addEventListener('close', (e) => resolve(e.detail), { once: true }))
     this.#inner = inner
     this.#acked = acked
@@ -391,7 +387,7 @@ class ReconnectingSpoke {
     try {
       await onConnect(this)
     } catch (err) {
-      this.#report(err)
+      this.#life.reportError(err)
     } finally {
       this.#greeting = false
     }
@@ -432,23 +428,16 @@ class ReconnectingSpoke {
     if (state === this.#state) return
     const previous = this.#state
     this.#state = state
-    this.lifecycle.dispatchEvent(new CustomEvent('statechange', { detail: { state, previous } }))
-  }
-
-  #report(error) {
-    this.lifecycle.dispatchEvent(new CustomEvent('error', { detail: error }))
+    this.#life.emit('statechange', { state, previous })
   }
 
   #finish(info) {
-    if (this.#closeInfo !== null) return
-    this.#closeInfo = info
-    this.#keepAlive.release()
-    this.#session.out.abandon(irohError('ERR_IROH_CONNECTION_CLOSED', 'the spoke closed before the hub acknowledged everything'))
-    this.#stop.abort()
-    this.#setState('closed')
-    if (info.error) this.#report(info.error)
-    this.lifecycle.dispatchEvent(new CustomEvent('close', { detail: info }))
-    this.#resolveClosed(info)
+    this.#life.finish(info, () => {
+      this.#keepAlive.release()
+      this.#session.out.abandon(irohError('ERR_IROH_CONNECTION_CLOSED', 'the spoke closed before the hub acknowledged everything'))
+      this.#stop.abort()
+      this.#setState('closed')
+    })
   }
 }
 
