@@ -4,7 +4,7 @@ const binding = require('./native.js')
 const { pending, native, nativeSync, viaCallback } = require('./pending.js')
 const { Connection, RELEASE } = require('./connection.js')
 const { invalidArgument, requireString, optionalU32 } = require('./errors.js')
-const { KeepAlive } = require('./keep-alive.js')
+const { KeepAlive, refable } = require('./keep-alive.js')
 
 const NATIVE = Symbol('native')
 /** Package-internal connect option: the caller keeps the process alive while it dials. */
@@ -67,6 +67,10 @@ function checkTarget(target) {
  */
 class Endpoint {
   #keepAlive = new KeepAlive()
+  // unref() lets the process exit while this endpoint accepts; ref() undoes it.
+  static {
+    refable(this, (endpoint) => endpoint.#keepAlive)
+  }
   #connections = new Set()
   #alpns
 
@@ -89,18 +93,6 @@ class Endpoint {
     nativeSync(() => this[NATIVE].setAlpns(this.#alpns))
     // It accepts now, if it did not before.
     this.#keepAlive.hold()
-  }
-
-  /** Lets the process exit while this endpoint accepts. */
-  unref() {
-    this.#keepAlive.unref()
-    return this
-  }
-
-  /** Undoes `unref()`. */
-  ref() {
-    this.#keepAlive.ref()
-    return this
   }
 
   /** The old binding's name for `create`. */

@@ -10,6 +10,7 @@ const { Session, ackAlpn, isAckAlpn } = require('./delivery.js')
 const { parseNodeId } = require('./identity.js')
 const { invalidArgument, irohError, normalizeError, requireString } = require('./errors.js')
 const { HubCloseCode } = require('./close-codes.js')
+const { refable } = require('./keep-alive.js')
 
 const DEFAULT_MAX_PENDING_BYTES = 8 * 1024 * 1024
 const DEFAULT_SESSION_TTL_MS = 5 * 60_000
@@ -29,6 +30,12 @@ function checkAllow(allow) {
 }
 
 class Hub extends EventTarget {
+  // unref() lets the process exit while the hub accepts (it unrefs its endpoint, which
+  // keeps the process alive while it accepts). Connected spokes still keep it alive, as a
+  // server's open sockets do; unref their targets too if that is not wanted.
+  static {
+    refable(this, (hub) => hub.#endpoint)
+  }
   #endpoint
   #alpn
   #allow
@@ -138,22 +145,6 @@ class Hub extends EventTarget {
       this.#iterators--
       if (this.#iterators === 0) this.#arrivals.length = 0
     }
-  }
-
-  /**
-   * Lets the process exit while the hub accepts (this unrefs its endpoint, which keeps the
-   * process alive while it accepts). Connected spokes still keep it alive, as a server's
-   * open sockets do; unref their targets too if that is not wanted.
-   */
-  unref() {
-    this.#endpoint.unref()
-    return this
-  }
-
-  /** Undoes `unref()`. */
-  ref() {
-    this.#endpoint.ref()
-    return this
   }
 
   /**

@@ -5,6 +5,7 @@
 const binding = require('./native.js')
 const { native, nativeSync } = require('./pending.js')
 const { invalidArgument } = require('./errors.js')
+const { KeepAlive, refable } = require('./keep-alive.js')
 
 const KNOWN_OPTIONS = new Set(['bindAddr', 'quicPort', 'hostname', 'certificatePem', 'privateKeyPem'])
 
@@ -30,12 +31,15 @@ function checkOptions(options) {
  */
 class RelayServer {
   #native
-  #handle
+  #keepAlive = new KeepAlive().hold()
   #closing = null
+  // unref() lets the process exit while the server runs; ref() undoes it.
+  static {
+    refable(this, (server) => server.#keepAlive)
+  }
 
   constructor(handle) {
     this.#native = handle
-    this.#handle = setInterval(() => {}, 1 << 30)
   }
 
   /** The URL endpoints dial, e.g. `https://127.0.0.1:40123/`. */
@@ -60,21 +64,9 @@ class RelayServer {
 
   /** Stops serving; resolves once every socket is closed. */
   close() {
-    clearInterval(this.#handle)
+    this.#keepAlive.release()
     this.#closing ??= native(() => this.#native.close())
     return this.#closing
-  }
-
-  /** Lets the process exit while the server runs. */
-  unref() {
-    this.#handle.unref()
-    return this
-  }
-
-  /** Undoes `unref()`. */
-  ref() {
-    if (this.#closing === null) this.#handle.ref()
-    return this
   }
 }
 

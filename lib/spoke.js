@@ -17,7 +17,7 @@ const { checkEvent, eventText, stringifierOf } = require('./wire-event.js')
 const { Lifecycle } = require('./lifecycle.js')
 const { Endpoint, CALLER_HOLDS, ALSO_OFFER } = require('./endpoint.js')
 const { Session, ackAlpn } = require('./delivery.js')
-const { KeepAlive } = require('./keep-alive.js')
+const { KeepAlive, refable } = require('./keep-alive.js')
 const { FINAL_HUB_CODES } = require('./close-codes.js')
 const { Listeners } = require('./listeners.js')
 const { invalidArgument, irohError, normalizeError, requireString } = require('./errors.js')
@@ -63,6 +63,11 @@ function backoff(attempt, { initialDelayMs, maxDelayMs }) {
 }
 
 class ReconnectingSpoke {
+  // A spoke keeps the process alive from connectSpoke() until it is closed or gives up:
+  // unref() lets it exit while the spoke is open or redialing (the live connection too).
+  static {
+    refable(this, (spoke) => spoke.#keepAlive, (spoke) => spoke.#inner)
+  }
   #life = new Lifecycle()
   #endpoint
   #peer
@@ -135,23 +140,6 @@ class ReconnectingSpoke {
   /** Resolves with the close info once `close()` is called or redialing gives up. */
   get closed() {
     return this.#life.closed
-  }
-
-  /**
-   * Lets the process exit while the spoke is open or redialing. A spoke keeps it alive
-   * from `connectSpoke()` until it is closed or gives up.
-   */
-  unref() {
-    this.#keepAlive.unref()
-    this.#inner?.unref()
-    return this
-  }
-
-  /** Undoes `unref()`. */
-  ref() {
-    this.#keepAlive.ref()
-    this.#inner?.ref()
-    return this
   }
 
   addEventListener(type, listener, options) {
