@@ -9,6 +9,8 @@ const { NATIVE: CONNECTION } = require('./connection.js')
 const { irohError, invalidArgument, normalizeError } = require('./errors.js')
 const { Listeners } = require('./listeners.js')
 const { Lifecycle } = require('./lifecycle.js')
+const { refable } = require('./keep-alive.js')
+const { Outlet, Staging, frameTooLarge } = require('./staging.js')
 const { detailOf, eventText, isEvent, stringifierOf } = require('./wire-event.js')
 const { native, nativeSync } = require('./pending.js')
 const { AckedLink, isControl } = require('./delivery.js')
@@ -44,9 +46,7 @@ const yieldMacrotask = () => new Promise((resolve) => setImmediate(resolve))
 // Small events are encoded by JS straight into this buffer in wire format (4-byte
 // length, UTF-8 JSON) and handed to the native pump once per tick, when it fills, or
 // when another target sends: one native call per burst instead of one per event.
-const STAGING_BYTES = 256 * 1024
-const HEADER_BYTES = 4
-let staging = null
+const staging = new Staging()
 
 function checkOptions(options) {
   if (options === undefined || options === null) return {}
@@ -66,6 +66,11 @@ function checkOptions(options) {
 
 /** A hub or spoke end of the framed event stream of one connection. */
 class IrohEventTarget {
+  // An open target keeps the process alive as its connection does (this is the
+  // connection's handle): unref() lets it exit, ref() undoes that.
+  static {
+    refable(this, (target) => target.#connection)
+  }
   #life = new Lifecycle()
   #pump
   #connection
@@ -75,18 +80,11 @@ class IrohEventTarget {
   #forward = null
   #inbox = Promise.resolve()
   #closing = false
-  #maxFrame
-  #maxBuffered
+  /** The pump as staging sees it: its limits and what it buffers. */
+  #outlet
   #stopWatchingPaths
-  /** Bytes buffered natively as of the last hand-over; only ever an overestimate. */
-  #nativeBuffered = 0
   /** Acknowledged delivery, when both ends speak it. */
   #link = null
-
-  // The one target whose frames are in `staging`, and how many bytes they take.
-  static #stagedBy = null
-  static #stagedBytes = 0
-  static #commitQueued = false
 
   /**
    * Lifecycle signals: `close` (detail: close info), `error` (detail: the Error), `drain`,
@@ -122,9 +120,7 @@ class IrohEventTarget {
       if (state.pathType === 'none') return
       this.#life.emit('pathchange', state)
     })
-    const limits = nativeSync(() => this.#pump.limits())
-    this.#maxFrame = limits.maxFrameBytes
-    this.#maxBuffered = limits.maxBufferedBytes
+    this.#outlet = new Outlet(this.#pump, nativeSync(() => this.#pump.limits()), (err) => this.#life.reportError(err))
     if (checked[DELIVERY]) {
       this.#link = new AckedLink(checked[DELIVERY], {
         send: (text) => this.#stage(text),
@@ -160,7 +156,7 @@ class IrohEventTarget {
 
   /** Bytes dispatched but not yet handed to QUIC. */
   get bufferedAmount() {
-    IrohEventTarget.#commit()
+    staging.commit()
     return nativeSync(() => this.#pump.bufferedAmount())
   }
 
@@ -172,21 +168,6 @@ class IrohEventTarget {
   /** Resolves with `{ code, reason, kind, error? }` once the target (its connection) closes. */
   get closed() {
     return this.#life.closed
-  }
-
-  /**
-   * Lets the process exit while this target is open. An open target keeps it alive, as its
-   * connection does (this is the connection's handle).
-   */
-  unref() {
-    this.#connection.unref()
-    return this
-  }
-
-  /** Undoes `unref()`. */
-  ref() {
-    this.#connection.ref()
-    return this
   }
 
   addEventListener(type, listener, options) {
@@ -209,8 +190,8 @@ class IrohEventTarget {
 
   [SEND_ENCODED](bytes) {
     if (this.#life.isClosed || this.#closing) throw irohError('ERR_IROH_CONNECTION_CLOSED', 'the event target is closed')
-    IrohEventTarget.#commit()
-    this.#sendNow(bytes)
+    staging.commit()
+    this.#outlet.send(bytes)
   }
 
   /** Sends `{ type, detail }` to the peer as one frame. Never waits; returns true. */
@@ -226,83 +207,14 @@ class IrohEventTarget {
   /** Acknowledged delivery: the session keeps the event until the peer acknowledges it. */
   #keep(text) {
     const bytes = Buffer.byteLength(text)
-    if (bytes > this.#maxFrame) {
-      throw irohError('ERR_IROH_FRAME_TOO_LARGE', `the event is ${bytes} bytes serialized, more than maxFrameBytes (${this.#maxFrame})`)
-    }
+    if (bytes > this.#outlet.maxFrame) throw frameTooLarge(bytes, this.#outlet.maxFrame)
     this.#link.dispatch(text, bytes)
   }
 
-  /** Encodes one frame for the pump; throws ERR_IROH_BUFFER_FULL past maxBufferedBytes. */
+  /** Stages one frame for the pump; throws ERR_IROH_BUFFER_FULL past maxBufferedBytes. */
   #stage(text) {
-    // UTF-8 takes at most 3 bytes per UTF-16 unit.
-    if (HEADER_BYTES + text.length * 3 > STAGING_BYTES) {
-      IrohEventTarget.#commit()
-      this.#sendNow(Buffer.from(text))
-      return true
-    }
-    if (IrohEventTarget.#stagedBy !== this || IrohEventTarget.#stagedBytes + HEADER_BYTES + text.length * 3 > STAGING_BYTES) {
-      IrohEventTarget.#commit()
-    }
-    staging ??= Buffer.allocUnsafe(STAGING_BYTES)
-    let at = IrohEventTarget.#stagedBytes
-    let len = staging.write(text, at + HEADER_BYTES)
-    if (len > this.#maxFrame) {
-      throw irohError('ERR_IROH_FRAME_TOO_LARGE', `the event is ${len} bytes serialized, more than maxFrameBytes (${this.#maxFrame})`)
-    }
-    // As the native outbox does: an empty buffer always takes one frame.
-    if (this.#overfull(at, len)) {
-      IrohEventTarget.#commit()
-      this.#nativeBuffered = nativeSync(() => this.#pump.bufferedAmount())
-      if (this.#overfull(0, len)) {
-        nativeSync(() => this.#pump.wantDrain())
-        throw bufferFull(this.#nativeBuffered, HEADER_BYTES + len, this.#maxBuffered)
-      }
-      at = 0
-      len = staging.write(text, HEADER_BYTES)
-    }
-    staging[at] = len >>> 24
-    staging[at + 1] = (len >>> 16) & 0xff
-    staging[at + 2] = (len >>> 8) & 0xff
-    staging[at + 3] = len & 0xff
-    IrohEventTarget.#stagedBy = this
-    IrohEventTarget.#stagedBytes = at + HEADER_BYTES + len
-    if (!IrohEventTarget.#commitQueued) {
-      IrohEventTarget.#commitQueued = true
-      queueMicrotask(IrohEventTarget.#commit)
-    }
+    staging.stageText(this.#outlet, text)
     return true
-  }
-
-  /** Hands one or more encoded frames to the pump without staging. */
-  #sendNow(bytes) {
-    try {
-      this.#nativeBuffered = this.#pump.send(bytes)
-    } catch (err) {
-      throw normalizeError(err)
-    }
-  }
-
-  /** Whether a frame of `len` bytes staged at `at` would pass maxBufferedBytes. */
-  #overfull(at, len) {
-    const buffered = this.#nativeBuffered + at
-    return buffered > 0 && buffered + HEADER_BYTES + len > this.#maxBuffered
-  }
-
-  /** Hands the staged frames to their target's pump. */
-  static #commit = () => {
-    IrohEventTarget.#commitQueued = false
-    const target = IrohEventTarget.#stagedBy
-    const bytes = IrohEventTarget.#stagedBytes
-    if (target === null) return
-    IrohEventTarget.#stagedBy = null
-    IrohEventTarget.#stagedBytes = 0
-    try {
-      target.#nativeBuffered = target.#pump.sendFrames(staging.subarray(0, bytes))
-    } catch (err) {
-      // The connection closed after these were dispatched: they are lost as anything
-      // in flight is, and the close event says why.
-      if (err?.code !== 'ERR_IROH_CONNECTION_CLOSED') target.#life.reportError(normalizeError(err))
-    }
   }
 
   /**
@@ -315,7 +227,7 @@ class IrohEventTarget {
       throw irohError('ERR_IROH_PROTOCOL', 'flush({ acked: true }) needs acknowledged delivery, which this connection does not speak')
     }
     if (this.#link !== null) await this.#caughtUp()
-    IrohEventTarget.#commit()
+    staging.commit()
     try {
       await this.#pump.flush()
     } catch (err) {
@@ -338,7 +250,7 @@ class IrohEventTarget {
       // What was delivered is acknowledged before the close, not lost with the ack timer.
       this.#link.settle()
     }
-    IrohEventTarget.#commit()
+    staging.commit()
     this.#closing = true
     if (!this.#life.isClosed) await native(() => this.#pump.close(code, reason))
     return this.#life.closed
@@ -410,14 +322,6 @@ class IrohEventTarget {
   }
 }
 
-/** The error of a send refused because it would pass `maxBufferedBytes`. */
-function bufferFull(buffered, len, max) {
-  return irohError(
-    'ERR_IROH_BUFFER_FULL',
-    `${buffered} bytes are waiting to be sent and ${len} more would pass maxBufferedBytes (${max}): wait for flush() or the drain event`,
-  )
-}
-
 /**
  * Handles the pump's drain message. The writer saw an empty buffer, but this thread may
  * have queued more since: a drain that is no longer true waits for the next empty buffer.
@@ -460,6 +364,5 @@ module.exports = {
   LINK,
   checkOptions,
   closeInfoOf,
-  bufferFull,
   signalDrain,
 }
