@@ -20,7 +20,10 @@ const { AckedLink, isControl } = require('./delivery.js')
 const SEND_ENCODED = Symbol('sendEncoded')
 /** `target[FORWARD] = (type, detail) => {}`: receives every event instead of the listeners. */
 const FORWARD = Symbol('forward')
-/** `target[SEND_TEXT](text)`: sends one event already serialized, as dispatchEvent would. */
+/**
+ * `target[SEND_TEXT](text, bytes?)`: sends one event already serialized, as dispatchEvent
+ * would; `bytes`, its UTF-8 size, when the caller measured it already.
+ */
 const SEND_TEXT = Symbol('sendText')
 /** Option: a delivery `Session` to run acknowledged delivery with (the peer must speak it). */
 const DELIVERY = Symbol('delivery')
@@ -182,9 +185,9 @@ class IrohEventTarget {
     this.#forward = fn
   }
 
-  [SEND_TEXT](text) {
+  [SEND_TEXT](text, bytes) {
     if (this.#life.isClosed || this.#closing) throw irohError('ERR_IROH_CONNECTION_CLOSED', 'the event target is closed')
-    if (this.#link !== null) this.#keep(text)
+    if (this.#link !== null) this.#keep(text, bytes)
     else this.#stage(text)
   }
 
@@ -205,8 +208,7 @@ class IrohEventTarget {
   }
 
   /** Acknowledged delivery: the session keeps the event until the peer acknowledges it. */
-  #keep(text) {
-    const bytes = Buffer.byteLength(text)
+  #keep(text, bytes = Buffer.byteLength(text)) {
     if (bytes > this.#outlet.maxFrame) throw frameTooLarge(bytes, this.#outlet.maxFrame)
     this.#link.dispatch(text, bytes)
   }

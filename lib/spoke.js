@@ -75,8 +75,9 @@ class ReconnectingSpoke {
   #listeners = new Listeners((err) => this.#life.reportError(err))
   #state = 'connecting'
   #inner = null
-  /** Serialized events waiting for a connection, in order, and their UTF-8 size. */
+  /** Serialized events waiting for a connection, in order: `{ text, bytes }`, its UTF-8 size measured once. */
   #pending = []
+  /** The sum of their sizes. */
   #pendingBytes = 0
   /** Acknowledged delivery with the hub, across connections (when both ends speak it). */
   #session
@@ -179,7 +180,7 @@ class ReconnectingSpoke {
         `${waiting} bytes wait for a connection or an acknowledgement and ${bytes} more would pass maxPendingBytes (${this.#options.maxPendingBytes})`,
       )
     }
-    this.#pending.push(text)
+    this.#pending.push({ text, bytes })
     this.#pendingBytes += bytes
     return true
   }
@@ -298,7 +299,7 @@ class ReconnectingSpoke {
     if (acked) {
       inner[START](this.#greetingTexts.splice(0))
       // Held events join what the session keeps: they fit, as both share one bound.
-      for (const text of this.#pending.splice(0)) inner[SEND_TEXT](text)
+      for (const { text, bytes } of this.#pending.splice(0)) inner[SEND_TEXT](text, bytes)
       this.#pendingBytes = 0
     } else await this.#sendPending(inner, ended)
     if (!inner.isClosed && !this.#stop.signal.aborted) this.#setState('connected')
@@ -361,7 +362,7 @@ class ReconnectingSpoke {
   #unkeep() {
     const out = this.#session.out
     const kept = []
-    for (let seq = out.from; seq <= out.last; seq++) kept.push(out.textAt(seq))
+    for (let seq = out.from; seq <= out.last; seq++) kept.push({ text: out.textAt(seq), bytes: out.sizeAt(seq) })
     this.#pending.unshift(...kept)
     this.#pendingBytes += out.bytes
     this.#session = new Session({ maxPendingBytes: this.#options.maxPendingBytes })
@@ -384,7 +385,7 @@ class ReconnectingSpoke {
   /** Sends the waiting events in order, waiting for room as needed. */
   async #sendPending(inner, ended) {
     while (this.#pending.length > 0) {
-      const text = this.#pending[0]
+      const { text, bytes } = this.#pending[0]
       try {
         inner[SEND_TEXT](text)
       } catch (err) {
@@ -394,7 +395,7 @@ class ReconnectingSpoke {
         continue
       }
       this.#pending.shift()
-      this.#pendingBytes -= Buffer.byteLength(text)
+      this.#pendingBytes -= bytes
     }
   }
 
