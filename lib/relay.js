@@ -6,15 +6,12 @@ const binding = require('./native.js')
 const { native, nativeSync } = require('./pending.js')
 const { invalidArgument } = require('./errors.js')
 const { KeepAlive, refable } = require('./keep-alive.js')
-
-const KNOWN_OPTIONS = new Set(['bindAddr', 'quicPort', 'hostname', 'certificatePem', 'privateKeyPem'])
+const { RELAY_SERVER_OPTIONS, checkOptionNames } = require('./option-names.js')
 
 function checkOptions(options) {
   if (options === undefined || options === null) return {}
   if (typeof options !== 'object') throw invalidArgument('options must be an object')
-  for (const key of Object.keys(options)) {
-    if (!KNOWN_OPTIONS.has(key)) throw invalidArgument(`unknown relay server option ${JSON.stringify(key)}`)
-  }
+  checkOptionNames(options, RELAY_SERVER_OPTIONS, 'relay server')
   for (const key of ['bindAddr', 'hostname', 'certificatePem', 'privateKeyPem']) {
     if (options[key] !== undefined && typeof options[key] !== 'string') throw invalidArgument(`options.${key} must be a string`)
   }
