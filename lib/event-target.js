@@ -7,7 +7,7 @@
 const binding = require('./native.js')
 const { NATIVE: CONNECTION } = require('./connection.js')
 const { irohError, invalidArgument, normalizeError } = require('./errors.js')
-const { Listeners } = require('./listeners.js')
+const { Listeners, listenable } = require('./listeners.js')
 const { Lifecycle } = require('./lifecycle.js')
 const { refable } = require('./keep-alive.js')
 const { Outlet, Staging, frameTooLarge } = require('./staging.js')
@@ -73,6 +73,7 @@ class IrohEventTarget {
   // connection's handle): unref() lets it exit, ref() undoes that.
   static {
     refable(this, (target) => target.#connection)
+    listenable(this, (target) => target.#listeners)
   }
   #life = new Lifecycle()
   #pump
@@ -171,14 +172,6 @@ class IrohEventTarget {
   /** Resolves with `{ code, reason, kind, error? }` once the target (its connection) closes. */
   get closed() {
     return this.#life.closed
-  }
-
-  addEventListener(type, listener, options) {
-    this.#listeners.add(type, listener, options)
-  }
-
-  removeEventListener(type, listener) {
-    this.#listeners.remove(type, listener)
   }
 
   set [FORWARD](fn) {

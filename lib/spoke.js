@@ -19,7 +19,7 @@ const { Endpoint, CALLER_HOLDS, ALSO_OFFER } = require('./endpoint.js')
 const { Session, ackAlpn } = require('./delivery.js')
 const { KeepAlive, refable } = require('./keep-alive.js')
 const { FINAL_HUB_CODES } = require('./close-codes.js')
-const { Listeners } = require('./listeners.js')
+const { Listeners, listenable } = require('./listeners.js')
 const { invalidArgument, irohError, normalizeError, requireString } = require('./errors.js')
 
 const DEFAULTS = {
@@ -67,6 +67,7 @@ class ReconnectingSpoke {
   // unref() lets it exit while the spoke is open or redialing (the live connection too).
   static {
     refable(this, (spoke) => spoke.#keepAlive, (spoke) => spoke.#inner)
+    listenable(this, (spoke) => spoke.#listeners)
   }
   #life = new Lifecycle()
   #endpoint
@@ -141,14 +142,6 @@ class ReconnectingSpoke {
   /** Resolves with the close info once `close()` is called or redialing gives up. */
   get closed() {
     return this.#life.closed
-  }
-
-  addEventListener(type, listener, options) {
-    this.#listeners.add(type, listener, options)
-  }
-
-  removeEventListener(type, listener) {
-    this.#listeners.remove(type, listener)
   }
 
   /**
