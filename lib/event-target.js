@@ -70,7 +70,8 @@ function checkOptions(options) {
 /** A hub or spoke end of the framed event stream of one connection. */
 class IrohEventTarget {
   // An open target keeps the process alive as its connection does (this is the
-  // connection's handle): unref() lets it exit, ref() undoes that.
+  // connection's handle): unref() lets it exit, ref() undoes that. Listeners are
+  // added to and removed from #listeners.
   static {
     refable(this, (target) => target.#connection)
     listenable(this, (target) => target.#listeners)

@@ -65,6 +65,7 @@ function backoff(attempt, { initialDelayMs, maxDelayMs }) {
 class ReconnectingSpoke {
   // A spoke keeps the process alive from connectSpoke() until it is closed or gives up:
   // unref() lets it exit while the spoke is open or redialing (the live connection too).
+  // Listeners are added to and removed from #listeners, which outlive connections.
   static {
     refable(this, (spoke) => spoke.#keepAlive, (spoke) => spoke.#inner)
     listenable(this, (spoke) => spoke.#listeners)
