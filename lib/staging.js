@@ -89,17 +89,6 @@ class Outlet {
       if (err?.code !== 'ERR_IROH_CONNECTION_CLOSED') this.onError(normalizeError(err))
     }
   }
-
-  /** Throws ERR_IROH_BUFFER_FULL (and asks for a drain) if `len` more would not fit. */
-  checkRoom(staged, len, staging) {
-    if (!overfull(this.buffered + staged, len, this.maxBuffered)) return
-    staging.commit()
-    this.refresh()
-    if (overfull(this.buffered, len, this.maxBuffered)) {
-      this.wantDrain()
-      throw bufferFull(this.buffered, HEADER_BYTES + len, this.maxBuffered)
-    }
-  }
 }
 
 /**
@@ -151,7 +140,7 @@ class Staging {
     let len = this.#buffer.write(text, this.#at + HEADER_BYTES)
     if (len > outlet.maxFrame) throw frameTooLarge(len, outlet.maxFrame)
     const at = this.#at
-    outlet.checkRoom(at - this.#from, len, this)
+    this.#checkRoom(outlet, len)
     // A commit moved the run's start: the text goes there.
     if (this.#at !== at) len = this.#buffer.write(text, this.#at + HEADER_BYTES)
     this.#append(outlet, len)
@@ -161,7 +150,7 @@ class Staging {
   stageBytes(outlet, bytes) {
     const len = bytes.byteLength
     this.#makeRoom(outlet, HEADER_BYTES + len)
-    outlet.checkRoom(this.#at - this.#from, len, this)
+    this.#checkRoom(outlet, len)
     this.#buffer.set(bytes, this.#at + HEADER_BYTES)
     this.#append(outlet, len)
   }
@@ -172,6 +161,21 @@ class Staging {
     if (this.#buffer === null || this.#at + most > this.#size) {
       this.#buffer = Buffer.allocUnsafeSlow(this.#size)
       this.#from = this.#at = 0
+    }
+  }
+
+  /**
+   * Throws ERR_IROH_BUFFER_FULL (and asks for a drain) if a frame of `len` bytes would take
+   * the outlet past maxBufferedBytes. What is staged for it counts; when that alone is in
+   * the way, it is handed over and the pump asked what it holds now.
+   */
+  #checkRoom(outlet, len) {
+    if (!overfull(outlet.buffered + this.#at - this.#from, len, outlet.maxBuffered)) return
+    this.commit()
+    outlet.refresh()
+    if (overfull(outlet.buffered, len, outlet.maxBuffered)) {
+      outlet.wantDrain()
+      throw bufferFull(outlet.buffered, HEADER_BYTES + len, outlet.maxBuffered)
     }
   }
 
