@@ -4,33 +4,27 @@
 // README or index.d.ts names must be on the list. Pure JS: no native addon, no network.
 import { describe, expect, it } from 'vitest'
 import { createRequire } from 'node:module'
-import { existsSync, readFileSync, readdirSync } from 'node:fs'
+import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { root, rustSources } from './rust-source.mjs'
 
-const root = fileURLToPath(new URL('../', import.meta.url))
 const read = (file) => readFileSync(join(root, file), 'utf8')
 const { PumpCloseCode, HubCloseCode, FINAL_HUB_CODES } = createRequire(import.meta.url)('../lib/close-codes.js')
 
-/** Every .rs file under `dir` (src/, and crates/ once the core is a crate of its own). */
-function rustFiles(dir) {
-  if (!existsSync(dir)) return []
-  return readdirSync(dir, { withFileTypes: true, recursive: true })
-    .filter((e) => e.isFile() && e.name.endsWith('.rs'))
-    .map((e) => join(e.parentPath ?? e.path, e.name))
-}
-
-/** The 40xx values Rust gives a name: `const CLOSE_X: u32 = 4001;` or an enum's `X = 4001,`. */
+/**
+ * The 40xx values Rust names as close codes: constants `CLOSE_*` (`pub const
+ * CLOSE_FRAME_TOO_LARGE: u32 = 4001;`), and the variants of an enum named `*Close*`.
+ */
 function rustCloseCodes() {
   const codes = new Map()
-  for (const file of [...rustFiles(join(root, 'src')), ...rustFiles(join(root, 'crates'))]) {
-    for (const line of readFileSync(file, 'utf8').split('\n')) {
-      if (line.trimStart().startsWith('//')) continue
-      const m = line.match(/\b([A-Z][A-Za-z0-9_]*)\s*(?::\s*[iu](?:16|32|64))?\s*=\s*(40\d\d)\b/)
-      if (m) codes.set(Number(m[2]), m[1])
+  for (const { text } of rustSources()) {
+    const code = (source) => source.replace(/\/\/.*$/gm, '')
+    for (const m of code(text).matchAll(/\b(CLOSE_[A-Z0-9_]+)\s*:\s*\w+\s*=\s*(\d+)\b/g)) codes.set(Number(m[2]), m[1])
+    for (const e of code(text).matchAll(/\benum\s+(\w*Close\w*)\s*\{([^}]*)\}/g)) {
+      for (const m of e[2].matchAll(/\b(\w+)\s*=\s*(\d+)/g)) codes.set(Number(m[2]), `${e[1]}::${m[1]}`)
     }
   }
-  return codes
+  return new Map([...codes].filter(([value]) => value >= 4000 && value < 4100))
 }
 
 describe('close codes', () => {

@@ -5,11 +5,10 @@
 // errors.test.mjs. Pure JS: no native addon, no network.
 import { describe, expect, it } from 'vitest'
 import { createRequire } from 'node:module'
-import { existsSync, readFileSync, readdirSync } from 'node:fs'
+import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { root, rustSources } from './rust-source.mjs'
 
-const root = fileURLToPath(new URL('../', import.meta.url))
 const { ENDPOINT_OPTIONS, RELAY_SERVER_OPTIONS, checkOptionNames } = createRequire(import.meta.url)('../lib/option-names.js')
 
 /** The field names of `export interface <name>` in binding.d.ts. */
@@ -23,12 +22,7 @@ function generatedFields(name) {
 
 /** The fields of `pub struct <name>` in the Rust source (src/, or crates/ once split), as napi names them. */
 function rustFields(name) {
-  const files = ['src', 'crates']
-    .map((dir) => join(root, dir))
-    .filter((dir) => existsSync(dir))
-    .flatMap((dir) => readdirSync(dir, { recursive: true }).filter((f) => f.endsWith('.rs')).map((f) => join(dir, f)))
-  for (const file of files) {
-    const text = readFileSync(file, 'utf8')
+  for (const { text } of rustSources()) {
     const start = text.indexOf(`pub struct ${name} {`)
     if (start < 0) continue
     const body = text.slice(start, text.indexOf('\n}', start))

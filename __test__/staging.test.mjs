@@ -5,9 +5,7 @@
 // against a fake pump: no native addon, no network.
 import { describe, expect, it } from 'vitest'
 import { createRequire } from 'node:module'
-import { existsSync, readFileSync, readdirSync } from 'node:fs'
-import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { rustSources } from './rust-source.mjs'
 
 const { HEADER_BYTES, Outlet, Staging, overfull } = createRequire(import.meta.url)('../lib/staging.js')
 
@@ -70,12 +68,7 @@ describe('the outbox rule', () => {
   })
 
   it('is the rule of the Rust test these cases mirror', () => {
-    const root = fileURLToPath(new URL('../', import.meta.url))
-    const files = ['src', 'crates']
-      .map((dir) => join(root, dir))
-      .filter((dir) => existsSync(dir))
-      .flatMap((dir) => readdirSync(dir, { recursive: true }).filter((f) => f.endsWith('.rs')).map((f) => join(dir, f)))
-    const holder = files.find((f) => readFileSync(f, 'utf8').includes('fn outbox_coalesces_and_bounds()'))
+    const holder = rustSources().find(({ text }) => text.includes('fn outbox_coalesces_and_bounds()'))
     expect(holder, 'the Rust test outbox_coalesces_and_bounds, which staging.test.mjs mirrors').toBeDefined()
   })
 })
