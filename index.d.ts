@@ -1,7 +1,23 @@
 // Types of @alkdev/iroh. Hand-written over the napi-generated binding, documenting what
-// users call; `binding.d.ts` (generated) describes the raw native layer underneath.
+// users call; `binding.d.ts` (generated) describes the raw native layer underneath. The
+// plain data types it generates from the Rust doc comments are re-exported from it as they
+// are, not restated here.
 
 /// <reference types="node" />
+
+import type {
+  CloseInfo,
+  ConnectionStats,
+  EndpointAddrInfo,
+  EndpointOptions,
+  PathInfo,
+  PathState,
+  RelayInfo,
+  RelayServerOptions,
+  UdpCounters,
+} from './binding.js'
+
+export type { CloseInfo, ConnectionStats, EndpointOptions, PathInfo, PathState, RelayInfo, RelayServerOptions, UdpCounters }
 
 /** Every error thrown or rejected by this package has one of these codes. */
 export type IrohErrorCode =
@@ -43,50 +59,8 @@ export interface IrohError extends Error {
 /** A node id: the 64-character lowercase hex form of an endpoint's public key. */
 export type NodeId = string
 
-/** Where a peer can be reached, as returned by `Endpoint.addr()`. */
-export interface EndpointAddr {
-  nodeId: NodeId
-  /** The peer's home relay, if it has one. */
-  relayUrl?: string
-  /** `ip:port` socket addresses, e.g. `127.0.0.1:4433` or `[::1]:4433`. */
-  directAddresses: string[]
-}
-
-export interface EndpointOptions {
-  /** ALPN protocols this endpoint accepts connections for. Leave empty to only dial out. */
-  alpns?: string[]
-  /** Secret key: 64 hex or 52 base32 characters. Random if neither this nor `secretKeyPath` is set. */
-  secretKey?: string
-  /** Key file: loaded if present, else created with mode 0600, so the node id survives restarts. */
-  secretKeyPath?: string
-  /**
-   * `'default'`: n0's public relays (the default). `'disabled'`: direct paths only. Or your
-   * own relays, each a URL (QUIC address discovery on the default port 7842) or
-   * `{ url, quicPort }`, the shape of `RelayServer.relay`.
-   */
-  relayMode?: 'default' | 'disabled' | { relays: Array<string | RelayInfo> }
-  /**
-   * CA certificates (PEM) to trust for relays, on top of the usual public roots: for a relay
-   * whose certificate a private CA signed, such as `RelayServer.caCertificatePem`.
-   */
-  relayCaCertificates?: string[]
-  /**
-   * Connect only through relays: no UDP socket of its own, so never a direct path. For
-   * networks that let nothing but HTTPS out, and to test relay paths. Needs relays; no `bindAddr`.
-   */
-  relayOnly?: boolean
-  /** Bind the UDP socket to this address, e.g. `'127.0.0.1:0'` or `'0.0.0.0:4433'`. */
-  bindAddr?: string
-  /**
-   * `'n0'`: publish and resolve addresses through n0's DNS/pkarr service, so peers can dial
-   * by node id alone. Default: `'n0'` with the default relays, else `'none'`.
-   */
-  addressLookup?: 'n0' | 'none'
-  /** Close a connection after this many ms without hearing from the peer. */
-  idleTimeoutMs?: number
-  /** Send keep-alives this often (ms) so idle connections stay open; must be below `idleTimeoutMs`. */
-  keepAliveMs?: number
-}
+/** Where a peer can be reached, as returned by `Endpoint.addr()`: `directAddresses` are `ip:port`. */
+export type EndpointAddr = EndpointAddrInfo
 
 /** Options of every call that can wait. */
 export interface PendingOptions {
@@ -104,66 +78,12 @@ export interface OnlineOptions extends PendingOptions {
   timeoutMs?: number
 }
 
-/** A relay as endpoints are given it: its URL and the UDP port of its QUIC address discovery. */
-export interface RelayInfo {
-  url: string
-  quicPort: number
-}
-
 /** Where a connection's data goes: over a `direct` path, a `relay`, `mixed` (a relay while a direct path is open too), or `none` once closed. */
-export type PathType = 'direct' | 'relay' | 'mixed' | 'none'
-
-/** One network path of a connection. */
-export interface PathInfo {
-  /** `direct`: UDP straight to the peer (after hole punching, behind NAT); `relay`: through a relay server. */
-  kind: 'direct' | 'relay' | 'other'
-  /** The peer's `ip:port` for a direct path; the relay's URL for a relay path. */
-  remoteAddr: string
-  /** Round trip time on this path, in milliseconds. */
-  rttMs: number
-  /** Whether application data goes this way now. */
-  selected: boolean
-}
-
-/** A connection's paths and where its data goes. */
-export interface PathState {
-  pathType: PathType
-  paths: PathInfo[]
-}
+export type PathType = PathState['pathType']
 
 export interface WatchPathsOptions {
   /** Aborting stops the watch. */
   signal?: AbortSignal
-}
-
-/** Why a connection closed. */
-export interface CloseInfo {
-  /** The application code given to `close()`, or the QUIC transport error code. */
-  code: number
-  reason: string
-  /**
-   * `local`: this side closed it; `remote`: the peer did; `timeout`: the peer went silent
-   * past the idle timeout; `reset`: the peer lost its state (e.g. restarted); `transport`:
-   * a QUIC protocol error.
-   */
-  kind: 'local' | 'remote' | 'timeout' | 'reset' | 'transport'
-}
-
-export interface UdpCounters {
-  datagrams: number
-  bytes: number
-}
-
-/** Counters since the connection opened. */
-export interface ConnectionStats {
-  udpTx: UdpCounters
-  udpRx: UdpCounters
-  sentPackets: number
-  sentBytes: number
-  lostPackets: number
-  lostBytes: number
-  /** Round trip time of the selected path, in milliseconds. */
-  rttMs: number
 }
 
 /**
@@ -202,6 +122,7 @@ export declare class Endpoint {
 }
 
 /** Both halves of a bidirectional stream. */
+// Not binding.d.ts's BiStream: that one holds the native stream classes, this one the JS ones users get.
 export interface BiStream {
   send: SendStream
   recv: RecvStream
@@ -677,24 +598,6 @@ export declare function connectSpoke<TEvent extends Event = CustomEvent>(
   hub: NodeId | string | EndpointAddr,
   options: SpokeOptions,
 ): ReconnectingSpoke<TEvent>
-
-/** Options for `startRelayServer`. */
-export interface RelayServerOptions {
-  /** The HTTPS address to serve on. Default `127.0.0.1:0`: a free port on loopback. */
-  bindAddr?: string
-  /** The UDP port of QUIC address discovery, on the same IP. Default 0: a free port. */
-  quicPort?: number
-  /** The host name in the relay URL. Default: the bound IP address. */
-  hostname?: string
-  /**
-   * Your certificate chain (PEM, leaf first) for `hostname`. Without it a throwaway CA is
-   * generated and signs a certificate for `hostname`, the IP and `localhost`; endpoints
-   * must then trust `caCertificatePem` through `relayCaCertificates`.
-   */
-  certificatePem?: string
-  /** The private key (PEM: PKCS#8, PKCS#1 or SEC1) of `certificatePem`. */
-  privateKeyPem?: string
-}
 
 /**
  * An iroh relay server running in this process. Like a listening `net.Server`, it keeps

@@ -51,6 +51,8 @@ describe('the bookkeeping', () => {
     out.ack(1)
     expect([out.from, out.textAt(2), out.bytes]).toEqual([2, 'bbbb', 4])
     out.push('cccc', 4)
+    // The size is kept with each text: a spoke that takes kept events back need not measure them again.
+    expect([out.textAt(3), out.sizeAt(2), out.sizeAt(3)]).toEqual(['cccc', 4, 4])
     out.ack(7) // past what was sent: everything
     expect([out.from, out.size, out.bytes]).toEqual([4, 0, 0])
   })

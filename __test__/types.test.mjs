@@ -18,6 +18,16 @@ describe('types', () => {
     expect(r.status).toBe(0)
   })
 
+  it('index.d.ts restates no data type that binding.d.ts generates', () => {
+    // The generated ones are re-exported; an interface of the same name here would drift from them.
+    const interfaces = (file) => new Set([...readFileSync(`${dir}../../${file}`, 'utf8').matchAll(/^export interface (\w+)/gm)].map((m) => m[1]))
+    const generated = interfaces('binding.d.ts')
+    expect(generated.size).toBeGreaterThan(5)
+    // BiStream: the generated one holds the native stream classes, ours the JS ones.
+    const restated = [...interfaces('index.d.ts')].filter((name) => generated.has(name) && name !== 'BiStream')
+    expect(restated).toEqual([])
+  })
+
   it('and the same consumer with a wrong value fails to', { timeout: 120_000 }, () => {
     const source = readFileSync(`${dir}consumer.ts`, 'utf8')
     const broken = source.replace("const wrong: PathType = 'wifi'", "const wrong: PathType = 'direct'")

@@ -2,7 +2,7 @@
 
 const { pending, native, nativeSync } = require('./pending.js')
 const { requireBytes, requireU32, invalidArgument } = require('./errors.js')
-const { KeepAlive } = require('./keep-alive.js')
+const { KeepAlive, refable } = require('./keep-alive.js')
 
 const NATIVE = Symbol('native')
 /** Package-internal: lets go of the process at once, when the endpoint closes. */
@@ -74,6 +74,10 @@ function wrapBi(bi) {
  */
 class Connection {
   #keepAlive = new KeepAlive()
+  // unref() lets the process exit while this connection is open; ref() undoes it.
+  static {
+    refable(this, (connection) => connection.#keepAlive)
+  }
   #onRelease
 
   /** Made by `endpoint.connect()` and `endpoint.accept()`. */
@@ -87,18 +91,6 @@ class Connection {
       // Without word of the close, holding the process could hang it for good.
       this.#keepAlive.release()
     }
-  }
-
-  /** Lets the process exit while this connection is open. */
-  unref() {
-    this.#keepAlive.unref()
-    return this
-  }
-
-  /** Undoes `unref()`. */
-  ref() {
-    this.#keepAlive.ref()
-    return this
   }
 
   /** Whether the connection has closed, whoever closed it. */

@@ -83,6 +83,11 @@ class Outgoing {
     return this.#texts[this.#head + (seq - this.#first)]
   }
 
+  /** The UTF-8 size of kept event number `seq`. */
+  sizeAt(seq) {
+    return this.#sizes[this.#head + (seq - this.#first)]
+  }
+
   /** The peer has delivered every event up to number `seq`. */
   ack(seq) {
     while (this.#first <= seq && this.#head < this.#texts.length) {

@@ -4,7 +4,8 @@ const binding = require('./native.js')
 const { pending, native, nativeSync, viaCallback } = require('./pending.js')
 const { Connection, RELEASE } = require('./connection.js')
 const { invalidArgument, requireString, optionalU32 } = require('./errors.js')
-const { KeepAlive } = require('./keep-alive.js')
+const { KeepAlive, refable } = require('./keep-alive.js')
+const { ENDPOINT_OPTIONS, checkOptionNames } = require('./option-names.js')
 
 const NATIVE = Symbol('native')
 /** Package-internal connect option: the caller keeps the process alive while it dials. */
@@ -13,18 +14,12 @@ const CALLER_HOLDS = Symbol('callerHolds')
 const ALSO_OFFER = Symbol('alsoOffer')
 /** Package-internal: `endpoint[PREFER_ALPN](alpn)` accepts `alpn` too, ahead of the others. */
 const PREFER_ALPN = Symbol('preferAlpn')
-const KNOWN_OPTIONS = new Set([
-  'alpns', 'secretKey', 'secretKeyPath', 'relayMode', 'bindAddr', 'addressLookup',
-  'idleTimeoutMs', 'keepAliveMs', 'relayCaCertificates', 'relayOnly',
-])
 
 function checkOptions(options) {
   if (options === undefined || options === null) return {}
   if (typeof options !== 'object') throw invalidArgument('options must be an object')
-  for (const key of Object.keys(options)) {
-    // A misspelt option (say `relaymode`) would otherwise silently use n0's relays.
-    if (!KNOWN_OPTIONS.has(key)) throw invalidArgument(`unknown endpoint option ${JSON.stringify(key)}`)
-  }
+  // A misspelt option (say `relaymode`) would otherwise silently use n0's relays.
+  checkOptionNames(options, ENDPOINT_OPTIONS, 'endpoint')
   if (options.alpns !== undefined && !Array.isArray(options.alpns)) {
     throw invalidArgument('options.alpns must be an array of strings')
   }
@@ -67,6 +62,10 @@ function checkTarget(target) {
  */
 class Endpoint {
   #keepAlive = new KeepAlive()
+  // unref() lets the process exit while this endpoint accepts; ref() undoes it.
+  static {
+    refable(this, (endpoint) => endpoint.#keepAlive)
+  }
   #connections = new Set()
   #alpns
 
@@ -89,18 +88,6 @@ class Endpoint {
     nativeSync(() => this[NATIVE].setAlpns(this.#alpns))
     // It accepts now, if it did not before.
     this.#keepAlive.hold()
-  }
-
-  /** Lets the process exit while this endpoint accepts. */
-  unref() {
-    this.#keepAlive.unref()
-    return this
-  }
-
-  /** Undoes `unref()`. */
-  ref() {
-    this.#keepAlive.ref()
-    return this
   }
 
   /** The old binding's name for `create`. */

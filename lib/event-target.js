@@ -7,7 +7,11 @@
 const binding = require('./native.js')
 const { NATIVE: CONNECTION } = require('./connection.js')
 const { irohError, invalidArgument, normalizeError } = require('./errors.js')
-const { Listeners } = require('./listeners.js')
+const { Listeners, listenable } = require('./listeners.js')
+const { Lifecycle } = require('./lifecycle.js')
+const { refable } = require('./keep-alive.js')
+const { Outlet, Staging, frameTooLarge } = require('./staging.js')
+const { detailOf, eventText, isEvent, stringifierOf } = require('./wire-event.js')
 const { native, nativeSync } = require('./pending.js')
 const { AckedLink, isControl } = require('./delivery.js')
 
@@ -16,7 +20,10 @@ const { AckedLink, isControl } = require('./delivery.js')
 const SEND_ENCODED = Symbol('sendEncoded')
 /** `target[FORWARD] = (type, detail) => {}`: receives every event instead of the listeners. */
 const FORWARD = Symbol('forward')
-/** `target[SEND_TEXT](text)`: sends one event already serialized, as dispatchEvent would. */
+/**
+ * `target[SEND_TEXT](text, bytes?)`: sends one event already serialized, as dispatchEvent
+ * would; `bytes`, its UTF-8 size, when the caller measured it already.
+ */
 const SEND_TEXT = Symbol('sendText')
 /** Option: a delivery `Session` to run acknowledged delivery with (the peer must speak it). */
 const DELIVERY = Symbol('delivery')
@@ -42,9 +49,7 @@ const yieldMacrotask = () => new Promise((resolve) => setImmediate(resolve))
 // Small events are encoded by JS straight into this buffer in wire format (4-byte
 // length, UTF-8 JSON) and handed to the native pump once per tick, when it fills, or
 // when another target sends: one native call per burst instead of one per event.
-const STAGING_BYTES = 256 * 1024
-const HEADER_BYTES = 4
-let staging = null
+const staging = new Staging()
 
 function checkOptions(options) {
   if (options === undefined || options === null) return {}
@@ -62,64 +67,36 @@ function checkOptions(options) {
   return options
 }
 
-/** The `stringify` of target options: the serializer's, or JSON's. */
-function stringifierOf(options) {
-  return options?.serializer?.stringify ?? JSON.stringify
-}
-
-function checkEvent(event) {
-  if (!event || typeof event.type !== 'string') {
-    throw invalidArgument('dispatchEvent expects an Event, e.g. new CustomEvent(type, { detail })')
-  }
-}
-
-/**
- * The checked `{ type, detail }` text of an event to send, `detail` null when absent: the
- * one rule every path that writes a frame follows.
- */
-function eventText(stringify, event) {
-  checkEvent(event)
-  const text = stringify({ type: event.type, detail: event.detail === undefined ? null : event.detail })
-  if (typeof text !== 'string') throw invalidArgument('serializer.stringify must return a string')
-  return text
-}
-
-function isEvent(value) {
-  return value !== null && typeof value === 'object' && !Array.isArray(value) && typeof value.type === 'string'
-}
-
 /** A hub or spoke end of the framed event stream of one connection. */
 class IrohEventTarget {
+  // An open target keeps the process alive as its connection does (this is the
+  // connection's handle): unref() lets it exit, ref() undoes that. Listeners are
+  // added to and removed from #listeners.
+  static {
+    refable(this, (target) => target.#connection)
+    listenable(this, (target) => target.#listeners)
+  }
+  #life = new Lifecycle()
   #pump
   #connection
   #stringify
   #parse
-  #listeners = new Listeners((err) => this.#reportError(err))
+  #listeners = new Listeners((err) => this.#life.reportError(err))
   #forward = null
   #inbox = Promise.resolve()
-  #closeInfo = null
-  #closedPromise
-  #resolveClosed
   #closing = false
-  #maxFrame
-  #maxBuffered
+  /** The pump as staging sees it: its limits and what it buffers. */
+  #outlet
   #stopWatchingPaths
-  /** Bytes buffered natively as of the last hand-over; only ever an overestimate. */
-  #nativeBuffered = 0
   /** Acknowledged delivery, when both ends speak it. */
   #link = null
-
-  // The one target whose frames are in `staging`, and how many bytes they take.
-  static #stagedBy = null
-  static #stagedBytes = 0
-  static #commitQueued = false
 
   /**
    * Lifecycle signals: `close` (detail: close info), `error` (detail: the Error), `drain`,
    * and `pathchange` (detail `{ pathType, paths }`: first the paths at creation, then each
    * change, such as the upgrade from a relay to a direct path).
    */
-  lifecycle = new EventTarget()
+  lifecycle = this.#life.events
 
   constructor(connection, accept, options) {
     const checked = checkOptions(options)
@@ -129,7 +106,6 @@ class IrohEventTarget {
     this.#connection = connection
     this.#stringify = stringifierOf(checked)
     this.#parse = checked.serializer ? checked.serializer.parse : null
-    this.#closedPromise = new Promise((resolve) => (this.#resolveClosed = resolve))
     this.#pump = nativeSync(() =>
       binding.createEventPump(
         connection[CONNECTION],
@@ -147,11 +123,9 @@ class IrohEventTarget {
     this.#stopWatchingPaths = connection.watchPaths((state) => {
       // A closed connection has no paths; the `close` event says so.
       if (state.pathType === 'none') return
-      this.lifecycle.dispatchEvent(new CustomEvent('pathchange', { detail: state }))
+      this.#life.emit('pathchange', state)
     })
-    const limits = nativeSync(() => this.#pump.limits())
-    this.#maxFrame = limits.maxFrameBytes
-    this.#maxBuffered = limits.maxBufferedBytes
+    this.#outlet = new Outlet(this.#pump, nativeSync(() => this.#pump.limits()), (err) => this.#life.reportError(err))
     if (checked[DELIVERY]) {
       this.#link = new AckedLink(checked[DELIVERY], {
         send: (text) => this.#stage(text),
@@ -187,63 +161,40 @@ class IrohEventTarget {
 
   /** Bytes dispatched but not yet handed to QUIC. */
   get bufferedAmount() {
-    IrohEventTarget.#commit()
+    staging.commit()
     return nativeSync(() => this.#pump.bufferedAmount())
   }
 
   /** Whether the target has closed. */
   get isClosed() {
-    return this.#closeInfo !== null
+    return this.#life.isClosed
   }
 
   /** Resolves with `{ code, reason, kind, error? }` once the target (its connection) closes. */
   get closed() {
-    return this.#closedPromise
-  }
-
-  /**
-   * Lets the process exit while this target is open. An open target keeps it alive, as its
-   * connection does (this is the connection's handle).
-   */
-  unref() {
-    this.#connection.unref()
-    return this
-  }
-
-  /** Undoes `unref()`. */
-  ref() {
-    this.#connection.ref()
-    return this
-  }
-
-  addEventListener(type, listener, options) {
-    this.#listeners.add(type, listener, options)
-  }
-
-  removeEventListener(type, listener) {
-    this.#listeners.remove(type, listener)
+    return this.#life.closed
   }
 
   set [FORWARD](fn) {
     this.#forward = fn
   }
 
-  [SEND_TEXT](text) {
-    if (this.#closeInfo !== null || this.#closing) throw irohError('ERR_IROH_CONNECTION_CLOSED', 'the event target is closed')
-    if (this.#link !== null) this.#keep(text)
+  [SEND_TEXT](text, bytes) {
+    if (this.#life.isClosed || this.#closing) throw irohError('ERR_IROH_CONNECTION_CLOSED', 'the event target is closed')
+    if (this.#link !== null) this.#keep(text, bytes)
     else this.#stage(text)
   }
 
   [SEND_ENCODED](bytes) {
-    if (this.#closeInfo !== null || this.#closing) throw irohError('ERR_IROH_CONNECTION_CLOSED', 'the event target is closed')
-    IrohEventTarget.#commit()
-    this.#sendNow(bytes)
+    if (this.#life.isClosed || this.#closing) throw irohError('ERR_IROH_CONNECTION_CLOSED', 'the event target is closed')
+    staging.commit()
+    this.#outlet.send(bytes)
   }
 
   /** Sends `{ type, detail }` to the peer as one frame. Never waits; returns true. */
   dispatchEvent(event) {
     const text = eventText(this.#stringify, event)
-    if (this.#closeInfo !== null || this.#closing) throw irohError('ERR_IROH_CONNECTION_CLOSED', 'the event target is closed')
+    if (this.#life.isClosed || this.#closing) throw irohError('ERR_IROH_CONNECTION_CLOSED', 'the event target is closed')
     if (this.#link === null) return this.#stage(text)
     if (isControl(event.type)) throw invalidArgument('event types that start with U+0000 are reserved for acknowledged delivery')
     this.#keep(text)
@@ -251,85 +202,15 @@ class IrohEventTarget {
   }
 
   /** Acknowledged delivery: the session keeps the event until the peer acknowledges it. */
-  #keep(text) {
-    const bytes = Buffer.byteLength(text)
-    if (bytes > this.#maxFrame) {
-      throw irohError('ERR_IROH_FRAME_TOO_LARGE', `the event is ${bytes} bytes serialized, more than maxFrameBytes (${this.#maxFrame})`)
-    }
+  #keep(text, bytes = Buffer.byteLength(text)) {
+    if (bytes > this.#outlet.maxFrame) throw frameTooLarge(bytes, this.#outlet.maxFrame)
     this.#link.dispatch(text, bytes)
   }
 
-  /** Encodes one frame for the pump; throws ERR_IROH_BUFFER_FULL past maxBufferedBytes. */
+  /** Stages one frame for the pump; throws ERR_IROH_BUFFER_FULL past maxBufferedBytes. */
   #stage(text) {
-    // UTF-8 takes at most 3 bytes per UTF-16 unit.
-    if (HEADER_BYTES + text.length * 3 > STAGING_BYTES) {
-      IrohEventTarget.#commit()
-      this.#sendNow(Buffer.from(text))
-      return true
-    }
-    if (IrohEventTarget.#stagedBy !== this || IrohEventTarget.#stagedBytes + HEADER_BYTES + text.length * 3 > STAGING_BYTES) {
-      IrohEventTarget.#commit()
-    }
-    staging ??= Buffer.allocUnsafe(STAGING_BYTES)
-    let at = IrohEventTarget.#stagedBytes
-    let len = staging.write(text, at + HEADER_BYTES)
-    if (len > this.#maxFrame) {
-      throw irohError('ERR_IROH_FRAME_TOO_LARGE', `the event is ${len} bytes serialized, more than maxFrameBytes (${this.#maxFrame})`)
-    }
-    // As the native outbox does: an empty buffer always takes one frame.
-    if (this.#overfull(at, len)) {
-      IrohEventTarget.#commit()
-      this.#nativeBuffered = nativeSync(() => this.#pump.bufferedAmount())
-      if (this.#overfull(0, len)) {
-        nativeSync(() => this.#pump.wantDrain())
-        throw bufferFull(this.#nativeBuffered, HEADER_BYTES + len, this.#maxBuffered)
-      }
-      at = 0
-      len = staging.write(text, HEADER_BYTES)
-    }
-    staging[at] = len >>> 24
-    staging[at + 1] = (len >>> 16) & 0xff
-    staging[at + 2] = (len >>> 8) & 0xff
-    staging[at + 3] = len & 0xff
-    IrohEventTarget.#stagedBy = this
-    IrohEventTarget.#stagedBytes = at + HEADER_BYTES + len
-    if (!IrohEventTarget.#commitQueued) {
-      IrohEventTarget.#commitQueued = true
-      queueMicrotask(IrohEventTarget.#commit)
-    }
+    staging.stageText(this.#outlet, text)
     return true
-  }
-
-  /** Hands one or more encoded frames to the pump without staging. */
-  #sendNow(bytes) {
-    try {
-      this.#nativeBuffered = this.#pump.send(bytes)
-    } catch (err) {
-      throw normalizeError(err)
-    }
-  }
-
-  /** Whether a frame of `len` bytes staged at `at` would pass maxBufferedBytes. */
-  #overfull(at, len) {
-    const buffered = this.#nativeBuffered + at
-    return buffered > 0 && buffered + HEADER_BYTES + len > this.#maxBuffered
-  }
-
-  /** Hands the staged frames to their target's pump. */
-  static #commit = () => {
-    IrohEventTarget.#commitQueued = false
-    const target = IrohEventTarget.#stagedBy
-    const bytes = IrohEventTarget.#stagedBytes
-    if (target === null) return
-    IrohEventTarget.#stagedBy = null
-    IrohEventTarget.#stagedBytes = 0
-    try {
-      target.#nativeBuffered = target.#pump.sendFrames(staging.subarray(0, bytes))
-    } catch (err) {
-      // The connection closed after these were dispatched: they are lost as anything
-      // in flight is, and the close event says why.
-      if (err?.code !== 'ERR_IROH_CONNECTION_CLOSED') target.#reportError(normalizeError(err))
-    }
   }
 
   /**
@@ -342,7 +223,7 @@ class IrohEventTarget {
       throw irohError('ERR_IROH_PROTOCOL', 'flush({ acked: true }) needs acknowledged delivery, which this connection does not speak')
     }
     if (this.#link !== null) await this.#caughtUp()
-    IrohEventTarget.#commit()
+    staging.commit()
     try {
       await this.#pump.flush()
     } catch (err) {
@@ -353,27 +234,27 @@ class IrohEventTarget {
 
   /** Acknowledged delivery: waits until every kept event is handed to this connection. */
   #caughtUp() {
-    return Promise.race([this.#link.caughtUp(), this.#closedPromise.then(() => {
+    return Promise.race([this.#link.caughtUp(), this.#life.closed.then(() => {
       throw irohError('ERR_IROH_CONNECTION_CLOSED', 'the event target closed before all was sent')
     })])
   }
 
   /** Sends what is queued, then closes the connection with `code` and `reason`. */
   async close(code = 0, reason = '') {
-    if (this.#link !== null && this.#closeInfo === null) {
+    if (this.#link !== null && !this.#life.isClosed) {
       await this.#caughtUp().catch(() => {})
       // What was delivered is acknowledged before the close, not lost with the ack timer.
       this.#link.settle()
     }
-    IrohEventTarget.#commit()
+    staging.commit()
     this.#closing = true
-    if (this.#closeInfo === null) await native(() => this.#pump.close(code, reason))
-    return this.#closedPromise
+    if (!this.#life.isClosed) await native(() => this.#pump.close(code, reason))
+    return this.#life.closed
   }
 
   #receive(message) {
     // Messages are handled one after another: a close never overtakes the events before it.
-    this.#inbox = this.#inbox.then(() => this.#handle(message)).catch((err) => this.#reportError(normalizeError(err)))
+    this.#inbox = this.#inbox.then(() => this.#handle(message)).catch((err) => this.#life.reportError(normalizeError(err)))
   }
 
   async #handle(message) {
@@ -404,7 +285,7 @@ class IrohEventTarget {
       // A frame the custom parser rejects closes the connection: nothing after it counts.
       if (event === null) return
       if (this.#link !== null && !this.#link.receive(event)) continue
-      this.#emit(event.type, event.detail === undefined ? null : event.detail)
+      this.#emit(event.type, detailOf(event))
     }
     this.#link?.delivered()
   }
@@ -429,27 +310,12 @@ class IrohEventTarget {
     else this.#listeners.emit(this, type, detail)
   }
 
-  #reportError(error) {
-    this.lifecycle.dispatchEvent(new CustomEvent('error', { detail: error }))
-  }
-
   #finish(closed) {
-    const info = closeInfoOf(closed)
-    this.#closeInfo = info
-    this.#link?.stop()
-    this.#stopWatchingPaths()
-    if (info.error) this.#reportError(info.error)
-    this.lifecycle.dispatchEvent(new CustomEvent('close', { detail: info }))
-    this.#resolveClosed(info)
+    this.#life.finish(closeInfoOf(closed), () => {
+      this.#link?.stop()
+      this.#stopWatchingPaths()
+    })
   }
-}
-
-/** The error of a send refused because it would pass `maxBufferedBytes`. */
-function bufferFull(buffered, len, max) {
-  return irohError(
-    'ERR_IROH_BUFFER_FULL',
-    `${buffered} bytes are waiting to be sent and ${len} more would pass maxBufferedBytes (${max}): wait for flush() or the drain event`,
-  )
 }
 
 /**
@@ -494,9 +360,5 @@ module.exports = {
   LINK,
   checkOptions,
   closeInfoOf,
-  bufferFull,
   signalDrain,
-  stringifierOf,
-  checkEvent,
-  eventText,
 }

@@ -3,26 +3,14 @@
 // A hub: runs an endpoint's accept loop, admits spokes by node id, and keeps one event
 // target per connected spoke. Refusals happen before any stream is taken.
 
-const { createHubIrohEventTarget, SEND_TEXT, DELIVERY, checkOptions: checkTargetOptions, stringifierOf, eventText } = require('./event-target.js')
+const { createHubIrohEventTarget, SEND_TEXT, DELIVERY, checkOptions: checkTargetOptions } = require('./event-target.js')
+const { eventText, stringifierOf } = require('./wire-event.js')
 const { Endpoint, PREFER_ALPN } = require('./endpoint.js')
 const { Session, ackAlpn, isAckAlpn } = require('./delivery.js')
 const { parseNodeId } = require('./identity.js')
 const { invalidArgument, irohError, normalizeError, requireString } = require('./errors.js')
-
-
-/** Close codes the hub puts on the connections it ends. */
-const HubCloseCode = Object.freeze({
-  /** The node id is not allowed (or is denied). */
-  REFUSED: 4100,
-  /** The node id was revoked while connected. */
-  REVOKED: 4101,
-  /** The same node id connected again; the older connection is closed. */
-  REPLACED: 4102,
-  /** The connection asked for an ALPN that is not the hub's. */
-  WRONG_ALPN: 4103,
-  /** The hub is closing. */
-  CLOSING: 4104,
-})
+const { HubCloseCode } = require('./close-codes.js')
+const { refable } = require('./keep-alive.js')
 
 const DEFAULT_MAX_PENDING_BYTES = 8 * 1024 * 1024
 const DEFAULT_SESSION_TTL_MS = 5 * 60_000
@@ -42,6 +30,12 @@ function checkAllow(allow) {
 }
 
 class Hub extends EventTarget {
+  // unref() lets the process exit while the hub accepts (it unrefs its endpoint, which
+  // keeps the process alive while it accepts). Connected spokes still keep it alive, as a
+  // server's open sockets do; unref their targets too if that is not wanted.
+  static {
+    refable(this, (hub) => hub.#endpoint)
+  }
   #endpoint
   #alpn
   #allow
@@ -151,22 +145,6 @@ class Hub extends EventTarget {
       this.#iterators--
       if (this.#iterators === 0) this.#arrivals.length = 0
     }
-  }
-
-  /**
-   * Lets the process exit while the hub accepts (this unrefs its endpoint, which keeps the
-   * process alive while it accepts). Connected spokes still keep it alive, as a server's
-   * open sockets do; unref their targets too if that is not wanted.
-   */
-  unref() {
-    this.#endpoint.unref()
-    return this
-  }
-
-  /** Undoes `unref()`. */
-  ref() {
-    this.#endpoint.ref()
-    return this
   }
 
   /**
@@ -282,4 +260,4 @@ function createHub(endpoint, options) {
   return new Hub(endpoint, options)
 }
 
-module.exports = { Hub, HubCloseCode, createHub }
+module.exports = { Hub, createHub }

@@ -1,27 +1,5 @@
 // ESM entry: the implementation is CommonJS, so both loaders share one native instance.
-import cjs from './index.js'
-
-export const {
-  Endpoint,
-  Connection,
-  SendStream,
-  RecvStream,
-  IrohEventTarget,
-  createSpokeIrohEventTarget,
-  createHubIrohEventTarget,
-  MessageChannel,
-  createMessageChannel,
-  Hub,
-  HubCloseCode,
-  createHub,
-  ReconnectingSpoke,
-  connectSpoke,
-  RelayServer,
-  startRelayServer,
-  generateSecretKey,
-  nodeIdFromSecretKey,
-  parseNodeId,
-  setLogLevel,
-  initLogging,
-} = cjs
-export default cjs
+// Node's ESM loader sees the names lib/index.js exports (its shorthand properties), so
+// they are re-exported from there, not listed again here.
+export * from './index.js'
+export { default } from './index.js'

@@ -42,4 +42,24 @@ class KeepAlive {
 
 function noop() {}
 
-module.exports = { KeepAlive }
+/**
+ * Gives `Class` Node's `unref()` / `ref()` pair, each returning the instance: they call the
+ * same on whatever each of `handles(instance)` returns (the thing's own KeepAlive, or the
+ * connection or endpoint whose handle holds the process for it; null is skipped). Call it
+ * from the class's static block, where the getters may read private fields.
+ */
+function refable(Class, ...handles) {
+  const method = (value) => ({ value, writable: true, configurable: true, enumerable: false })
+  Object.defineProperties(Class.prototype, {
+    unref: method(function unref() {
+      for (const handle of handles) handle(this)?.unref()
+      return this
+    }),
+    ref: method(function ref() {
+      for (const handle of handles) handle(this)?.ref()
+      return this
+    }),
+  })
+}
+
+module.exports = { KeepAlive, refable }

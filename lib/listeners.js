@@ -54,4 +54,21 @@ class Listeners {
   }
 }
 
-module.exports = { Listeners }
+/**
+ * Gives `Class` `addEventListener` and `removeEventListener` over the `Listeners` that
+ * `listenersOf(instance)` returns. Call it from the class's static block, where the getter
+ * may read a private field.
+ */
+function listenable(Class, listenersOf) {
+  const method = (value) => ({ value, writable: true, configurable: true, enumerable: false })
+  Object.defineProperties(Class.prototype, {
+    addEventListener: method(function addEventListener(type, listener, options) {
+      listenersOf(this).add(type, listener, options)
+    }),
+    removeEventListener: method(function removeEventListener(type, listener) {
+      listenersOf(this).remove(type, listener)
+    }),
+  })
+}
+
+module.exports = { Listeners, listenable }

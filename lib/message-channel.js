@@ -9,9 +9,12 @@
 
 const binding = require('./native.js')
 const { NATIVE: CONNECTION } = require('./connection.js')
-const { bufferFull, checkOptions, closeInfoOf, signalDrain } = require('./event-target.js')
+const { checkOptions, closeInfoOf, signalDrain } = require('./event-target.js')
 const { irohError, invalidArgument, normalizeError, requireBytes } = require('./errors.js')
 const { native, nativeSync } = require('./pending.js')
+const { Lifecycle } = require('./lifecycle.js')
+const { refable } = require('./keep-alive.js')
+const { Outlet, Staging } = require('./staging.js')
 
 const MSG_DRAIN = 2
 const MSG_CLOSED = 3
@@ -22,28 +25,9 @@ const HEADER_BYTES = 4
 // and the staged run is handed to the native pump once per tick, as the buffer itself:
 // Rust writes it to QUIC without copying it again. JS never writes into a run it handed
 // over; a full staging buffer is left to Rust and the GC, and a new one started.
-const STAGING_BYTES = 256 * 1024
+const staging = new Staging({ handOver: true })
 // Larger messages skip staging: the native send copies them once into its outbox.
 const STAGE_MAX = 16 * 1024
-let staging = null
-let stagedFrom = 0
-let stagedAt = 0
-let stagedBy = null
-let commitQueued = false
-
-/** Hands the staged run to its channel's pump. */
-function commitStaged() {
-  commitQueued = false
-  const channel = stagedBy
-  if (channel === null) return
-  stagedBy = null
-  const run = staging.subarray(stagedFrom, stagedAt)
-  stagedFrom = stagedAt
-  channel[HAND_OVER](run)
-}
-
-/** Package-internal: `channel[HAND_OVER](run)` gives its pump a staged run of frames. */
-const HAND_OVER = Symbol('handOver')
 
 const ROLES = new Set(['open', 'accept'])
 
@@ -58,16 +42,16 @@ function checkChannelOptions(options) {
 
 /** One end of a connection's stream of length-framed binary messages. */
 class MessageChannel {
+  // unref() lets the process exit while the channel is open (it unrefs its connection).
+  static {
+    refable(this, (channel) => channel.#connection)
+  }
+  #life = new Lifecycle()
   #pump
   #connection
-  #maxFrame
-  #maxBuffered
-  /** Bytes buffered natively as of the last hand-over; only ever an overestimate. */
-  #nativeBuffered = 0
+  /** The pump as staging sees it: its limits and what it buffers. */
+  #outlet
   #closing = false
-  #closeInfo = null
-  #resolveClosed
-  #closedPromise = new Promise((resolve) => (this.#resolveClosed = resolve))
   // Messages received and not yet taken, from #head on.
   #queue = []
   #head = 0
@@ -76,7 +60,7 @@ class MessageChannel {
   #waiters = []
 
   /** `close` (detail `{ code, reason, kind, error? }`), `error` (detail: the Error), `drain`. */
-  lifecycle = new EventTarget()
+  lifecycle = this.#life.events
 
   constructor(connection, options) {
     const checked = checkChannelOptions(options)
@@ -97,9 +81,7 @@ class MessageChannel {
         (message) => this.#onMessage(message),
       ),
     )
-    const limits = nativeSync(() => this.#pump.limits())
-    this.#maxFrame = limits.maxFrameBytes
-    this.#maxBuffered = limits.maxBufferedBytes
+    this.#outlet = new Outlet(this.#pump, nativeSync(() => this.#pump.limits()), (err) => this.#life.reportError(err))
   }
 
   /** The connection this channel runs on. */
@@ -109,30 +91,18 @@ class MessageChannel {
 
   /** Whether the channel (its connection) has closed. */
   get isClosed() {
-    return this.#closeInfo !== null
+    return this.#life.isClosed
   }
 
   /** Resolves with `{ code, reason, kind, error? }` once the channel closes. */
   get closed() {
-    return this.#closedPromise
+    return this.#life.closed
   }
 
   /** Bytes sent but not yet handed to QUIC. */
   get bufferedAmount() {
-    commitStaged()
+    staging.commit()
     return nativeSync(() => this.#pump.bufferedAmount())
-  }
-
-  /** Lets the process exit while the channel is open (unrefs its connection). */
-  unref() {
-    this.#connection.unref()
-    return this
-  }
-
-  /** Undoes `unref()`. */
-  ref() {
-    this.#connection.ref()
-    return this
   }
 
   /**
@@ -142,64 +112,20 @@ class MessageChannel {
    */
   send(message) {
     requireBytes(message, 'message')
-    if (this.#closeInfo !== null || this.#closing) throw irohError('ERR_IROH_CONNECTION_CLOSED', 'the message channel is closed')
+    if (this.#life.isClosed || this.#closing) throw irohError('ERR_IROH_CONNECTION_CLOSED', 'the message channel is closed')
     const len = message.byteLength
-    if (len > this.#maxFrame) {
-      throw irohError('ERR_IROH_FRAME_TOO_LARGE', `the message is ${len} bytes, more than maxFrameBytes (${this.#maxFrame})`)
+    if (len > this.#outlet.maxFrame) {
+      throw irohError('ERR_IROH_FRAME_TOO_LARGE', `the message is ${len} bytes, more than maxFrameBytes (${this.#outlet.maxFrame})`)
     }
     if (len > STAGE_MAX) {
-      commitStaged()
-      try {
-        this.#nativeBuffered = this.#pump.send(message)
-      } catch (err) {
-        throw normalizeError(err)
-      }
-      return
-    }
-    if (stagedBy !== this) commitStaged()
-    if (staging === null || stagedAt + HEADER_BYTES + len > staging.length) {
-      commitStaged()
-      staging = Buffer.allocUnsafeSlow(STAGING_BYTES)
-      stagedFrom = stagedAt = 0
-    }
-    // As the native outbox does: an empty buffer always takes one message.
-    if (this.#overfull(stagedAt - stagedFrom, len)) {
-      commitStaged()
-      this.#nativeBuffered = nativeSync(() => this.#pump.bufferedAmount())
-      if (this.#overfull(0, len)) {
-        nativeSync(() => this.#pump.wantDrain())
-        throw bufferFull(this.#nativeBuffered, HEADER_BYTES + len, this.#maxBuffered)
-      }
-    }
-    staging.writeUInt32BE(len, stagedAt)
-    staging.set(message, stagedAt + HEADER_BYTES)
-    stagedAt += HEADER_BYTES + len
-    stagedBy = this
-    if (!commitQueued) {
-      commitQueued = true
-      queueMicrotask(commitStaged)
-    }
-  }
-
-  /** Whether `len` more bytes on top of `staged` would pass maxBufferedBytes. */
-  #overfull(staged, len) {
-    const buffered = this.#nativeBuffered + staged
-    return buffered > 0 && buffered + HEADER_BYTES + len > this.#maxBuffered
-  }
-
-  [HAND_OVER](run) {
-    try {
-      this.#nativeBuffered = this.#pump.sendStaged(run)
-    } catch (err) {
-      // The connection closed after these were sent: they are lost as anything in
-      // flight is, and the close event says why.
-      if (err?.code !== 'ERR_IROH_CONNECTION_CLOSED') this.#reportError(normalizeError(err))
-    }
+      staging.commit()
+      this.#outlet.send(message)
+    } else staging.stageBytes(this.#outlet, message)
   }
 
   /** Resolves once everything sent so far has been handed to QUIC. */
   async flush() {
-    commitStaged()
+    staging.commit()
     await native(() => this.#pump.flush())
   }
 
@@ -210,7 +136,7 @@ class MessageChannel {
    */
   receive() {
     if (this.#head < this.#queue.length) return Promise.resolve(this.#take())
-    if (this.#closeInfo !== null) return this.#end()
+    if (this.#life.isClosed) return this.#end()
     return new Promise((resolve, reject) => this.#waiters.push({ resolve, reject }))
   }
 
@@ -224,10 +150,10 @@ class MessageChannel {
 
   /** Sends what is queued, waits until the peer has it, then closes the connection. */
   async close(code = 0, reason = '') {
-    commitStaged()
+    staging.commit()
     this.#closing = true
-    if (this.#closeInfo === null) await native(() => this.#pump.close(code, reason))
-    return this.#closedPromise
+    if (!this.#life.isClosed) await native(() => this.#pump.close(code, reason))
+    return this.#life.closed
   }
 
   #take() {
@@ -240,13 +166,13 @@ class MessageChannel {
     if (--this.#batchLeft[0] === 0) {
       this.#batchLeft.shift()
       // The pump may hand over the next batch: the consumer keeps up.
-      if (this.#closeInfo === null) nativeSync(() => this.#pump.ack())
+      if (!this.#life.isClosed) nativeSync(() => this.#pump.ack())
     }
     return message
   }
 
   #end() {
-    const error = this.#closeInfo.error
+    const error = this.#life.info.error
     return error ? Promise.reject(error) : Promise.resolve(null)
   }
 
@@ -264,7 +190,7 @@ class MessageChannel {
           break
       }
     } catch (err) {
-      this.#reportError(normalizeError(err))
+      this.#life.reportError(normalizeError(err))
     }
   }
 
@@ -280,16 +206,8 @@ class MessageChannel {
     while (this.#waiters.length > 0 && this.#head < this.#queue.length) this.#waiters.shift().resolve(this.#take())
   }
 
-  #reportError(error) {
-    this.lifecycle.dispatchEvent(new CustomEvent('error', { detail: error }))
-  }
-
   #finish(closed) {
-    const info = closeInfoOf(closed)
-    this.#closeInfo = info
-    if (info.error) this.#reportError(info.error)
-    this.lifecycle.dispatchEvent(new CustomEvent('close', { detail: info }))
-    this.#resolveClosed(info)
+    if (!this.#life.finish(closeInfoOf(closed))) return
     // Waiters exist only while nothing is queued: they get the end.
     for (const waiter of this.#waiters.splice(0)) this.#end().then(waiter.resolve, waiter.reject)
   }

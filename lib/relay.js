@@ -5,15 +5,13 @@
 const binding = require('./native.js')
 const { native, nativeSync } = require('./pending.js')
 const { invalidArgument } = require('./errors.js')
-
-const KNOWN_OPTIONS = new Set(['bindAddr', 'quicPort', 'hostname', 'certificatePem', 'privateKeyPem'])
+const { KeepAlive, refable } = require('./keep-alive.js')
+const { RELAY_SERVER_OPTIONS, checkOptionNames } = require('./option-names.js')
 
 function checkOptions(options) {
   if (options === undefined || options === null) return {}
   if (typeof options !== 'object') throw invalidArgument('options must be an object')
-  for (const key of Object.keys(options)) {
-    if (!KNOWN_OPTIONS.has(key)) throw invalidArgument(`unknown relay server option ${JSON.stringify(key)}`)
-  }
+  checkOptionNames(options, RELAY_SERVER_OPTIONS, 'relay server')
   for (const key of ['bindAddr', 'hostname', 'certificatePem', 'privateKeyPem']) {
     if (options[key] !== undefined && typeof options[key] !== 'string') throw invalidArgument(`options.${key} must be a string`)
   }
@@ -30,12 +28,15 @@ function checkOptions(options) {
  */
 class RelayServer {
   #native
-  #handle
+  #keepAlive = new KeepAlive().hold()
   #closing = null
+  // unref() lets the process exit while the server runs; ref() undoes it.
+  static {
+    refable(this, (server) => server.#keepAlive)
+  }
 
   constructor(handle) {
     this.#native = handle
-    this.#handle = setInterval(() => {}, 1 << 30)
   }
 
   /** The URL endpoints dial, e.g. `https://127.0.0.1:40123/`. */
@@ -60,21 +61,9 @@ class RelayServer {
 
   /** Stops serving; resolves once every socket is closed. */
   close() {
-    clearInterval(this.#handle)
+    this.#keepAlive.release()
     this.#closing ??= native(() => this.#native.close())
     return this.#closing
-  }
-
-  /** Lets the process exit while the server runs. */
-  unref() {
-    this.#handle.unref()
-    return this
-  }
-
-  /** Undoes `unref()`. */
-  ref() {
-    if (this.#closing === null) this.#handle.ref()
-    return this
   }
 }
 

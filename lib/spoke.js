@@ -12,15 +12,14 @@ const {
   START,
   LINK,
   checkOptions: checkTargetOptions,
-  stringifierOf,
-  checkEvent,
-  eventText,
 } = require('./event-target.js')
+const { checkEvent, eventText, stringifierOf } = require('./wire-event.js')
+const { Lifecycle } = require('./lifecycle.js')
 const { Endpoint, CALLER_HOLDS, ALSO_OFFER } = require('./endpoint.js')
 const { Session, ackAlpn } = require('./delivery.js')
-const { KeepAlive } = require('./keep-alive.js')
-const { HubCloseCode } = require('./hub.js')
-const { Listeners } = require('./listeners.js')
+const { KeepAlive, refable } = require('./keep-alive.js')
+const { FINAL_HUB_CODES } = require('./close-codes.js')
+const { Listeners, listenable } = require('./listeners.js')
 const { invalidArgument, irohError, normalizeError, requireString } = require('./errors.js')
 
 const DEFAULTS = {
@@ -32,8 +31,6 @@ const DEFAULTS = {
   heartbeatMs: 1_000,
   ackTimeoutMs: 2_500,
 }
-// The hub said no: dialing again would only be refused again.
-const FINAL_CODES = new Set([HubCloseCode.REFUSED, HubCloseCode.REVOKED, HubCloseCode.WRONG_ALPN])
 
 function checkOptions(options) {
   if (options === null || typeof options !== 'object') throw invalidArgument('options must be an object')
@@ -66,14 +63,23 @@ function backoff(attempt, { initialDelayMs, maxDelayMs }) {
 }
 
 class ReconnectingSpoke {
+  // A spoke keeps the process alive from connectSpoke() until it is closed or gives up:
+  // unref() lets it exit while the spoke is open or redialing (the live connection too).
+  // Listeners are added to and removed from #listeners, which outlive connections.
+  static {
+    refable(this, (spoke) => spoke.#keepAlive, (spoke) => spoke.#inner)
+    listenable(this, (spoke) => spoke.#listeners)
+  }
+  #life = new Lifecycle()
   #endpoint
   #peer
   #options
-  #listeners = new Listeners((err) => this.#report(err))
+  #listeners = new Listeners((err) => this.#life.reportError(err))
   #state = 'connecting'
   #inner = null
-  /** Serialized events waiting for a connection, in order, and their UTF-8 size. */
+  /** Serialized events waiting for a connection, in order: `{ text, bytes }`, its UTF-8 size measured once. */
   #pending = []
+  /** The sum of their sizes. */
   #pendingBytes = 0
   /** Acknowledged delivery with the hub, across connections (when both ends speak it). */
   #session
@@ -82,9 +88,6 @@ class ReconnectingSpoke {
   /** What onConnect dispatched on an acknowledged connection: sent right after the hello. */
   #greetingTexts = []
   #stop = new AbortController()
-  #closeInfo = null
-  #closedPromise
-  #resolveClosed
   #stringify
   /** Held from creation until the spoke closes or gives up, as a socket's handle is. */
   #keepAlive = new KeepAlive()
@@ -95,7 +98,7 @@ class ReconnectingSpoke {
    * `statechange` (detail `{ state, previous }`), `error` (detail: the Error), `close`, and
    * `pathchange` (detail `{ pathType, paths }`) for each connection's paths.
    */
-  lifecycle = new EventTarget()
+  lifecycle = this.#life.events
 
   constructor(endpoint, peer, options) {
     if (!(endpoint instanceof Endpoint)) throw invalidArgument('connectSpoke expects an Endpoint')
@@ -107,7 +110,6 @@ class ReconnectingSpoke {
     this.#options = checkOptions(options)
     this.#stringify = stringifierOf(this.#options.eventTarget)
     this.#session = new Session({ maxPendingBytes: this.#options.maxPendingBytes })
-    this.#closedPromise = new Promise((resolve) => (this.#resolveClosed = resolve))
     // Only once the arguments passed: a spoke that never was must not hold the process.
     this.#keepAlive.hold()
     this.#run()
@@ -140,32 +142,7 @@ class ReconnectingSpoke {
 
   /** Resolves with the close info once `close()` is called or redialing gives up. */
   get closed() {
-    return this.#closedPromise
-  }
-
-  /**
-   * Lets the process exit while the spoke is open or redialing. A spoke keeps it alive
-   * from `connectSpoke()` until it is closed or gives up.
-   */
-  unref() {
-    this.#keepAlive.unref()
-    this.#inner?.unref()
-    return this
-  }
-
-  /** Undoes `unref()`. */
-  ref() {
-    this.#keepAlive.ref()
-    this.#inner?.ref()
-    return this
-  }
-
-  addEventListener(type, listener, options) {
-    this.#listeners.add(type, listener, options)
-  }
-
-  removeEventListener(type, listener) {
-    this.#listeners.remove(type, listener)
+    return this.#life.closed
   }
 
   /**
@@ -197,7 +174,7 @@ class ReconnectingSpoke {
         `${waiting} bytes wait for a connection or an acknowledgement and ${bytes} more would pass maxPendingBytes (${this.#options.maxPendingBytes})`,
       )
     }
-    this.#pending.push(text)
+    this.#pending.push({ text, bytes })
     this.#pendingBytes += bytes
     return true
   }
@@ -216,7 +193,7 @@ class ReconnectingSpoke {
 
   /** Stops redialing, sends what the live connection has queued, and closes it. */
   async close(code = 0, reason = '') {
-    if (this.#closeInfo === null) {
+    if (!this.#life.isClosed) {
       this.#stop.abort()
       const inner = this.#inner
       if (inner) {
@@ -232,7 +209,7 @@ class ReconnectingSpoke {
       }
       this.#finish({ code, reason, kind: 'local' })
     }
-    return this.#closedPromise
+    return this.#life.closed
   }
 
   async #run() {
@@ -263,7 +240,7 @@ class ReconnectingSpoke {
       } catch (err) {
         conn.close(0, 'failed to start')
         outcome = { info: { kind: 'local', code: 0 } }
-        this.#report(normalizeError(err))
+        this.#life.reportError(normalizeError(err))
       }
       if (signal.aborted) return
       if (outcome.replacedBy) {
@@ -273,7 +250,7 @@ class ReconnectingSpoke {
         continue
       }
       const info = outcome.info
-      if (info.kind === 'remote' && FINAL_CODES.has(info.code)) {
+      if (info.kind === 'remote' && FINAL_HUB_CODES.has(info.code)) {
         const error = irohError('ERR_IROH_REFUSED', `the hub refused this spoke (code ${info.code}: ${info.reason})`)
         return this.#finish({ ...info, error })
       }
@@ -307,8 +284,8 @@ class ReconnectingSpoke {
     const options = acked ? { ...this.#options.eventTarget, [DELIVERY]: this.#session, [DEFER_START]: true } : this.#options.eventTarget
     const inner = await createSpokeIrohEventTarget(conn, options)
     inner[FORWARD] = (type, detail) => this.#listeners.emit(this, type, detail)
-    inner.lifecycle.addEventListener('error', (e) => this.#report(e.detail))
-    inner.lifecycle.addEventListener('pathchange', (e) => this.lifecycle.dispatchEvent(new CustomEvent('pathchange', { detail: e.detail })))
+    inner.lifecycle.addEventListener('error', (e) => this.#life.reportError(e.detail))
+    inner.lifecycle.addEventListener('pathchange', (e) => this.#life.emit('pathchange', e.detail))
     const ended = new Promise((resolve) => inner.lifecycle.addEventListener('close', (e) => resolve(e.detail), { once: true }))
     this.#inner = inner
     this.#acked = acked
@@ -316,7 +293,7 @@ class ReconnectingSpoke {
     if (acked) {
       inner[START](this.#greetingTexts.splice(0))
       // Held events join what the session keeps: they fit, as both share one bound.
-      for (const text of this.#pending.splice(0)) inner[SEND_TEXT](text)
+      for (const { text, bytes } of this.#pending.splice(0)) inner[SEND_TEXT](text, bytes)
       this.#pendingBytes = 0
     } else await this.#sendPending(inner, ended)
     if (!inner.isClosed && !this.#stop.signal.aborted) this.#setState('connected')
@@ -394,7 +371,7 @@ class ReconnectingSpoke {
   #unkeep() {
     const out = this.#session.out
     const kept = []
-    for (let seq = out.from; seq <= out.last; seq++) kept.push(out.textAt(seq))
+    for (let seq = out.from; seq <= out.last; seq++) kept.push({ text: out.textAt(seq), bytes: out.sizeAt(seq) })
     this.#pending.unshift(...kept)
     this.#pendingBytes += out.bytes
     this.#session = new Session({ maxPendingBytes: this.#options.maxPendingBytes })
@@ -408,7 +385,7 @@ class ReconnectingSpoke {
     try {
       await onConnect(this)
     } catch (err) {
-      this.#report(err)
+      this.#life.reportError(err)
     } finally {
       this.#greeting = false
     }
@@ -417,7 +394,7 @@ class ReconnectingSpoke {
   /** Sends the waiting events in order, waiting for room as needed. */
   async #sendPending(inner, ended) {
     while (this.#pending.length > 0) {
-      const text = this.#pending[0]
+      const { text, bytes } = this.#pending[0]
       try {
         inner[SEND_TEXT](text)
       } catch (err) {
@@ -427,7 +404,7 @@ class ReconnectingSpoke {
         continue
       }
       this.#pending.shift()
-      this.#pendingBytes -= Buffer.byteLength(text)
+      this.#pendingBytes -= bytes
     }
   }
 
@@ -449,23 +426,16 @@ class ReconnectingSpoke {
     if (state === this.#state) return
     const previous = this.#state
     this.#state = state
-    this.lifecycle.dispatchEvent(new CustomEvent('statechange', { detail: { state, previous } }))
-  }
-
-  #report(error) {
-    this.lifecycle.dispatchEvent(new CustomEvent('error', { detail: error }))
+    this.#life.emit('statechange', { state, previous })
   }
 
   #finish(info) {
-    if (this.#closeInfo !== null) return
-    this.#closeInfo = info
-    this.#keepAlive.release()
-    this.#session.out.abandon(irohError('ERR_IROH_CONNECTION_CLOSED', 'the spoke closed before the hub acknowledged everything'))
-    this.#stop.abort()
-    this.#setState('closed')
-    if (info.error) this.#report(info.error)
-    this.lifecycle.dispatchEvent(new CustomEvent('close', { detail: info }))
-    this.#resolveClosed(info)
+    this.#life.finish(info, () => {
+      this.#keepAlive.release()
+      this.#session.out.abandon(irohError('ERR_IROH_CONNECTION_CLOSED', 'the spoke closed before the hub acknowledged everything'))
+      this.#stop.abort()
+      this.#setState('closed')
+    })
   }
 }
 

@@ -11,10 +11,18 @@ import {
   createMessageChannel,
   createSpokeIrohEventTarget,
   startRelayServer,
+  type CloseInfo,
+  type Connection,
+  type ConnectionStats,
+  type EndpointAddr,
+  type EndpointOptions,
   type IrohError,
   type IrohEventTarget,
+  type PathInfo,
   type PathState,
   type PathType,
+  type RelayInfo,
+  type RelayServerOptions,
 } from '@alkdev/iroh'
 
 type Events = {
@@ -109,4 +117,23 @@ export async function channel(ticket: string): Promise<number> {
   const info = await messages.closed
   stop()
   return total + info.code + (messages.isClosed ? 1 : 0)
+}
+
+// The data types index.d.ts re-exports from the generated binding.d.ts: still there under
+// their names, and still precise.
+export function data(conn: Connection, addr: EndpointAddr): number {
+  const stats: ConnectionStats = conn.stats()
+  const closed: CloseInfo | null = conn.closeReason()
+  const direct: PathInfo[] = conn.paths().filter((p) => p.kind === 'direct' && p.selected)
+  const relays: RelayInfo[] = [{ url: 'https://relay.example/', quicPort: 7842 }]
+  const options: EndpointOptions = { relayMode: { relays }, addressLookup: 'none', idleTimeoutMs: 5_000 }
+  const relay: RelayServerOptions = { bindAddr: '127.0.0.1:0', quicPort: 0 }
+  // @ts-expect-error: not a kind of close
+  const kind: CloseInfo['kind'] = 'crashed'
+  // @ts-expect-error: addressLookup is 'n0' or 'none'
+  const lookup: EndpointOptions = { addressLookup: 'dht' }
+  // @ts-expect-error: a relay needs its QUIC port
+  const partial: RelayInfo = { url: 'https://relay.example/' }
+  console.log(closed?.kind, options, relay, kind, lookup, partial, addr.directAddresses.join(','))
+  return stats.udpTx.bytes + stats.rttMs + direct.length
 }

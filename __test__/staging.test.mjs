@@ -1,0 +1,175 @@
+// lib/staging.js decides in JS whether a frame still fits under maxBufferedBytes, with the
+// native outbox's rule (an empty buffer always takes one frame). These cases mirror the
+// Rust unit test `outbox_coalesces_and_bounds` (src/batch.rs, the outbox's tests): same
+// limits (maxFrameBytes 100, maxBufferedBytes 50), same frames, same verdicts. Pure JS,
+// against a fake pump: no native addon, no network.
+import { describe, expect, it } from 'vitest'
+import { createRequire } from 'node:module'
+import { rustSources } from './rust-source.mjs'
+
+const { HEADER_BYTES, Outlet, Staging, overfull } = createRequire(import.meta.url)('../lib/staging.js')
+
+/** A pump as staging sees it; `queued` is what the native side holds, in flight included. */
+function fakePump() {
+  const pump = {
+    queued: 0,
+    received: [],
+    drainsWanted: 0,
+    send(payload) {
+      pump.received.push(Buffer.concat([frameHeader(payload.length), payload]))
+      pump.queued += HEADER_BYTES + payload.length
+      return pump.queued
+    },
+    sendFrames(frames) {
+      pump.received.push(Buffer.from(frames))
+      pump.queued += frames.length
+      return pump.queued
+    },
+    sendStaged(frames) {
+      pump.received.push(frames)
+      pump.queued += frames.length
+      return pump.queued
+    },
+    bufferedAmount: () => pump.queued,
+    wantDrain() {
+      pump.drainsWanted++
+    },
+  }
+  return pump
+}
+
+const frameHeader = (len) => {
+  const header = Buffer.alloc(HEADER_BYTES)
+  header.writeUInt32BE(len)
+  return header
+}
+const coded = (code) => expect.objectContaining({ code })
+const failOnError = (err) => {
+  throw err
+}
+
+// Both kinds of staging: text frames copied by the pump (event targets), and byte frames
+// handed over whole (message channels).
+const modes = [
+  { name: 'text, copied', handOver: false, stage: (s, o, n, fill = 'x') => s.stageText(o, fill.repeat(n)) },
+  { name: 'bytes, handed over', handOver: true, stage: (s, o, n, fill = 'x') => s.stageBytes(o, Buffer.from(fill.repeat(n))) },
+]
+
+describe('the outbox rule', () => {
+  it('an empty buffer always takes one frame; otherwise header and payload must fit', () => {
+    // The numbers of outbox_coalesces_and_bounds, buffer cap 50.
+    expect(overfull(0, 5, 50)).toBe(false) // "hello" into an empty outbox
+    expect(overfull(9, 5, 50)).toBe(false) // "world" after it: 18 bytes
+    expect(overfull(18, 40, 50)).toBe(true) // 18 + 44 > 50: Full
+    expect(overfull(45, 10, 50)).toBe(true) // what the writer holds counts: Full
+    expect(overfull(0, 90, 50)).toBe(false) // empty: above the buffer cap, within the frame cap
+    expect(overfull(36, 10, 50)).toBe(false) // exactly at the cap fits
+    expect(overfull(37, 10, 50)).toBe(true)
+  })
+
+  it('is the rule of the Rust test these cases mirror', () => {
+    const holder = rustSources().find(({ text }) => text.includes('fn outbox_coalesces_and_bounds()'))
+    expect(holder, 'the Rust test outbox_coalesces_and_bounds, which staging.test.mjs mirrors').toBeDefined()
+  })
+})
+
+describe.each(modes)('staging ($name)', ({ handOver, stage }) => {
+  it('coalesces and bounds as the native outbox does (outbox_coalesces_and_bounds)', () => {
+    const pump = fakePump()
+    const staging = new Staging({ size: 1024, handOver })
+    const outlet = new Outlet(pump, { maxFrameBytes: 100, maxBufferedBytes: 50 }, failOnError)
+    stage(staging, outlet, 1, 'hello')
+    stage(staging, outlet, 1, 'world')
+    expect(pump.received).toEqual([]) // staged until the commit: one hand-over for both
+    staging.commit()
+    expect(Buffer.concat(pump.received)).toEqual(Buffer.from('\0\0\0\x05hello\0\0\0\x05world', 'latin1'))
+    expect(outlet.buffered).toBe(18)
+    if (!handOver) {
+      // Text is measured as it is encoded; a channel checks a message's size before staging.
+      expect(() => stage(staging, outlet, 101)).toThrow(coded('ERR_IROH_FRAME_TOO_LARGE'))
+    }
+    expect(() => stage(staging, outlet, 40)).toThrow(coded('ERR_IROH_BUFFER_FULL'))
+    expect(pump.drainsWanted).toBe(1)
+    // The writer takes everything; then 45 bytes go to it and are being written.
+    pump.queued = 0
+    stage(staging, outlet, 41)
+    staging.commit()
+    expect(pump.queued).toBe(45)
+    // What the writer holds counts against the cap.
+    expect(() => stage(staging, outlet, 10)).toThrow(coded('ERR_IROH_BUFFER_FULL'))
+    // An empty buffer takes one frame above the buffer cap but within the frame cap.
+    pump.queued = 0
+    stage(staging, outlet, 90)
+    staging.commit()
+    expect(pump.received.at(-1)).toEqual(Buffer.concat([frameHeader(90), Buffer.from('x'.repeat(90))]))
+    expect(pump.queued).toBe(94)
+  })
+
+  it('stages one pump at a time, so each gets its frames in order', () => {
+    const a = fakePump()
+    const b = fakePump()
+    const staging = new Staging({ size: 1024, handOver })
+    const limits = { maxFrameBytes: 100, maxBufferedBytes: 1000 }
+    const outA = new Outlet(a, limits, failOnError)
+    const outB = new Outlet(b, limits, failOnError)
+    stage(staging, outA, 1, 'a')
+    stage(staging, outA, 1, 'b')
+    stage(staging, outB, 1, 'c') // hands a's run over first
+    expect(a.received).toHaveLength(1)
+    stage(staging, outA, 1, 'd')
+    staging.commit()
+    expect(Buffer.concat(a.received).toString('latin1')).toBe('\0\0\0\x01a\0\0\0\x01b\0\0\0\x01d')
+    expect(Buffer.concat(b.received).toString('latin1')).toBe('\0\0\0\x01c')
+  })
+
+  it('commits on its own at the end of the tick', async () => {
+    const pump = fakePump()
+    const staging = new Staging({ size: 1024, handOver })
+    stage(staging, new Outlet(pump, { maxFrameBytes: 100, maxBufferedBytes: 1000 }, failOnError), 3, 'z')
+    expect(pump.received).toEqual([])
+    await Promise.resolve()
+    expect(Buffer.concat(pump.received).toString('latin1')).toBe('\0\0\0\x03zzz')
+  })
+
+  it('starts again when full, and never writes into a run it handed over', () => {
+    const pump = fakePump()
+    const staging = new Staging({ size: 64, handOver })
+    const outlet = new Outlet(pump, { maxFrameBytes: 100, maxBufferedBytes: 10_000 }, failOnError)
+    for (const fill of 'abcdef') stage(staging, outlet, 10, fill)
+    staging.commit()
+    const expected = [...'abcdef'].map((fill) => Buffer.concat([frameHeader(10), Buffer.from(fill.repeat(10))]))
+    expect(Buffer.concat(pump.received)).toEqual(Buffer.concat(expected))
+    expect(pump.received.length).toBeGreaterThan(1)
+    // A run handed over whole stays as it was handed over.
+    expect(pump.received[0].subarray(0, 14)).toEqual(expected[0])
+  })
+})
+
+describe('staging text', () => {
+  it('sends text that could not fit the staging buffer at once, after what was staged', () => {
+    const pump = fakePump()
+    const staging = new Staging({ size: 64 })
+    const outlet = new Outlet(pump, { maxFrameBytes: 1000, maxBufferedBytes: 10_000 }, failOnError)
+    staging.stageText(outlet, 'small')
+    staging.stageText(outlet, 'y'.repeat(30)) // 4 + 90 bytes at most: too big to stage
+    expect(pump.received.map((b) => b.length)).toEqual([9, 34])
+  })
+
+  it('reports a failed hand-over, but not one to a connection that closed', () => {
+    const errors = []
+    const pump = fakePump()
+    const staging = new Staging({ size: 1024 })
+    const outlet = new Outlet(pump, { maxFrameBytes: 100, maxBufferedBytes: 1000 }, (err) => errors.push(err))
+    pump.sendFrames = () => {
+      throw Object.assign(new Error('closed'), { code: 'ERR_IROH_CONNECTION_CLOSED' })
+    }
+    staging.stageText(outlet, 'a')
+    staging.commit()
+    pump.sendFrames = () => {
+      throw new Error('panicked')
+    }
+    staging.stageText(outlet, 'b')
+    staging.commit()
+    expect(errors.map((e) => e.code)).toEqual(['ERR_IROH_INTERNAL'])
+  })
+})
