@@ -517,12 +517,16 @@ export interface SpokeOptions {
    * events handed to a connection that dies are lost with it.
    */
   acks?: boolean
-  /** With acknowledged delivery: ping the hub after this long without a word from it (ms, default 1,000). */
-  heartbeatMs?: number
   /**
    * With acknowledged delivery: after this long without a word from the hub (ms, default
+   * 1,000), send it an empty frame that its QUIC stack acknowledges (its JS never sees it).
+   */
+  heartbeatMs?: number
+  /**
+   * With acknowledged delivery: after this long without a packet from the hub (ms, default
    * 2,500), dial again alongside the silent connection and move to the new one once it is
-   * up: a restarted hub is noticed in seconds, not at the idle timeout.
+   * up: a restarted hub is noticed in seconds, not at the idle timeout. A hub that is only
+   * busy still acknowledges packets, and is not redialed.
    */
   ackTimeoutMs?: number
   /** Options of each connection's event target; its `serializer` also encodes held events. */

@@ -271,11 +271,6 @@ class AckedLink {
     if (this.#started && this.#session.in.delivered > this.#ackedUpTo) this.#sendAck()
   }
 
-  /** Asks the peer for an acknowledgement: proof that it is still there. */
-  ping() {
-    if (this.#started) this.#sendControl(PING, null)
-  }
-
   /** The connection is gone: stop timers; what was kept stays in the session. */
   stop() {
     clearTimeout(this.#ackTimer)

@@ -32,6 +32,8 @@ const DEFER_START = Symbol('deferStart')
 const START = Symbol('start')
 /** `target[LINK]`: the acknowledged-delivery link, or null. */
 const LINK = Symbol('link')
+/** `target[NUDGE]()`: an empty frame the peer's QUIC acknowledges and its JS never sees. */
+const NUDGE = Symbol('nudge')
 // Frames of the custom serializer that are control frames of acknowledged delivery.
 const CONTROL_PREFIX = '{"type":"\\u0000'
 
@@ -142,6 +144,10 @@ class IrohEventTarget {
 
   get [LINK]() {
     return this.#link
+  }
+
+  [NUDGE]() {
+    if (!this.#life.isClosed) nativeSync(() => this.#pump.nudge())
   }
 
   /** The connection this target runs on. */
@@ -358,6 +364,7 @@ module.exports = {
   DEFER_START,
   START,
   LINK,
+  NUDGE,
   checkOptions,
   closeInfoOf,
   signalDrain,

@@ -11,6 +11,7 @@ const {
   DEFER_START,
   START,
   LINK,
+  NUDGE,
   checkOptions: checkTargetOptions,
 } = require('./event-target.js')
 const { checkEvent, eventText, stringifierOf } = require('./wire-event.js')
@@ -310,9 +311,12 @@ class ReconnectingSpoke {
   }
 
   /**
-   * Pings the hub when it has been quiet for heartbeatMs, and when it stays silent past
-   * ackTimeoutMs dials again alongside: a hub that restarted accepts the new connection at
-   * once, long before the old one's idle timeout, and the session resends what it lost.
+   * Watches the connection's transport: after heartbeatMs without a packet from the hub it
+   * sends an empty frame, which the hub's QUIC stack acknowledges however busy its JS is
+   * (and its JS never sees); past ackTimeoutMs without a packet it dials again alongside: a
+   * hub that restarted accepts the new connection at once, long before the old one's idle
+   * timeout, and the session resends what it lost. A hub that is only slow is not redialed:
+   * with a thousand spokes, redials fed its backlog and made it slower still.
    */
   #watchSilence(inner) {
     const link = inner[LINK]
@@ -320,11 +324,8 @@ class ReconnectingSpoke {
     const { heartbeatMs, ackTimeoutMs } = this.#options
     let stopped = false
     let probing = false
-    let pinged = 0
-    // Silence is the transport's, not the application's: a hub busy admitting a thousand
-    // spokes may not answer a ping for seconds, but its QUIC stack acknowledges the ping's
-    // packet at once. Redialing a hub that is only slow adds a connection to its backlog
-    // and makes it slower still. Datagrams received are read only during a silence.
+    let nudged = 0
+    // Datagrams received are read only during a silence of the application.
     let rx = -1
     let rxAt = 0
     let resolveReplaced
@@ -340,9 +341,9 @@ class ReconnectingSpoke {
         rx = datagrams
       }
       const silent = now - Math.max(link.lastHeard, rxAt)
-      if (silent >= heartbeatMs && now - pinged >= heartbeatMs) {
-        pinged = now
-        link.ping()
+      if (silent >= heartbeatMs && now - nudged >= heartbeatMs) {
+        nudged = now
+        inner[NUDGE]()
       }
       if (silent < ackTimeoutMs || probing) return
       probing = true

@@ -122,6 +122,8 @@ struct PumpShared {
     acked: AtomicUsize,
     ack: Notify,
     drain_wanted: AtomicBool,
+    /// An empty STREAM frame is wanted: the peer's QUIC acknowledges it, its application sees nothing.
+    nudge_wanted: AtomicBool,
     /// `close()` was called: the writer finishes the stream once the outbox is empty.
     close_requested: AtomicBool,
     /// The writer finished the stream and the peer acknowledged everything.
@@ -268,6 +270,7 @@ pub fn create_event_pump(
         acked: AtomicUsize::new(0),
         ack: Notify::new(),
         drain_wanted: AtomicBool::new(false),
+        nudge_wanted: AtomicBool::new(false),
         close_requested: AtomicBool::new(false),
         finished: CancellationToken::new(),
         stopped: CancellationToken::new(),
@@ -470,6 +473,9 @@ async fn write_loop(
     let mut announcements = if announce { ANNOUNCE_REPEATS_MS.iter() } else { [].iter() };
     let mut next_announcement = announce.then(Instant::now);
     loop {
+        if shared.nudge_wanted.swap(false, Ordering::AcqRel) {
+            let _ = send.write(&[]).await;
+        }
         if let Some(at) = next_announcement {
             if at <= Instant::now() {
                 let _ = send.write(&[]).await;
@@ -606,6 +612,15 @@ impl EventPump {
     #[napi(catch_unwind)]
     pub fn want_drain(&self) {
         self.shared.drain_wanted.store(true, Ordering::Release);
+        self.shared.wake_writer.notify_one();
+    }
+
+    /// Sends an empty STREAM frame: the peer's QUIC stack acknowledges its packet at once
+    /// however busy the peer's application is, which sees nothing of it. A liveness probe
+    /// that costs the peer no wake-up of its JS thread.
+    #[napi(catch_unwind)]
+    pub fn nudge(&self) {
+        self.shared.nudge_wanted.store(true, Ordering::Release);
         self.shared.wake_writer.notify_one();
     }
 
