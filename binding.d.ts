@@ -136,6 +136,12 @@ export declare class EventPump {
   bufferedAmount(): number
   /** Asks for a drain message the next time the send buffer is empty. */
   wantDrain(): void
+  /**
+   * Sends an empty STREAM frame: the peer's QUIC stack acknowledges its packet at once
+   * however busy the peer's application is, which sees nothing of it. A liveness probe
+   * that costs the peer no wake-up of its JS thread.
+   */
+  nudge(): void
   /** JS took the last batch: the reader may hand over the next. */
   ack(): void
   /** Resolves once everything queued so far has been handed to QUIC. */
