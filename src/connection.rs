@@ -13,7 +13,7 @@ use tokio_util::task::task_tracker::TrackedFuture;
 use tokio_util::task::TaskTracker;
 
 use crate::error::{CodedError, ErrorCode, IrohError};
-use crate::paths::{self, PathSnapshot};
+use alkdev_iroh_core::paths::{self, PathSnapshot};
 use crate::pending::{guarded, notify, spawn, token_of, weak_callback, CancelToken, WeakCallback};
 use crate::release::{empty_all, Registry, Slot};
 use crate::stream::{RecvStream, SendStream};
@@ -444,14 +444,14 @@ impl Connection {
     /// The open network paths.
     #[napi(catch_unwind)]
     pub fn paths(&self) -> Vec<PathInfo> {
-        PathState::from(self.shared.with(paths::snapshot).unwrap_or_default().as_slice()).paths
+        PathState::from(self.shared.with(path_snapshot).unwrap_or_default().as_slice()).paths
     }
 
     /// Where application data goes now: `direct`, `relay`, `mixed` (a relay while a
     /// direct path is open too), or `none` once closed.
     #[napi(catch_unwind, ts_return_type = "'direct' | 'relay' | 'mixed' | 'none'")]
     pub fn path_type(&self) -> String {
-        paths::path_type(&self.shared.with(paths::snapshot).unwrap_or_default()).as_str().to_string()
+        paths::path_type(&self.shared.with(path_snapshot).unwrap_or_default()).as_str().to_string()
     }
 
     /// Calls `listener` with the current paths, then whenever a path opens or closes or the
@@ -482,7 +482,7 @@ impl Connection {
                     _ = closing.cancelled() => break,
                     next = updates.next() => match next { Some(list) => list, None => break },
                 };
-                let now = paths::from_list(&list);
+                let now = path_list(&list);
                 if last.as_deref().is_none_or(|before| paths::changed(before, &now)) {
                     notify(&tsfn, PathState::from(now.as_slice()));
                     last = Some(now);
@@ -558,4 +558,13 @@ fn selected_rtt_ms(conn: &iroh::endpoint::Connection) -> f64 {
     let paths = conn.paths();
     let selected = paths.iter().find(|p| p.is_selected()).or_else(|| paths.iter().next());
     selected.map(|p| p.rtt().as_secs_f64() * 1000.0).unwrap_or(0.0)
+}
+
+/// The open paths of `conn` now.
+fn path_snapshot(conn: &iroh::endpoint::Connection) -> Vec<PathSnapshot> {
+    path_list(&conn.paths())
+}
+
+fn path_list(list: &iroh::endpoint::PathList<'_>) -> Vec<PathSnapshot> {
+    list.iter().map(|p| paths::describe(p.remote_addr(), p.rtt().as_secs_f64() * 1000.0, p.is_selected())).collect()
 }

@@ -16,11 +16,11 @@ use napi_derive::napi;
 use tokio::sync::{mpsc, Mutex};
 use tokio_util::sync::CancellationToken;
 
-use crate::certificates;
+use alkdev_iroh_core::certificates;
 use crate::connection::{ConnOwner, Connection};
 use crate::relay_server::RelayInfo;
 use crate::error::{CodedError, ErrorCode, IrohError, IrohResult};
-use crate::identity;
+use alkdev_iroh_core::identity;
 use crate::pending::{guarded, notify, spawn, token_of, weak_callback, CancelToken, WeakCallback};
 
 /// Bytes a peer may send on a connection beyond what was read (QUIC flow control).

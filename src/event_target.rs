@@ -18,8 +18,8 @@ use napi_derive::napi;
 use tokio::sync::{oneshot, watch, Notify};
 use tokio_util::sync::CancellationToken;
 
-use crate::batch::{BatchMode, BatchPayload, Inbox, Outbox, OutboxError};
-use crate::codec::{self, FrameDecoder, FrameError, DEFAULT_MAX_FRAME_BYTES};
+use alkdev_iroh_core::batch::{BatchMode, BatchPayload, Inbox, Outbox, OutboxError};
+use alkdev_iroh_core::codec::{self, FrameDecoder, FrameError, DEFAULT_MAX_FRAME_BYTES};
 use crate::connection::{ConnShared, Connection};
 use crate::endpoint::CONNECTION_RECEIVE_WINDOW;
 use crate::error::{CodedError, ErrorCode, IrohError, IrohResult};

@@ -11,7 +11,7 @@ use napi::{Env, JsError, Status};
 use napi_derive::napi;
 use tokio_util::sync::CancellationToken;
 
-use crate::error::{ErrorCode, IrohError, IrohResult};
+use crate::error::{js_error, ErrorCode, IrohError, IrohResult};
 
 /// A JS callback that Rust calls from any thread and that never keeps the Node event loop
 /// alive by itself (weak): what keeps the process alive is a handle the JS layer holds for
@@ -93,7 +93,7 @@ where
 /// napi rejects promises with its own status as `code`; to keep ours we build the JS
 /// error object here and hand napi that object, which it rethrows as it is.
 fn coded_js_error(env: &Env, e: IrohError) -> napi::Error {
-    let js = JsError::from(napi::Error::new(e.code, e.message.clone()));
+    let js = JsError::from(js_error(e.clone()));
     let raw = unsafe { js.into_value(env.raw()) };
     if raw.is_null() {
         return napi::Error::from_reason(e.message);

@@ -12,9 +12,9 @@ use napi::Env;
 use napi_derive::napi;
 use tokio::sync::Mutex;
 
-use crate::certificates::{self, ServerIdentity};
+use alkdev_iroh_core::certificates::{self, ServerIdentity};
 use crate::error::{ErrorCode, IrohError, IrohResult};
-use crate::identity;
+use alkdev_iroh_core::identity;
 use crate::pending::spawn;
 
 /// Options for `startRelayServer`.

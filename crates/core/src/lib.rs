@@ -1,0 +1,14 @@
+//! The pure core of `@alkdev/iroh`: everything that needs neither napi nor a live
+//! connection, so that unit tests and the fuzz targets reach it without Node: the wire
+//! framing (`codec`), batches for JS and the send outbox (`batch`), node ids, tickets and
+//! keys (`identity`), network paths (`paths`), relay TLS material (`certificates`, a
+//! default feature), and the error codes (`error`). The napi binding at the repository
+//! root builds on it.
+
+pub mod batch;
+#[cfg(feature = "certificates")]
+pub mod certificates;
+pub mod codec;
+pub mod error;
+pub mod identity;
+pub mod paths;
