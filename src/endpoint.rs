@@ -17,7 +17,8 @@ use tokio::sync::{mpsc, Mutex};
 use tokio_util::sync::CancellationToken;
 
 use alkdev_iroh_core::certificates;
-use crate::connection::{ConnOwner, Connection};
+use crate::connection::Connection;
+use crate::connection_state::ConnOwner;
 use crate::relay_server::RelayInfo;
 use crate::error::{CodedError, ErrorCode, IrohError, IrohResult};
 use alkdev_iroh_core::identity;

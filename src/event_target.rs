@@ -20,7 +20,8 @@ use tokio_util::sync::CancellationToken;
 
 use alkdev_iroh_core::batch::{BatchMode, BatchPayload, Inbox, Outbox, OutboxError};
 use alkdev_iroh_core::codec::{self, FrameDecoder, FrameError, DEFAULT_MAX_FRAME_BYTES};
-use crate::connection::{ConnShared, Connection};
+use crate::connection::Connection;
+use crate::connection_state::{CloseInfo, ConnState};
 use crate::endpoint::CONNECTION_RECEIVE_WINDOW;
 use crate::error::{CodedError, ErrorCode, IrohError, IrohResult};
 use crate::external_buffer::ExternalBuffer;
@@ -107,7 +108,7 @@ pub struct PumpClosed {
 type Tsfn = WeakCallback<PumpMessage>;
 
 struct PumpShared {
-    conn: Arc<ConnShared>,
+    connection: Arc<ConnState>,
     /// What JS calls this in messages: "event target" or "message channel".
     noun: &'static str,
     outbox: Mutex<Outbox>,
@@ -177,7 +178,7 @@ impl PumpShared {
             error_code: Some(err.code().to_string()),
             error_message: Some(err.message.clone()),
         });
-        self.conn.close(code, &truncate_reason(&err.message));
+        self.connection.close(code, &truncate_reason(&err.message));
     }
 
     /// Records the final close (first writer wins) and tells JS, once.
@@ -187,12 +188,12 @@ impl PumpShared {
         }
         let info = self.closed_info.get_or_init(|| {
             let base = match from {
-                Some(err) => self.conn.close_info(err),
+                Some(err) => self.connection.close_info(err),
                 None => self
-                    .conn
+                    .connection
                     .close_reason()
-                    .map(|e| self.conn.close_info(&e))
-                    .unwrap_or(crate::connection::CloseInfo {
+                    .map(|e| self.connection.close_info(&e))
+                    .unwrap_or(CloseInfo {
                         code: 0.0,
                         reason: "closed".into(),
                         kind: "local".into(),
@@ -256,7 +257,7 @@ pub fn create_event_pump(
     let tsfn: Tsfn = weak_callback(on_message)?;
     let (written, _) = watch::channel(0u64);
     let shared = Arc::new(PumpShared {
-        conn: conn.shared.clone(),
+        connection: conn.state.clone(),
         noun: if binary { "message channel" } else { "event target" },
         outbox: Mutex::new(Outbox::new(max_frame, max_buffered)),
         max_frame,
@@ -276,8 +277,8 @@ pub fn create_event_pump(
     let tsfn = Arc::new(tsfn);
     let (send_tx, send_rx) = oneshot::channel();
     // Tracked: they hold the connection and its stream, and the endpoint's close waits for them.
-    napi::bindgen_prelude::spawn(conn.shared.track(read_loop(shared.clone(), tsfn.clone(), accept, FrameLimits { max_frame, frame_timeout }, mode, send_tx)));
-    napi::bindgen_prelude::spawn(conn.shared.track(write_loop(shared.clone(), tsfn, send_rx, !accept)));
+    napi::bindgen_prelude::spawn(conn.state.track(read_loop(shared.clone(), tsfn.clone(), accept, FrameLimits { max_frame, frame_timeout }, mode, send_tx)));
+    napi::bindgen_prelude::spawn(conn.state.track(write_loop(shared.clone(), tsfn, send_rx, !accept)));
     Ok(EventPump { shared })
 }
 
@@ -289,7 +290,7 @@ async fn read_loop(
     mode: BatchMode,
     send_tx: oneshot::Sender<iroh::endpoint::SendStream>,
 ) {
-    let conn = match shared.conn.handle() {
+    let conn = match shared.connection.handle() {
         Ok(conn) => conn,
         Err(e) => return shared.finish(&tsfn, Some(&e)),
     };
@@ -656,7 +657,7 @@ impl EventPump {
                     _ = shared.stopped.cancelled() => {}
                 }
             }
-            shared.conn.close(code.unwrap_or(CLOSE_NORMAL), &reason.unwrap_or_default());
+            shared.connection.close(code.unwrap_or(CLOSE_NORMAL), &reason.unwrap_or_default());
             Ok(())
         })
     }

@@ -4,6 +4,7 @@
 
 pub mod allocator;
 pub mod connection;
+pub mod connection_state;
 pub mod endpoint;
 pub mod error;
 pub mod event_target;

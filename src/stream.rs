@@ -9,7 +9,7 @@ use napi::Env;
 use napi_derive::napi;
 use tokio_util::sync::CancellationToken;
 
-use crate::connection::ConnShared;
+use crate::connection_state::ConnState;
 use crate::error::{ErrorCode, IrohError, IrohResult};
 use crate::pending::{guarded, spawn, token_of, CancelToken};
 use crate::release::Slot;
@@ -18,7 +18,7 @@ fn stream_ended() -> IrohError {
     IrohError::new(ErrorCode::StreamClosed, "the stream was reset or stopped by this side")
 }
 
-pub(crate) fn write_error(e: WriteError, conn: &ConnShared) -> IrohError {
+pub(crate) fn write_error(e: WriteError, conn: &ConnState) -> IrohError {
     match e {
         WriteError::Stopped(code) => IrohError::new(
             ErrorCode::StreamStopped,
@@ -30,7 +30,7 @@ pub(crate) fn write_error(e: WriteError, conn: &ConnShared) -> IrohError {
     }
 }
 
-pub(crate) fn read_error(e: ReadError, conn: &ConnShared) -> IrohError {
+pub(crate) fn read_error(e: ReadError, conn: &ConnState) -> IrohError {
     match e {
         ReadError::Reset(code) => {
             IrohError::new(ErrorCode::StreamReset, format!("the peer reset this stream (code {code})"))
@@ -47,7 +47,7 @@ fn var_int(code: u32) -> VarInt {
 
 /// Why an operation found its stream ended: this side reset or stopped it, or closed the
 /// connection or the endpoint (which let go of the stream).
-fn ended_error(conn: &ConnShared) -> IrohError {
+fn ended_error(conn: &ConnState) -> IrohError {
     if conn.closing.is_cancelled() {
         conn.gone()
     } else {
@@ -67,7 +67,7 @@ pub struct SendStream {
     /// Emptied when the connection or endpoint is closed here: the stream keeps the
     /// endpoint's socket open.
     stream: Arc<Slot<iroh::endpoint::SendStream>>,
-    conn: Arc<ConnShared>,
+    conn: Arc<ConnState>,
     id: f64,
     /// Fires on `reset()` and when the connection is closed here (a child of its token), so
     /// that a write stuck on flow control gives up its lock.
@@ -75,7 +75,7 @@ pub struct SendStream {
 }
 
 impl SendStream {
-    pub(crate) fn new(stream: iroh::endpoint::SendStream, conn: &Arc<ConnShared>) -> Self {
+    pub(crate) fn new(stream: iroh::endpoint::SendStream, conn: &Arc<ConnState>) -> Self {
         let id = id_of(stream.id());
         let stream = Arc::new(Slot::new(Some(stream)));
         if !conn.add_send(&stream) {
@@ -90,7 +90,7 @@ impl SendStream {
     fn run<'env, T, F, Fut>(&self, env: &'env Env, op: F) -> napi::Result<PromiseRaw<'env, T>>
     where
         T: napi::bindgen_prelude::ToNapiValue + Send + 'static,
-        F: FnOnce(Arc<Slot<iroh::endpoint::SendStream>>, Arc<ConnShared>) -> Fut + Send + 'static,
+        F: FnOnce(Arc<Slot<iroh::endpoint::SendStream>>, Arc<ConnState>) -> Fut + Send + 'static,
         Fut: std::future::Future<Output = IrohResult<T>> + Send + 'static,
     {
         let (stream, conn, ended) = (self.stream.clone(), self.conn.clone(), self.ended.clone());
@@ -165,7 +165,7 @@ impl SendStream {
 pub struct RecvStream {
     /// Emptied when the connection or endpoint is closed here, as for `SendStream`.
     stream: Arc<Slot<iroh::endpoint::RecvStream>>,
-    conn: Arc<ConnShared>,
+    conn: Arc<ConnState>,
     id: f64,
     /// Fires on `stop()` and when the connection is closed here, so that a pending read
     /// gives up its lock.
@@ -173,7 +173,7 @@ pub struct RecvStream {
 }
 
 impl RecvStream {
-    pub(crate) fn new(stream: iroh::endpoint::RecvStream, conn: &Arc<ConnShared>) -> Self {
+    pub(crate) fn new(stream: iroh::endpoint::RecvStream, conn: &Arc<ConnState>) -> Self {
         let id = id_of(stream.id());
         let stream = Arc::new(Slot::new(Some(stream)));
         if !conn.add_recv(&stream) {
@@ -193,7 +193,7 @@ impl RecvStream {
     ) -> napi::Result<PromiseRaw<'env, T>>
     where
         T: napi::bindgen_prelude::ToNapiValue + Send + 'static,
-        F: FnOnce(Arc<Slot<iroh::endpoint::RecvStream>>, Arc<ConnShared>) -> Fut + Send + 'static,
+        F: FnOnce(Arc<Slot<iroh::endpoint::RecvStream>>, Arc<ConnState>) -> Fut + Send + 'static,
         Fut: std::future::Future<Output = IrohResult<T>> + Send + 'static,
     {
         let (stream, conn, ended) = (self.stream.clone(), self.conn.clone(), self.ended.clone());
