@@ -13,7 +13,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::connection_state::{self, CloseInfo, ConnOwner, ConnState, ConnectionStats};
 use crate::error::{CodedError, ErrorCode, IrohError};
-use crate::pending::{guarded, notify, spawn, token_of, weak_callback, CancelToken, WeakCallback};
+use crate::js_callback::{notify, weak_callback, WeakCallback};
+use crate::pending::{guarded, spawn, token_of, CancelToken};
 use crate::stream::{RecvStream, SendStream};
 
 /// Both halves of a bidirectional stream.

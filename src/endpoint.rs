@@ -22,7 +22,8 @@ use crate::connection_state::ConnOwner;
 use crate::relay_server::RelayInfo;
 use crate::error::{CodedError, ErrorCode, IrohError, IrohResult};
 use alkdev_iroh_core::identity;
-use crate::pending::{guarded, notify, spawn, token_of, weak_callback, CancelToken, WeakCallback};
+use crate::js_callback::{notify, weak_callback, WeakCallback};
+use crate::pending::{guarded, spawn, token_of, CancelToken};
 
 /// Bytes a peer may send on a connection beyond what was read (QUIC flow control).
 pub const CONNECTION_RECEIVE_WINDOW: u32 = 8 * 1024 * 1024;

@@ -8,6 +8,7 @@ pub mod connection_state;
 pub mod endpoint;
 pub mod error;
 pub mod external_buffer;
+pub mod js_callback;
 pub mod keys;
 pub mod logging;
 pub mod pending;

@@ -31,7 +31,8 @@ use writer::write_loop;
 
 use crate::connection::Connection;
 use crate::error::{CodedError, ErrorCode, IrohError};
-use crate::pending::{spawn, weak_callback, WeakCallback};
+use crate::js_callback::{weak_callback, WeakCallback};
+use crate::pending::spawn;
 
 const DEFAULT_MAX_BUFFERED_BYTES: usize = 8 * 1024 * 1024;
 const DEFAULT_FRAME_TIMEOUT_MS: u32 = 30_000;

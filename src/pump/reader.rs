@@ -18,7 +18,7 @@ use super::message::PumpMessage;
 use super::shared::PumpShared;
 use crate::endpoint::CONNECTION_RECEIVE_WINDOW;
 use crate::error::{ErrorCode, IrohError};
-use crate::pending::{notify, WeakCallback};
+use crate::js_callback::{notify, WeakCallback};
 
 /// Received chunks (about a packet each) taken per read: one lock of the connection for
 /// many packets instead of one each.

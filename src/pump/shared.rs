@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 use super::message::{PumpClosed, PumpMessage};
 use crate::connection_state::{CloseInfo, ConnState};
 use crate::error::{ErrorCode, IrohError, IrohResult};
-use crate::pending::{notify, WeakCallback};
+use crate::js_callback::{notify, WeakCallback};
 
 pub(crate) struct PumpShared {
     pub connection: Arc<ConnState>,

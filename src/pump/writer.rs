@@ -13,7 +13,7 @@ use tokio::time::Instant;
 use super::message::PumpMessage;
 use super::shared::PumpShared;
 use crate::error::{ErrorCode, IrohError};
-use crate::pending::{notify, WeakCallback};
+use crate::js_callback::{notify, WeakCallback};
 
 /// When the opener re-announces its stream while it has written nothing: a zero-length
 /// STREAM frame is not retransmitted if its packet is lost, so a few spaced repeats make a
