@@ -83,6 +83,31 @@ impl Connection {
     pub(crate) fn new(conn: iroh::endpoint::Connection, owner: &ConnOwner) -> Self {
         Self { state: ConnState::new(conn, owner) }
     }
+
+    /// A Promise for what the peer sends next (`wait` of the connection), made into a JS
+    /// value by `then`. It settles at once when the caller cancels or this side closes the
+    /// connection, and the endpoint's close waits for it.
+    fn wait_for<'env, R, T, W, Fut>(
+        &self,
+        env: &'env Env,
+        cancel: Option<&CancelToken>,
+        wait: W,
+        then: impl FnOnce(R, &Arc<ConnState>) -> T + Send + 'static,
+    ) -> napi::Result<PromiseRaw<'env, T>>
+    where
+        T: napi::bindgen_prelude::ToNapiValue + Send + 'static,
+        W: FnOnce(iroh::endpoint::Connection) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = Result<R, ConnectionError>> + Send,
+    {
+        let state = self.state.clone();
+        let cancel = token_of(cancel);
+        spawn(env, self.state.track(async move {
+            let conn = state.handle().map_err(|e| state.closed_error(&e))?;
+            let next = async { wait(conn).await.map_err(|e| state.closed_error(&e)) };
+            let value = guarded(next, cancel, &state.closing, || Err(state.closed_error(&ConnectionError::LocallyClosed))).await?;
+            Ok(then(value, &state))
+        }))
+    }
 }
 
 #[napi]
@@ -113,14 +138,10 @@ impl Connection {
     /// Waits for the peer to open a bidirectional stream.
     #[napi(catch_unwind, ts_return_type = "Promise<BiStream>")]
     pub fn accept_bi<'env>(&self, env: &'env Env, cancel: Option<&CancelToken>) -> napi::Result<PromiseRaw<'env, BiStream>> {
-        let state = self.state.clone();
-        let cancel = token_of(cancel);
-        spawn(env, self.state.track(async move {
-            let conn = state.handle().map_err(|e| state.closed_error(&e))?;
-            let accept = async { conn.accept_bi().await.map_err(|e| state.closed_error(&e)) };
-            let (send, recv) = guarded(accept, cancel, &state.closing, || Err(state.closed_error(&ConnectionError::LocallyClosed))).await?;
-            Ok(BiStream { send: SendStream::new(send, &state), recv: RecvStream::new(recv, &state) })
-        }))
+        self.wait_for(env, cancel, |conn| async move { conn.accept_bi().await }, |(send, recv), state| BiStream {
+            send: SendStream::new(send, state),
+            recv: RecvStream::new(recv, state),
+        })
     }
 
     /// Opens a unidirectional (send-only) stream.
@@ -137,14 +158,7 @@ impl Connection {
     /// Waits for the peer to open a unidirectional stream.
     #[napi(catch_unwind, ts_return_type = "Promise<RecvStream>")]
     pub fn accept_uni<'env>(&self, env: &'env Env, cancel: Option<&CancelToken>) -> napi::Result<PromiseRaw<'env, RecvStream>> {
-        let state = self.state.clone();
-        let cancel = token_of(cancel);
-        spawn(env, self.state.track(async move {
-            let conn = state.handle().map_err(|e| state.closed_error(&e))?;
-            let accept = async { conn.accept_uni().await.map_err(|e| state.closed_error(&e)) };
-            let recv = guarded(accept, cancel, &state.closing, || Err(state.closed_error(&ConnectionError::LocallyClosed))).await?;
-            Ok(RecvStream::new(recv, &state))
-        }))
+        self.wait_for(env, cancel, |conn| async move { conn.accept_uni().await }, |recv, state| RecvStream::new(recv, state))
     }
 
     /// Sends an unreliable datagram of at most `maxDatagramSize()` bytes.
@@ -171,14 +185,7 @@ impl Connection {
     /// The next datagram from the peer.
     #[napi(catch_unwind, ts_return_type = "Promise<Buffer>")]
     pub fn read_datagram<'env>(&self, env: &'env Env, cancel: Option<&CancelToken>) -> napi::Result<PromiseRaw<'env, Buffer>> {
-        let state = self.state.clone();
-        let cancel = token_of(cancel);
-        spawn(env, self.state.track(async move {
-            let conn = state.handle().map_err(|e| state.closed_error(&e))?;
-            let read = async { conn.read_datagram().await.map_err(|e| state.closed_error(&e)) };
-            let data = guarded(read, cancel, &state.closing, || Err(state.closed_error(&ConnectionError::LocallyClosed))).await?;
-            Ok(Buffer::from(data.to_vec()))
-        }))
+        self.wait_for(env, cancel, |conn| async move { conn.read_datagram().await }, |data, _| Buffer::from(data.to_vec()))
     }
 
     /// The largest datagram the path allows now, or `null` if the peer does not take datagrams.

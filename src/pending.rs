@@ -10,7 +10,7 @@ use napi::{Env, JsError};
 use napi_derive::napi;
 use tokio_util::sync::CancellationToken;
 
-use crate::error::{js_error, IrohError, IrohResult};
+use crate::error::{js_error, ErrorCode, IrohError, IrohResult};
 
 /// Cancels the native side of one pending call. Created by the JS layer per call.
 #[napi]
@@ -56,6 +56,12 @@ pub async fn guarded<T>(
         _ = closed.cancelled() => on_closed(),
         r = fut => r,
     }
+}
+
+/// Runs `f`, CPU work (key generation, parsing), on tokio's blocking threads: off the
+/// runtime's one worker.
+pub async fn blocking<T: Send + 'static>(f: impl FnOnce() -> IrohResult<T> + Send + 'static) -> IrohResult<T> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| IrohError::new(ErrorCode::Internal, e.to_string()))?
 }
 
 /// Spawns `fut` on napi's tokio runtime and returns a Promise for its result.
