@@ -335,6 +335,23 @@ export interface PathState {
   paths: Array<PathInfo>
 }
 
+/** The pump's close codes, for JS: `binding.PumpCloseCode.FRAME_TOO_LARGE` is 4001. */
+export declare const PumpCloseCode: PumpCloseCodes
+
+/** The application close codes the pump uses on the wire (`alkdev-iroh-core`'s `close`). */
+export interface PumpCloseCodes {
+  /** `close()` without a code. */
+  NORMAL: number
+  /** A frame longer than `maxFrameBytes`. */
+  FRAME_TOO_LARGE: number
+  /** A frame that is not an event, or that a custom `parse` rejected. */
+  MALFORMED_FRAME: number
+  /** A stream that ended, or stalled for `frameTimeoutMs`, inside a frame. */
+  TRUNCATED_FRAME: number
+  /** The stream failed: reset by the peer, or the peer stopped reading it. */
+  STREAM_ERROR: number
+}
+
 export interface PumpClosed {
   code: number
   reason: string
@@ -349,18 +366,13 @@ export interface PumpLimits {
   maxBufferedBytes: number
 }
 
-/**
- * What the pump tells JS. `kind`: 0 batch as JSON array text (`json`), 1 batch as
- * strings (`frames`), 2 drain, 3 closed (`closed`), 4 batch of binary frames as on the
- * wire, length headers included (`data`, a Buffer over the received bytes, not a copy).
- */
-export interface PumpMessage {
-  kind: number
-  json?: string
-  frames?: Array<string>
-  closed?: PumpClosed
-  data?: Buffer
-}
+/** A message from the pump to JS. */
+export type PumpMessage =
+  | { kind: 'json'; json: string }
+  | { kind: 'frames'; frames: Array<string> }
+  | { kind: 'drain' }
+  | { kind: 'closed'; closed: PumpClosed }
+  | { kind: 'binary'; data: Buffer }
 
 export interface PumpOptions {
   maxFrameBytes?: number

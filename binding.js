@@ -848,5 +848,6 @@ module.exports.generateSecretKey = nativeBinding.generateSecretKey
 module.exports.initLogging = nativeBinding.initLogging
 module.exports.nodeIdFromSecretKey = nativeBinding.nodeIdFromSecretKey
 module.exports.parseNodeId = nativeBinding.parseNodeId
+module.exports.PumpCloseCode = nativeBinding.PumpCloseCode
 module.exports.setLogLevel = nativeBinding.setLogLevel
 module.exports.startRelayServer = nativeBinding.startRelayServer

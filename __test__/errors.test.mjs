@@ -223,13 +223,13 @@ describe('a native failure without an ERR_IROH_* code (a Rust panic) is recoded'
 })
 
 describe('the list of error codes', () => {
-  // src/error.rs is the one list; the types and the README must say the same, and no
+  // crates/core/src/error.rs is the one list; the types and the README must say the same, and no
   // code may be raised that is not on it.
   const read = (file) => readFileSync(fileURLToPath(new URL(`../${file}`, import.meta.url)), 'utf8')
   const codesIn = (text) => new Set(text.match(/ERR_IROH_[A-Z_]*[A-Z]/g))
 
-  it('is the same in src/error.rs, index.d.ts and the README, and covers every code raised', () => {
-    const rust = read('src/error.rs')
+  it('is the same in crates/core/src/error.rs, index.d.ts and the README, and covers every code raised', () => {
+    const rust = read('crates/core/src/error.rs')
     const listed = new Set([...rust.matchAll(/=> "(ERR_IROH_[A-Z_]+)"/g)].map((m) => m[1]))
     expect(listed.size).toBeGreaterThan(25)
     const types = read('index.d.ts')

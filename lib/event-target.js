@@ -41,10 +41,11 @@ const CONTROL_PREFIX = '{"type":"\\u0000'
 // `createPubSub` subscriber (a Repeater without buffer) overflows past 1,024 pushes in
 // one synchronous burst.
 const DISPATCH_CHUNK = 256
-const MSG_JSON = 0
-const MSG_FRAMES = 1
-const MSG_DRAIN = 2
-const MSG_CLOSED = 3
+// The pump's message kinds (PumpMessage in binding.d.ts, generated from src/pump/message.rs).
+const MSG_JSON = 'json'
+const MSG_FRAMES = 'frames'
+const MSG_DRAIN = 'drain'
+const MSG_CLOSED = 'closed'
 
 const yieldMacrotask = () => new Promise((resolve) => setImmediate(resolve))
 

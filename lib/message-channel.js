@@ -16,9 +16,10 @@ const { Lifecycle } = require('./lifecycle.js')
 const { refable } = require('./keep-alive.js')
 const { Outlet, Staging } = require('./staging.js')
 
-const MSG_DRAIN = 2
-const MSG_CLOSED = 3
-const MSG_BINARY = 4
+// The pump's message kinds (PumpMessage in binding.d.ts, generated from src/pump/message.rs).
+const MSG_DRAIN = 'drain'
+const MSG_CLOSED = 'closed'
+const MSG_BINARY = 'binary'
 const HEADER_BYTES = 4
 
 // Small messages are copied (their one copy) into a shared staging buffer in wire format,

@@ -16,12 +16,14 @@ use napi_derive::napi;
 use tokio::sync::{mpsc, Mutex};
 use tokio_util::sync::CancellationToken;
 
-use crate::certificates;
-use crate::connection::{ConnOwner, Connection};
+use alkdev_iroh_core::certificates;
+use crate::connection::Connection;
+use crate::connection_state::ConnOwner;
 use crate::relay_server::RelayInfo;
 use crate::error::{CodedError, ErrorCode, IrohError, IrohResult};
-use crate::identity;
-use crate::pending::{guarded, notify, spawn, token_of, weak_callback, CancelToken, WeakCallback};
+use alkdev_iroh_core::identity;
+use crate::js_callback::{notify, weak_callback, WeakCallback};
+use crate::pending::{blocking, guarded, spawn, token_of, CancelToken};
 
 /// Bytes a peer may send on a connection beyond what was read (QUIC flow control).
 pub const CONNECTION_RECEIVE_WINDOW: u32 = 8 * 1024 * 1024;
@@ -307,9 +309,7 @@ impl Endpoint {
             keep_alive_ms: None,
         });
         spawn(env, async move {
-            let config = tokio::task::spawn_blocking(move || Config::from_options(options))
-                .await
-                .map_err(|e| IrohError::new(ErrorCode::Internal, e.to_string()))??;
+            let config = blocking(move || Config::from_options(options)).await?;
             let has_relays = !matches!(config.relays, Relays::Disabled);
             let accepts = !config.alpns.is_empty();
             let ep = config.bind().await?;
@@ -397,9 +397,7 @@ impl Endpoint {
         cancel: Option<&CancelToken>,
         #[napi(ts_arg_type = "(settled: ConnectionSettled) => void")] done: Function<ConnectionSettled, ()>,
     ) -> Result<(), CodedError> {
-        let shared = self.shared.clone();
-        let cancel = token_of(cancel);
-        settle_connection(done, self.shared.owner.tasks.track_future(async move {
+        self.settle_connection(cancel, done, move |shared, cancel| async move {
             let addr: EndpointAddr = match &target {
                 Either::A(s) => identity::parse_target(s)?,
                 Either::B(a) => identity::addr_from_parts(&a.node_id, a.relay_url.as_deref(), &a.direct_addresses)?,
@@ -445,7 +443,7 @@ impl Endpoint {
             };
             let conn = guarded(dial, cancel, &shared.owner.closed, || Err(IrohError::endpoint_closed())).await?;
             Ok(Some(Connection::new(conn, &shared.owner)))
-        }))
+        })
     }
 
     /// The next incoming connection, or `null` once the endpoint is closed. Reports through
@@ -456,9 +454,7 @@ impl Endpoint {
         cancel: Option<&CancelToken>,
         #[napi(ts_arg_type = "(settled: ConnectionSettled) => void")] done: Function<ConnectionSettled, ()>,
     ) -> Result<(), CodedError> {
-        let shared = self.shared.clone();
-        let cancel = token_of(cancel);
-        settle_connection(done, self.shared.owner.tasks.track_future(async move {
+        self.settle_connection(cancel, done, move |shared, cancel| async move {
             let next = async {
                 let mut incoming = shared.incoming.lock().await;
                 if incoming.is_none() {
@@ -472,7 +468,7 @@ impl Endpoint {
             };
             let conn = guarded(next, cancel, &shared.owner.closed, || Ok(None)).await?;
             Ok(conn.map(|c| Connection::new(c, &shared.owner)))
-        }))
+        })
     }
 
     /// Closes every connection and the socket, and lets go of all native state: once this
@@ -507,6 +503,30 @@ impl Endpoint {
     fn current_addr(&self) -> EndpointAddr {
         self.shared.handle().map_or_else(|_| EndpointAddr::new(self.shared.id), |ep| ep.addr())
     }
+
+    /// Runs `op` (given the endpoint's state and the caller's cancel token) where the
+    /// endpoint's close waits for it, and reports its outcome through the weak callback
+    /// `done`.
+    fn settle_connection<F, Fut>(&self, cancel: Option<&CancelToken>, done: Function<ConnectionSettled, ()>, op: F) -> Result<(), CodedError>
+    where
+        F: FnOnce(Arc<Shared>, Option<CancellationToken>) -> Fut,
+        Fut: std::future::Future<Output = IrohResult<Option<Connection>>> + Send + 'static,
+    {
+        let done: WeakCallback<ConnectionSettled> = weak_callback(done)?;
+        let fut = self.shared.owner.tasks.track_future(op(self.shared.clone(), token_of(cancel)));
+        napi::bindgen_prelude::spawn(async move {
+            let settled = match fut.await {
+                Ok(connection) => ConnectionSettled { connection, error_code: None, error_message: None },
+                Err(e) => ConnectionSettled {
+                    connection: None,
+                    error_code: Some(e.code().to_string()),
+                    error_message: Some(e.message),
+                },
+            };
+            notify(&done, settled);
+        });
+        Ok(())
+    }
 }
 
 /// How a `connect` or `accept` settled: a connection (`null` from an `accept` on a closed
@@ -516,26 +536,6 @@ pub struct ConnectionSettled {
     pub connection: Option<Connection>,
     pub error_code: Option<String>,
     pub error_message: Option<String>,
-}
-
-/// Runs `fut` and reports its outcome through the weak callback `done`.
-fn settle_connection(
-    done: Function<ConnectionSettled, ()>,
-    fut: impl std::future::Future<Output = IrohResult<Option<Connection>>> + Send + 'static,
-) -> Result<(), CodedError> {
-    let done: WeakCallback<ConnectionSettled> = weak_callback(done)?;
-    napi::bindgen_prelude::spawn(async move {
-        let settled = match fut.await {
-            Ok(connection) => ConnectionSettled { connection, error_code: None, error_message: None },
-            Err(e) => ConnectionSettled {
-                connection: None,
-                error_code: Some(e.code().to_string()),
-                error_message: Some(e.message),
-            },
-        };
-        notify(&done, settled);
-    });
-    Ok(())
 }
 
 /// Accepts in the background so that a slow handshake never holds up the next one.

@@ -1,151 +1,52 @@
-//! The one error type of the addon. Every failure that reaches JavaScript is an
-//! `IrohError`; its `code()` becomes the JS error's stable `code` property.
+//! How the core's `IrohError` reaches JavaScript: as a napi error whose `code` is the
+//! error code (the codes themselves are listed in `alkdev-iroh-core`'s `error.rs`).
 
-use std::fmt;
+pub use alkdev_iroh_core::error::{ErrorCode, IrohError, IrohResult};
 
-/// Stable error codes: the one list of them. The string form is part of the public API:
-/// never rename one. `index.d.ts` and the README list the same codes (a test compares).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorCode {
-    InvalidNodeId,
-    InvalidTicket,
-    InvalidSecretKey,
-    InvalidAddr,
-    InvalidRelayUrl,
-    InvalidCertificate,
-    InvalidAlpn,
-    InvalidArgument,
-    KeyFile,
-    Bind,
-    Connect,
-    ConnectTimeout,
-    Timeout,
-    Aborted,
-    NoRelay,
-    ConnectionClosed,
-    EndpointClosed,
-    StreamClosed,
-    StreamReset,
-    StreamStopped,
-    UnexpectedEnd,
-    TooLarge,
-    Datagram,
-    FrameTooLarge,
-    Protocol,
-    BufferFull,
-    /// Raised by the JS hub and spoke: a hub refused or revoked this spoke.
-    Refused,
-    /// Raised by the JS loader when no native addon loads (so never by this crate).
-    NativeBinding,
-    Internal,
-}
+/// The error of synchronous `#[napi]` functions: thrown as a JS error whose `code` is the
+/// error code. (Spelled `Result<T, CodedError>` at use sites: napi recognises `Result` by
+/// name.) A type of the binding's own, so that `?` and `.into()` convert core errors here.
+#[derive(Debug)]
+pub struct CodedError(pub IrohError);
 
-impl ErrorCode {
-    pub fn as_str(self) -> &'static str {
-        use ErrorCode::*;
-        match self {
-            InvalidNodeId => "ERR_IROH_INVALID_NODE_ID",
-            InvalidTicket => "ERR_IROH_INVALID_TICKET",
-            InvalidSecretKey => "ERR_IROH_INVALID_SECRET_KEY",
-            InvalidAddr => "ERR_IROH_INVALID_ADDR",
-            InvalidRelayUrl => "ERR_IROH_INVALID_RELAY_URL",
-            InvalidCertificate => "ERR_IROH_INVALID_CERTIFICATE",
-            InvalidAlpn => "ERR_IROH_INVALID_ALPN",
-            InvalidArgument => "ERR_IROH_INVALID_ARGUMENT",
-            KeyFile => "ERR_IROH_KEY_FILE",
-            Bind => "ERR_IROH_BIND",
-            Connect => "ERR_IROH_CONNECT",
-            ConnectTimeout => "ERR_IROH_CONNECT_TIMEOUT",
-            Timeout => "ERR_IROH_TIMEOUT",
-            Aborted => "ERR_IROH_ABORTED",
-            NoRelay => "ERR_IROH_NO_RELAY",
-            ConnectionClosed => "ERR_IROH_CONNECTION_CLOSED",
-            EndpointClosed => "ERR_IROH_ENDPOINT_CLOSED",
-            StreamClosed => "ERR_IROH_STREAM_CLOSED",
-            StreamReset => "ERR_IROH_STREAM_RESET",
-            StreamStopped => "ERR_IROH_STREAM_STOPPED",
-            UnexpectedEnd => "ERR_IROH_UNEXPECTED_END",
-            TooLarge => "ERR_IROH_TOO_LARGE",
-            Datagram => "ERR_IROH_DATAGRAM",
-            FrameTooLarge => "ERR_IROH_FRAME_TOO_LARGE",
-            Protocol => "ERR_IROH_PROTOCOL",
-            BufferFull => "ERR_IROH_BUFFER_FULL",
-            Refused => "ERR_IROH_REFUSED",
-            NativeBinding => "ERR_IROH_NATIVE_BINDING",
-            Internal => "ERR_IROH_INTERNAL",
-        }
-    }
-}
-
-impl AsRef<str> for ErrorCode {
-    fn as_ref(&self) -> &str {
-        self.as_str()
-    }
-}
-
-/// napi needs to build an error from its own status when a conversion fails
-/// (for example a JS argument of the wrong type).
-impl From<napi::Status> for ErrorCode {
-    fn from(status: napi::Status) -> Self {
-        match status {
-            napi::Status::InvalidArg
-            | napi::Status::ObjectExpected
-            | napi::Status::StringExpected
-            | napi::Status::NumberExpected
-            | napi::Status::BooleanExpected
-            | napi::Status::ArrayExpected
-            | napi::Status::FunctionExpected
-            | napi::Status::BigintExpected => ErrorCode::InvalidArgument,
-            _ => ErrorCode::Internal,
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IrohError {
-    pub code: ErrorCode,
-    pub message: String,
-}
-
-impl IrohError {
-    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self { code, message: message.into() }
-    }
-
-    pub fn code(&self) -> &'static str {
-        self.code.as_str()
-    }
-
-    pub fn endpoint_closed() -> Self {
-        Self::new(ErrorCode::EndpointClosed, "the endpoint is closed")
-    }
-
-    pub fn aborted() -> Self {
-        Self::new(ErrorCode::Aborted, "the operation was aborted")
-    }
-
-    pub fn invalid_argument(message: impl Into<String>) -> Self {
-        Self::new(ErrorCode::InvalidArgument, message)
-    }
-}
-
-impl fmt::Display for IrohError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
-    }
-}
-
-impl std::error::Error for IrohError {}
-
-pub type IrohResult<T> = Result<T, IrohError>;
-
-/// The error of synchronous `#[napi]` functions: napi turns the code into `err.code`.
-/// (Spelled `Result<T, CodedError>` at use sites: napi recognises `Result` by name.)
-pub type CodedError = napi::Error<ErrorCode>;
-
-impl From<IrohError> for napi::Error<ErrorCode> {
+impl From<IrohError> for CodedError {
     fn from(e: IrohError) -> Self {
-        napi::Error::new(e.code, e.message)
+        Self(e)
+    }
+}
+
+/// A failed napi call (for example a JS argument of the wrong type) inside an exported
+/// function: coded by its status.
+impl From<napi::Error> for CodedError {
+    fn from(e: napi::Error) -> Self {
+        Self(IrohError::new(code_of_status(e.status), e.reason.clone()))
+    }
+}
+
+/// What napi-generated code throws for a `Result<T, CodedError>`.
+impl From<CodedError> for napi::JsError<ErrorCode> {
+    fn from(e: CodedError) -> Self {
+        napi::JsError::from(js_error(e.0))
+    }
+}
+
+/// The napi error of `e`, with its code as the status napi puts into `err.code`.
+pub fn js_error(e: IrohError) -> napi::Error<ErrorCode> {
+    napi::Error::new(e.code, e.message)
+}
+
+/// The error code of a napi status.
+pub fn code_of_status(status: napi::Status) -> ErrorCode {
+    match status {
+        napi::Status::InvalidArg
+        | napi::Status::ObjectExpected
+        | napi::Status::StringExpected
+        | napi::Status::NumberExpected
+        | napi::Status::BooleanExpected
+        | napi::Status::ArrayExpected
+        | napi::Status::FunctionExpected
+        | napi::Status::BigintExpected => ErrorCode::InvalidArgument,
+        _ => ErrorCode::Internal,
     }
 }
 
@@ -153,35 +54,22 @@ impl From<IrohError> for napi::Error<ErrorCode> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn codes_are_prefixed_and_distinct() {
-        use ErrorCode::*;
-        let all = [
-            InvalidNodeId, InvalidTicket, InvalidSecretKey, InvalidAddr, InvalidRelayUrl, InvalidCertificate,
-            InvalidAlpn, InvalidArgument, KeyFile, Bind, Connect, ConnectTimeout, Timeout,
-            Aborted, NoRelay, ConnectionClosed, EndpointClosed, StreamClosed, StreamReset,
-            StreamStopped, UnexpectedEnd, TooLarge, Datagram, FrameTooLarge, Protocol,
-            BufferFull, Refused, NativeBinding, Internal,
-        ];
-        let mut seen = std::collections::HashSet::new();
-        for c in all {
-            assert!(c.as_str().starts_with("ERR_IROH_"));
-            assert!(seen.insert(c.as_str()), "duplicate code {}", c.as_str());
-        }
-    }
-
     /// A panic in an exported function without `catch_unwind` aborts the whole Node process
     /// (Rust cannot unwind into C). With it, napi turns the panic into a thrown error.
     #[test]
     fn every_exported_function_contains_panics() {
-        // Every module, so that a new one cannot be missed.
-        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        // Every module, submodules too, so that a new one cannot be missed.
         let mut sources = Vec::new();
-        for entry in std::fs::read_dir(&src).expect("src/ is readable") {
-            let path = entry.expect("src/ entry").path();
-            if path.extension().is_some_and(|e| e == "rs") {
-                let text = std::fs::read_to_string(&path).expect("source is readable");
-                sources.push((path.file_name().unwrap_or_default().to_string_lossy().into_owned(), text));
+        let mut dirs = vec![std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src")];
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(&dir).expect("src/ is readable") {
+                let path = entry.expect("src/ entry").path();
+                if path.is_dir() {
+                    dirs.push(path);
+                } else if path.extension().is_some_and(|e| e == "rs") {
+                    let text = std::fs::read_to_string(&path).expect("source is readable");
+                    sources.push((path.display().to_string(), text));
+                }
             }
         }
         let mut exported = 0;
@@ -203,7 +91,7 @@ mod tests {
 
     #[test]
     fn napi_argument_statuses_map_to_invalid_argument() {
-        assert_eq!(ErrorCode::from(napi::Status::StringExpected), ErrorCode::InvalidArgument);
-        assert_eq!(ErrorCode::from(napi::Status::GenericFailure), ErrorCode::Internal);
+        assert_eq!(code_of_status(napi::Status::StringExpected), ErrorCode::InvalidArgument);
+        assert_eq!(code_of_status(napi::Status::GenericFailure), ErrorCode::Internal);
     }
 }

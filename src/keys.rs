@@ -3,7 +3,7 @@
 use napi_derive::napi;
 
 use crate::error::CodedError;
-use crate::identity;
+use alkdev_iroh_core::identity;
 
 /// A new random secret key, as 64 lowercase hex characters.
 #[napi(catch_unwind)]

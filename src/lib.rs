@@ -1,20 +1,18 @@
-//! `@alkdev/iroh`: iroh's peer-to-peer QUIC for Node.js. One module per concept; the
-//! napi-free core (codec, identity, errors) is unit-tested on its own.
+//! `@alkdev/iroh`: iroh's peer-to-peer QUIC for Node.js. The napi binding: one module per
+//! concept. The napi-free core (framing, batches, identities, paths, error codes) is the
+//! `alkdev-iroh-core` crate in `crates/core`, unit-tested on its own.
 
 pub mod allocator;
-pub mod batch;
-pub mod certificates;
-pub mod codec;
 pub mod connection;
+pub mod connection_state;
 pub mod endpoint;
 pub mod error;
-pub mod event_target;
 pub mod external_buffer;
-pub mod identity;
+pub mod js_callback;
 pub mod keys;
 pub mod logging;
-pub mod paths;
 pub mod pending;
+pub mod pump;
 pub mod relay_server;
 pub mod release;
 pub mod runtime;

@@ -5,32 +5,12 @@
 
 use std::future::Future;
 
-use napi::bindgen_prelude::{FromNapiValue, Function, JsValuesTupleIntoVec, PromiseRaw, ToNapiValue, Unknown};
-use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
-use napi::{Env, JsError, Status};
+use napi::bindgen_prelude::{FromNapiValue, PromiseRaw, ToNapiValue, Unknown};
+use napi::{Env, JsError};
 use napi_derive::napi;
 use tokio_util::sync::CancellationToken;
 
-use crate::error::{ErrorCode, IrohError, IrohResult};
-
-/// A JS callback that Rust calls from any thread and that never keeps the Node event loop
-/// alive by itself (weak): what keeps the process alive is a handle the JS layer holds for
-/// each open thing and releases on close, so that `unref()` can opt out.
-pub type WeakCallback<T> = ThreadsafeFunction<T, (), T, Status, false, true, 0>;
-
-/// Makes a [`WeakCallback`] of a JS function.
-pub fn weak_callback<T: JsValuesTupleIntoVec + 'static>(f: Function<T, ()>) -> IrohResult<WeakCallback<T>> {
-    f.build_threadsafe_function()
-        .callee_handled::<false>()
-        .weak::<true>()
-        .build()
-        .map_err(|e| IrohError::new(ErrorCode::Internal, e.reason.clone()))
-}
-
-/// Calls `callback` without waiting for JS.
-pub fn notify<T: JsValuesTupleIntoVec + 'static>(callback: &WeakCallback<T>, value: T) {
-    callback.call(value, ThreadsafeFunctionCallMode::NonBlocking);
-}
+use crate::error::{js_error, ErrorCode, IrohError, IrohResult};
 
 /// Cancels the native side of one pending call. Created by the JS layer per call.
 #[napi]
@@ -78,6 +58,12 @@ pub async fn guarded<T>(
     }
 }
 
+/// Runs `f`, CPU work (key generation, parsing), on tokio's blocking threads: off the
+/// runtime's one worker.
+pub async fn blocking<T: Send + 'static>(f: impl FnOnce() -> IrohResult<T> + Send + 'static) -> IrohResult<T> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| IrohError::new(ErrorCode::Internal, e.to_string()))?
+}
+
 /// Spawns `fut` on napi's tokio runtime and returns a Promise for its result.
 pub fn spawn<'env, T, F>(env: &'env Env, fut: F) -> napi::Result<PromiseRaw<'env, T>>
 where
@@ -93,7 +79,7 @@ where
 /// napi rejects promises with its own status as `code`; to keep ours we build the JS
 /// error object here and hand napi that object, which it rethrows as it is.
 fn coded_js_error(env: &Env, e: IrohError) -> napi::Error {
-    let js = JsError::from(napi::Error::new(e.code, e.message.clone()));
+    let js = JsError::from(js_error(e.clone()));
     let raw = unsafe { js.into_value(env.raw()) };
     if raw.is_null() {
         return napi::Error::from_reason(e.message);

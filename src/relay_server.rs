@@ -12,10 +12,10 @@ use napi::Env;
 use napi_derive::napi;
 use tokio::sync::Mutex;
 
-use crate::certificates::{self, ServerIdentity};
+use alkdev_iroh_core::certificates::{self, ServerIdentity};
 use crate::error::{ErrorCode, IrohError, IrohResult};
-use crate::identity;
-use crate::pending::spawn;
+use alkdev_iroh_core::identity;
+use crate::pending::{blocking, spawn};
 
 /// Options for `startRelayServer`.
 #[napi(object)]
@@ -144,9 +144,7 @@ pub fn start_relay_server<'env>(env: &'env Env, options: Option<RelayServerOptio
     });
     spawn(env, async move {
         // Key generation and parsing are CPU work: keep them off the runtime's one worker.
-        let settings = tokio::task::spawn_blocking(move || Settings::from_options(options))
-            .await
-            .map_err(|e| IrohError::new(ErrorCode::Internal, e.to_string()))??;
+        let settings = blocking(move || Settings::from_options(options)).await?;
         let tls = certificates::server_config(&settings.identity)?;
 
         let mut relay = RelayConfig::new(SocketAddr::new(settings.bind.ip(), 0));

@@ -3,8 +3,8 @@
 //! frame intact, and must agree with the encoder and with `check_frames`.
 #![no_main]
 
-use alkdev_iroh::batch::{BatchMode, BatchPayload, Inbox};
-use alkdev_iroh::codec::{self, FrameDecoder, FrameError};
+use alkdev_iroh_core::batch::{BatchMode, BatchPayload, Inbox};
+use alkdev_iroh_core::codec::{self, FrameDecoder, FrameError};
 use bytes::BytesMut;
 use libfuzzer_sys::fuzz_target;
 

@@ -2,7 +2,7 @@
 //! any string gets a value or a coded error, never a panic, and what parses round-trips.
 #![no_main]
 
-use alkdev_iroh::identity;
+use alkdev_iroh_core::identity;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -2,7 +2,7 @@
 //! the peer, after hole punching where there is NAT) or through a relay, and one summary,
 //! the path type. No napi here.
 
-use iroh::TransportAddr;
+use iroh_base::TransportAddr;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PathKind {
@@ -73,22 +73,15 @@ pub fn path_type(paths: &[PathSnapshot]) -> PathType {
     }
 }
 
-/// The open paths of `conn` now.
-pub fn snapshot(conn: &iroh::endpoint::Connection) -> Vec<PathSnapshot> {
-    from_list(&conn.paths())
-}
-
-pub fn from_list(list: &iroh::endpoint::PathList<'_>) -> Vec<PathSnapshot> {
-    list.iter().map(|p| describe(p.remote_addr(), p.rtt().as_secs_f64() * 1000.0, p.is_selected())).collect()
-}
-
 /// Whether two snapshots differ in more than round trip times, which change all the time.
 pub fn changed(before: &[PathSnapshot], after: &[PathSnapshot]) -> bool {
     before.len() != after.len()
         || before.iter().zip(after).any(|(a, b)| (a.kind, &a.remote, a.selected) != (b.kind, &b.remote, b.selected))
 }
 
-fn describe(addr: &TransportAddr, rtt_ms: f64, selected: bool) -> PathSnapshot {
+/// One path as users see it, from iroh's address of its far end (the binding reads the
+/// addresses off a live connection).
+pub fn describe(addr: &TransportAddr, rtt_ms: f64, selected: bool) -> PathSnapshot {
     let (kind, remote) = match addr {
         TransportAddr::Ip(addr) => (PathKind::Direct, addr.to_string()),
         TransportAddr::Relay(url) => (PathKind::Relay, url.to_string()),

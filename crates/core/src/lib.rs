@@ -1,0 +1,17 @@
+//! The pure core of `@alkdev/iroh`: everything that needs neither napi nor a live
+//! connection, so that unit tests and the fuzz targets reach it without Node: the wire
+//! framing (`codec`), batches for JS and the send outbox (`batch`), node ids, tickets and
+//! keys (`identity`), network paths (`paths`), relay TLS material (`certificates`, a
+//! default feature), the error codes (`error`), and the event pump's rules: its close
+//! codes (`close`) and its flow control (`flow`). The napi binding at the repository
+//! root builds on it.
+
+pub mod batch;
+#[cfg(feature = "certificates")]
+pub mod certificates;
+pub mod close;
+pub mod codec;
+pub mod error;
+pub mod flow;
+pub mod identity;
+pub mod paths;
