@@ -50,7 +50,7 @@ export declare class Connection {
    * selected path changes (not for round trip times alone), until the connection closes
    * or `stop()` is called. The listener does not keep the process alive.
    */
-  watchPaths(listener: (state: PathState) => void): PathWatcher
+  watchPaths(to: number): PathWatcher
   /** Closes the connection with an application error code and a reason the peer sees. */
   close(code?: number | undefined | null, reason?: string | undefined | null): void
   /** Resolves when the connection closes, for whatever reason. */
@@ -64,7 +64,7 @@ export declare class Connection {
    * closes it. Unlike a pending `closed()` promise it never keeps the process alive:
    * the JS layer holds the process open for an open connection, and lets go here.
    */
-  onClose(listener: (info: CloseInfo) => void): void
+  onClose(to: number): void
 }
 
 /** A QUIC endpoint identified by its node id (an ed25519 public key). */
@@ -253,7 +253,7 @@ export interface ConnectionStats {
  * Starts a pump on `conn`: the dialing side opens the stream (`accept = false`), the
  * accepting side waits for it. Events sent before the stream exists wait in the outbox.
  */
-export declare function createEventPump(conn: Connection, accept: boolean, options: PumpOptions, onMessage: (message: PumpMessage) => void): EventPump
+export declare function createEventPump(conn: Connection, accept: boolean, options: PumpOptions, to: number): EventPump
 
 /** An endpoint's address as other peers can dial it. */
 export interface EndpointAddrInfo {
@@ -313,6 +313,12 @@ export declare function initLogging(level: string): void
 
 /** The node id (public key, hex) that belongs to a secret key. */
 export declare function nodeIdFromSecretKey(secretKey: string): string
+
+/**
+ * Opens this JS thread's mailbox: `deliver(to, mail)` receives every message for every
+ * address. Called once by `lib/mailbox.js`.
+ */
+export declare function openMailbox(deliver: (to: number, mail: any) => void): void
 
 /** Checks a node id and returns its canonical (lowercase hex) form. */
 export declare function parseNodeId(nodeId: string): string

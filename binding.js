@@ -847,6 +847,7 @@ module.exports.createEventPump = nativeBinding.createEventPump
 module.exports.generateSecretKey = nativeBinding.generateSecretKey
 module.exports.initLogging = nativeBinding.initLogging
 module.exports.nodeIdFromSecretKey = nativeBinding.nodeIdFromSecretKey
+module.exports.openMailbox = nativeBinding.openMailbox
 module.exports.parseNodeId = nativeBinding.parseNodeId
 module.exports.PumpCloseCode = nativeBinding.PumpCloseCode
 module.exports.setLogLevel = nativeBinding.setLogLevel

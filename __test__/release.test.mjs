@@ -4,6 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { createSocket } from 'node:dgram'
 import { once } from 'node:events'
 import { fileURLToPath } from 'node:url'
+import { createRequire } from 'node:module'
 import { Endpoint, createHubIrohEventTarget, createSpokeIrohEventTarget, startRelayServer } from '../lib/index.mjs'
 import { ALPN, LOOPBACK, closeAll, endpoint, pair, rejectsWithCode, spawnJsonLines, within } from './helpers.mjs'
 
@@ -172,5 +173,39 @@ describe('endpoints created and closed in a loop', () => {
     expect(last.fds).toBeLessThanOrEqual(first.fds)
     expect(fifty.fds).toBeLessThanOrEqual(first.fds)
     expect(last.native - fifty.native).toBeLessThan(32)
+  })
+})
+
+describe('the mailbox (one wake-up channel for all native reports)', () => {
+  it('forgets every address once what it was for has closed', async () => {
+    const { liveAddresses } = createRequire(import.meta.url)('../lib/mailbox.js')
+    const alpn = ALPN
+    const server = await endpoint({ alpns: [alpn] })
+    const client = await endpoint()
+    const before = liveAddresses()
+    for (let i = 0; i < 20; i++) {
+      const accepted = server.accept()
+      const conn = await client.connect(server.addr(), alpn, { timeoutMs: 10_000 })
+      const serverConn = await accepted
+      const [spoke, hub] = await Promise.all([createSpokeIrohEventTarget(conn), createHubIrohEventTarget(serverConn)])
+      conn.onClose(() => {})
+      conn.watchPaths(() => {})
+      const got = new Promise((resolve) => hub.addEventListener('n', (e) => resolve(e.detail), { once: true }))
+      spoke.dispatchEvent(new CustomEvent('n', { detail: i }))
+      expect(await within(got, 10_000, 'the event')).toBe(i)
+      // Per connection pair: two pumps, two close reports, three path watches, one onClose.
+      expect(liveAddresses()).toBeGreaterThanOrEqual(before + 8)
+      await spoke.close()
+      await within(Promise.all([hub.closed, new Promise((resolve) => serverConn.onClose(resolve))]), 10_000, 'the close')
+    }
+    // The last close reports may still be on their way through the mailbox.
+    await within(
+      (async () => {
+        while (liveAddresses() > before) await new Promise((resolve) => setTimeout(resolve, 10))
+      })(),
+      10_000,
+      'every address forgotten',
+    )
+    expect(liveAddresses()).toBe(before)
   })
 })

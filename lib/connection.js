@@ -3,6 +3,7 @@
 const { pending, native, nativeSync } = require('./pending.js')
 const { requireBytes, requireU32, invalidArgument } = require('./errors.js')
 const { KeepAlive, refable } = require('./keep-alive.js')
+const { address, forget } = require('./mailbox.js')
 
 const NATIVE = Symbol('native')
 /** Package-internal: lets go of the process at once, when the endpoint closes. */
@@ -85,10 +86,15 @@ class Connection {
     this[NATIVE] = handle
     this.#onRelease = onRelease
     this.#keepAlive.hold()
+    const to = address(() => {
+      forget(to)
+      this[RELEASE]()
+    })
     try {
-      handle.onClose(() => this[RELEASE]())
+      handle.onClose(to)
     } catch {
       // Without word of the close, holding the process could hang it for good.
+      forget(to)
       this.#keepAlive.release()
     }
   }
@@ -154,11 +160,24 @@ class Connection {
       throw invalidArgument('options.signal must be an AbortSignal')
     }
     if (signal?.aborted) return () => {}
-    const watcher = nativeSync(() =>
-      this[NATIVE].watchPaths((state) => callListener(listener, state)),
-    )
+    let previous = null
+    const to = address((state) => {
+      // Native code says `none` once more when the connection has closed: the watch is over.
+      const over = state.pathType === 'none' && this[NATIVE].isClosed()
+      if (over) stop()
+      if (!(over && previous === 'none')) callListener(listener, state)
+      previous = state.pathType
+    })
+    let watcher
+    try {
+      watcher = nativeSync(() => this[NATIVE].watchPaths(to))
+    } catch (err) {
+      forget(to)
+      throw err
+    }
     const stop = () => {
       signal?.removeEventListener('abort', stop)
+      forget(to)
       watcher.stop()
     }
     signal?.addEventListener('abort', stop, { once: true })
@@ -172,13 +191,18 @@ class Connection {
   onClose(listener) {
     if (typeof listener !== 'function') throw invalidArgument('onClose expects a listener function')
     let wanted = true
-    nativeSync(() =>
-      this[NATIVE].onClose((info) => {
-        if (!wanted) return
-        wanted = false
-        callListener(listener, info)
-      }),
-    )
+    const to = address((info) => {
+      forget(to)
+      if (!wanted) return
+      wanted = false
+      callListener(listener, info)
+    })
+    try {
+      nativeSync(() => this[NATIVE].onClose(to))
+    } catch (err) {
+      forget(to)
+      throw err
+    }
     return () => {
       wanted = false
     }

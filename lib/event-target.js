@@ -5,6 +5,7 @@
 // separate EventTarget, so they never collide with the event types users send.
 
 const binding = require('./native.js')
+const { address, forget } = require('./mailbox.js')
 const { NATIVE: CONNECTION } = require('./connection.js')
 const { irohError, invalidArgument, normalizeError } = require('./errors.js')
 const { Listeners, listenable } = require('./listeners.js')
@@ -109,19 +110,29 @@ class IrohEventTarget {
     this.#connection = connection
     this.#stringify = stringifierOf(checked)
     this.#parse = checked.serializer ? checked.serializer.parse : null
-    this.#pump = nativeSync(() =>
-      binding.createEventPump(
-        connection[CONNECTION],
-        accept,
-        {
-          maxFrameBytes: checked.maxFrameBytes,
-          maxBufferedBytes: checked.maxBufferedBytes,
-          frameTimeoutMs: checked.frameTimeoutMs,
-          rawFrames: Boolean(checked.serializer),
-        },
-        (message) => this.#receive(message),
-      ),
-    )
+    const to = address((message) => {
+      // The last message a pump sends.
+      if (message.kind === MSG_CLOSED) forget(to)
+      this.#receive(message)
+    })
+    this.#pump = nativeSync(() => {
+      try {
+        return binding.createEventPump(
+          connection[CONNECTION],
+          accept,
+          {
+            maxFrameBytes: checked.maxFrameBytes,
+            maxBufferedBytes: checked.maxBufferedBytes,
+            frameTimeoutMs: checked.frameTimeoutMs,
+            rawFrames: Boolean(checked.serializer),
+          },
+          to,
+        )
+      } catch (err) {
+        forget(to)
+        throw err
+      }
+    })
     // A path change (say relay -> direct after hole punching) becomes a `pathchange`.
     this.#stopWatchingPaths = connection.watchPaths((state) => {
       // A closed connection has no paths; the `close` event says so.

@@ -8,6 +8,7 @@
 // back through QUIC flow control.
 
 const binding = require('./native.js')
+const { address, forget } = require('./mailbox.js')
 const { NATIVE: CONNECTION } = require('./connection.js')
 const { checkOptions, closeInfoOf, signalDrain } = require('./event-target.js')
 const { irohError, invalidArgument, normalizeError, requireBytes } = require('./errors.js')
@@ -69,19 +70,29 @@ class MessageChannel {
       throw invalidArgument('expected a Connection from endpoint.connect() or endpoint.accept()')
     }
     this.#connection = connection
-    this.#pump = nativeSync(() =>
-      binding.createEventPump(
-        connection[CONNECTION],
-        checked.role === 'accept',
-        {
-          maxFrameBytes: checked.maxFrameBytes,
-          maxBufferedBytes: checked.maxBufferedBytes,
-          frameTimeoutMs: checked.frameTimeoutMs,
-          binary: true,
-        },
-        (message) => this.#onMessage(message),
-      ),
-    )
+    const to = address((message) => {
+      // The last message a pump sends.
+      if (message.kind === MSG_CLOSED) forget(to)
+      this.#onMessage(message)
+    })
+    this.#pump = nativeSync(() => {
+      try {
+        return binding.createEventPump(
+          connection[CONNECTION],
+          checked.role === 'accept',
+          {
+            maxFrameBytes: checked.maxFrameBytes,
+            maxBufferedBytes: checked.maxBufferedBytes,
+            frameTimeoutMs: checked.frameTimeoutMs,
+            binary: true,
+          },
+          to,
+        )
+      } catch (err) {
+        forget(to)
+        throw err
+      }
+    })
     this.#outlet = new Outlet(this.#pump, nativeSync(() => this.#pump.limits()), (err) => this.#life.reportError(err))
   }
 

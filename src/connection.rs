@@ -6,14 +6,14 @@ use std::sync::Arc;
 use alkdev_iroh_core::paths::{self, PathSnapshot};
 use bytes::Bytes;
 use iroh::endpoint::ConnectionError;
-use napi::bindgen_prelude::{Buffer, Function, PromiseRaw};
+use napi::bindgen_prelude::{Buffer, PromiseRaw};
 use napi::Env;
 use napi_derive::napi;
 use tokio_util::sync::CancellationToken;
 
 use crate::connection_state::{self, CloseInfo, ConnOwner, ConnState, ConnectionStats};
 use crate::error::{CodedError, ErrorCode, IrohError};
-use crate::js_callback::{notify, weak_callback, WeakCallback};
+use crate::mailbox::Address;
 use crate::pending::{guarded, spawn, token_of, CancelToken};
 use crate::stream::{RecvStream, SendStream};
 
@@ -227,13 +227,14 @@ impl Connection {
     #[napi(catch_unwind)]
     pub fn watch_paths(
         &self,
-        #[napi(ts_arg_type = "(state: PathState) => void")] listener: Function<PathState, ()>,
+        // The mailbox address of the JS side's listener (lib/mailbox.js).
+        #[napi(ts_arg_type = "number")] to: u32,
     ) -> Result<PathWatcher, CodedError> {
-        let tsfn: WeakCallback<PathState> = weak_callback(listener)?;
+        let listener = Address::new(to)?;
         let stop = CancellationToken::new();
         let Ok(conn) = self.state.handle() else {
             // Let go already: closed, so no paths.
-            notify(&tsfn, PathState::from(&[][..]));
+            listener.post(PathState::from(&[][..]));
             return Ok(PathWatcher { stop });
         };
         let stopped = stop.clone();
@@ -251,14 +252,13 @@ impl Connection {
                 };
                 let now = path_list(&list);
                 if last.as_deref().is_none_or(|before| paths::changed(before, &now)) {
-                    notify(&tsfn, PathState::from(now.as_slice()));
+                    listener.post(PathState::from(now.as_slice()));
                     last = Some(now);
                 }
             }
-            // Closed: no paths left.
-            if last.is_some_and(|l| !l.is_empty()) {
-                notify(&tsfn, PathState::from(&[][..]));
-            }
+            // Closed: no paths left. Said even when nothing changed, so that JS knows the
+            // watch is over and forgets its address.
+            listener.post(PathState::from(&[][..]));
         }));
         Ok(PathWatcher { stop })
     }
@@ -306,16 +306,17 @@ impl Connection {
     #[napi(catch_unwind)]
     pub fn on_close(
         &self,
-        #[napi(ts_arg_type = "(info: CloseInfo) => void")] listener: Function<CloseInfo, ()>,
+        // The mailbox address of the JS side's listener (lib/mailbox.js).
+        #[napi(ts_arg_type = "number")] to: u32,
     ) -> Result<(), CodedError> {
-        let callback = weak_callback(listener)?;
+        let callback = Address::new(to)?;
         let state = self.state.clone();
         napi::bindgen_prelude::spawn(self.state.track(async move {
             let err = match state.handle() {
                 Ok(conn) => conn.closed().await,
                 Err(err) => err,
             };
-            notify(&callback, state.close_info(&err));
+            callback.post(state.close_info(&err));
         }));
         Ok(())
     }

@@ -11,6 +11,7 @@ pub mod external_buffer;
 pub mod js_callback;
 pub mod keys;
 pub mod logging;
+pub mod mailbox;
 pub mod pending;
 pub mod pump;
 pub mod relay_server;

@@ -19,7 +19,7 @@ use std::time::Duration;
 use alkdev_iroh_core::batch::{BatchMode, OutboxError};
 use alkdev_iroh_core::close::CloseCode;
 use alkdev_iroh_core::codec::{self, DEFAULT_MAX_FRAME_BYTES};
-use napi::bindgen_prelude::{Buffer, Function, PromiseRaw};
+use napi::bindgen_prelude::{Buffer, PromiseRaw};
 use napi::Env;
 use napi_derive::napi;
 use tokio::sync::oneshot;
@@ -31,7 +31,7 @@ use writer::write_loop;
 
 use crate::connection::Connection;
 use crate::error::{CodedError, ErrorCode, IrohError};
-use crate::js_callback::{weak_callback, WeakCallback};
+use crate::mailbox::Address;
 use crate::pending::spawn;
 
 const DEFAULT_MAX_BUFFERED_BYTES: usize = 8 * 1024 * 1024;
@@ -69,7 +69,8 @@ pub fn create_event_pump(
     conn: &Connection,
     accept: bool,
     options: PumpOptions,
-    #[napi(ts_arg_type = "(message: PumpMessage) => void")] on_message: Function<PumpMessage, ()>,
+    // The mailbox address of the JS side's receiver (lib/mailbox.js).
+    #[napi(ts_arg_type = "number")] to: u32,
 ) -> Result<EventPump, CodedError> {
     let max_frame = options.max_frame_bytes.map(|n| n as usize).unwrap_or(DEFAULT_MAX_FRAME_BYTES);
     let max_buffered = options.max_buffered_bytes.map(|n| n as usize).unwrap_or(DEFAULT_MAX_BUFFERED_BYTES);
@@ -83,7 +84,7 @@ pub fn create_event_pump(
         (false, false) => BatchMode::Json,
     };
     let frame_timeout = Duration::from_millis(u64::from(options.frame_timeout_ms.unwrap_or(DEFAULT_FRAME_TIMEOUT_MS)));
-    let to_js: Arc<WeakCallback<PumpMessage>> = Arc::new(weak_callback(on_message)?);
+    let to_js = Address::new(to)?;
     let noun = if binary { "message channel" } else { "event target" };
     let shared = Arc::new(PumpShared::new(conn.state.clone(), noun, max_frame, max_buffered));
     let (send_tx, send_rx) = oneshot::channel();

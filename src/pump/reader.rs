@@ -18,7 +18,7 @@ use super::message::PumpMessage;
 use super::shared::PumpShared;
 use crate::endpoint::CONNECTION_RECEIVE_WINDOW;
 use crate::error::{ErrorCode, IrohError};
-use crate::js_callback::{notify, WeakCallback};
+use crate::mailbox::Address;
 
 /// Received chunks (about a packet each) taken per read: one lock of the connection for
 /// many packets instead of one each.
@@ -32,7 +32,7 @@ pub(super) struct FrameLimits {
 
 pub(super) async fn read_loop(
     shared: Arc<PumpShared>,
-    to_js: Arc<WeakCallback<PumpMessage>>,
+    to_js: Address,
     accept: bool,
     limits: FrameLimits,
     mode: BatchMode,
@@ -65,7 +65,7 @@ pub(super) async fn read_loop(
         flow.acked(shared.acked.swap(0, Ordering::AcqRel));
         while flow.may_hand_over() {
             let Some(payload) = inbox.next_batch() else { break };
-            notify(&to_js, payload.into());
+            to_js.post(PumpMessage::from(payload));
             flow.handed_over();
         }
         // The stream is always read at once (noq 1.4 fails a connection whose unread
@@ -156,13 +156,13 @@ fn cut_frames(decoder: &mut FrameDecoder, inbox: &mut Inbox) -> Result<(), Frame
 }
 
 /// Hands JS the events that arrived before the end: they were valid and are not lost.
-fn flush_all(to_js: &WeakCallback<PumpMessage>, inbox: &mut Inbox) {
+fn flush_all(to_js: &Address, inbox: &mut Inbox) {
     while let Some(payload) = inbox.next_batch() {
-        notify(to_js, payload.into());
+        to_js.post(PumpMessage::from(payload));
     }
 }
 
-fn protocol_failure(shared: &PumpShared, to_js: &WeakCallback<PumpMessage>, inbox: &mut Inbox, e: FrameError) {
+fn protocol_failure(shared: &PumpShared, to_js: &Address, inbox: &mut Inbox, e: FrameError) {
     flush_all(to_js, inbox);
     let (code, err) = close::frame_failure(e);
     shared.fail(code, err);

@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 use super::message::{PumpClosed, PumpMessage};
 use crate::connection_state::{CloseInfo, ConnState};
 use crate::error::{ErrorCode, IrohError, IrohResult};
-use crate::js_callback::{notify, WeakCallback};
+use crate::mailbox::Address;
 
 pub(crate) struct PumpShared {
     pub connection: Arc<ConnState>,
@@ -127,7 +127,7 @@ impl PumpShared {
     }
 
     /// Records the final close (first writer wins) and tells JS, once.
-    pub fn finish(&self, to_js: &WeakCallback<PumpMessage>, from: Option<&ConnectionError>) {
+    pub fn finish(&self, to_js: &Address, from: Option<&ConnectionError>) {
         if self.stopped.is_cancelled() {
             return;
         }
@@ -148,7 +148,7 @@ impl PumpShared {
         if let Ok(mut outbox) = self.outbox.lock() {
             *outbox = Outbox::new(self.max_frame, self.max_buffered);
         }
-        notify(to_js, message);
+        to_js.post(message);
     }
 }
 

@@ -13,7 +13,7 @@ use tokio::time::Instant;
 use super::message::PumpMessage;
 use super::shared::PumpShared;
 use crate::error::{ErrorCode, IrohError};
-use crate::js_callback::{notify, WeakCallback};
+use crate::mailbox::Address;
 
 /// When the opener re-announces its stream while it has written nothing: a zero-length
 /// STREAM frame is not retransmitted if its packet is lost, so a few spaced repeats make a
@@ -22,7 +22,7 @@ const ANNOUNCE_REPEATS_MS: [u64; 6] = [50, 150, 450, 1_350, 4_050, 12_150];
 
 pub(super) async fn write_loop(
     shared: Arc<PumpShared>,
-    to_js: Arc<WeakCallback<PumpMessage>>,
+    to_js: Address,
     send_rx: oneshot::Receiver<iroh::endpoint::SendStream>,
     announce: bool,
 ) {
@@ -79,7 +79,7 @@ pub(super) async fn write_loop(
                 return;
             }
             if shared.drain_wanted.swap(false, Ordering::AcqRel) {
-                notify(&to_js, PumpMessage::Drain);
+                to_js.post(PumpMessage::Drain);
             }
             let announce_at = next_announcement.unwrap_or_else(Instant::now);
             tokio::select! {
