@@ -74,7 +74,7 @@ function broadcast(k) {
   const startAt = Date.now()
   let sent = 0
   for (let i = 0; i < k; i++) sent += hub.broadcast(SMALL_EVENT.type, SMALL_EVENT.detail)
-  return { sent, startAt, errors }
+  return { sent, startAt, loopMs: Date.now() - startAt, errors }
 }
 
 for await (const line of createInterface({ input: process.stdin })) {

@@ -90,6 +90,9 @@ async function measure(n, workers) {
       idleLoopP99Ms: idle.loopP99Ms,
       broadcastDeliveriesPerSec: (k * n) / ((deliveredAt - broadcast.startAt) / 1000),
       broadcastErrors: broadcast.errors,
+      // How long the hub's JS took to queue them all, of the whole delivery time.
+      broadcastLoopSecs: broadcast.loopMs / 1000,
+      broadcastSecs: (deliveredAt - broadcast.startAt) / 1000,
     }
   } finally {
     for (const s of spokes) s.send({ close: true })
@@ -144,4 +147,5 @@ export function renderScale(rows) {
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const rows = await runScale()
   console.log(renderScale(rows))
+  if (process.env.BENCH_SCALE_TRACE) console.log(JSON.stringify(rows, null, 1))
 }
