@@ -318,7 +318,7 @@ export declare function nodeIdFromSecretKey(secretKey: string): string
  * Opens this JS thread's mailbox: `deliver(to, mail)` receives every message for every
  * address. Called once by `lib/mailbox.js`.
  */
-export declare function openMailbox(deliver: (to: number, mail: any) => void): void
+export declare function openMailbox(deliver: (to: number, mail: PumpMessage | PathState | CloseInfo) => void): void
 
 /** Checks a node id and returns its canonical (lowercase hex) form. */
 export declare function parseNodeId(nodeId: string): string
