@@ -214,6 +214,14 @@ export interface BiStream {
   recv: RecvStream
 }
 
+/**
+ * Queues the same encoded frames (back to back, in wire format) for every pump in
+ * `pumps`, with one call and one copy: `hub.broadcast` to all its spokes. Per pump, the
+ * bytes it buffers now, or -1 if its buffer was full (it says `drain` once empty), or -2
+ * if it is closed.
+ */
+export declare function broadcastFrames(pumps: Array<EventPump>, frames: Uint8Array): Array<number>
+
 /** Why a connection closed. */
 export interface CloseInfo {
   /** The application error code passed to `close()`, or the QUIC transport error code. */
@@ -318,7 +326,7 @@ export declare function nodeIdFromSecretKey(secretKey: string): string
  * Opens this JS thread's mailbox: `deliver(to, mail)` receives every message for every
  * address. Called once by `lib/mailbox.js`.
  */
-export declare function openMailbox(deliver: (to: number, mail: any) => void): void
+export declare function openMailbox(deliver: (to: number, mail: PumpMessage | PathState | CloseInfo) => void): void
 
 /** Checks a node id and returns its canonical (lowercase hex) form. */
 export declare function parseNodeId(nodeId: string): string
