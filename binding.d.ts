@@ -214,6 +214,14 @@ export interface BiStream {
   recv: RecvStream
 }
 
+/**
+ * Queues the same encoded frames (back to back, in wire format) for every pump in
+ * `pumps`, with one call and one copy: `hub.broadcast` to all its spokes. Per pump, the
+ * bytes it buffers now, or -1 if its buffer was full (it says `drain` once empty), or -2
+ * if it is closed.
+ */
+export declare function broadcastFrames(pumps: Array<EventPump>, frames: Uint8Array): Array<number>
+
 /** Why a connection closed. */
 export interface CloseInfo {
   /** The application error code passed to `close()`, or the QUIC transport error code. */

@@ -114,6 +114,39 @@ describe('hub', () => {
     expect(extra).toEqual([])
   })
 
+  for (const acks of [false, true]) {
+    it(`broadcast past a spoke's send buffer: ${acks ? 'kept and sent once it drains' : 'each refusal reported, the rest delivered in order'} (acks ${acks})`, async () => {
+      const { hub, spokeEps, spokes, admitted } = await hubWithSpokes(2, { acks, eventTarget: { maxBufferedBytes: 4096 } })
+      await Promise.all(spokes.map((s, i) => greet(admitted, s, spokeEps[i].nodeId())))
+      const refusals = []
+      hub.addEventListener('error', (e) => refusals.push(e.detail))
+      const received = spokes.map(() => [])
+      spokes.forEach((s, i) => s.addEventListener('news', (e) => received[i].push(e.detail.i)))
+      const N = 300
+      const detail = 'z'.repeat(1000)
+      // One synchronous burst: the writer cannot keep a 4 KiB buffer from filling.
+      let queued = 0
+      for (let i = 0; i < N; i++) queued += hub.broadcast('news', { i, detail })
+      expect(queued + refusals.length).toBe(2 * N)
+      for (const r of refusals) expect(r.error.code).toBe('ERR_IROH_BUFFER_FULL')
+      if (acks) expect(refusals).toEqual([])
+      else expect(refusals.length).toBeGreaterThan(0)
+      const ends = spokes.map((s) => collect(s, 'end', 1))
+      // After the burst, with room again: the end marker follows everything taken.
+      await Promise.all(spokes.map(async (s, i) => (await admitted(spokeEps[i].nodeId())).flush()))
+      hub.broadcast('end')
+      await within(Promise.all(ends), 20_000, 'the end marker')
+      const accepted = received.map((got) => got.length).reduce((a, b) => a + b, 0)
+      expect(accepted).toBe(queued)
+      for (const got of received) {
+        // In order, none twice; with acknowledged delivery, all of them.
+        expect(got).toEqual([...got].sort((a, b) => a - b))
+        expect(new Set(got).size).toBe(got.length)
+        if (acks) expect(got).toHaveLength(N)
+      }
+    })
+  }
+
   it('close() returns at once with spokes that never sent anything', async () => {
     const { hub, spokeEps, admitted } = await hubWithSpokes(2)
     await Promise.all(spokeEps.map((ep) => within(admitted(ep.nodeId()), 10_000, 'admission')))

@@ -206,6 +206,26 @@ class AckedLink {
     if (this.#started) this.pump()
   }
 
+  /**
+   * For a broadcast: keeps the event, and says whether the caller is to send its frame now
+   * (this link had sent everything before it); if not, the link sends it in turn.
+   */
+  keepShared(text, bytes) {
+    const out = this.#session.out
+    out.push(text, bytes)
+    if (this.#started && !this.#ackOwed && this.#cursor === out.last) {
+      this.#cursor++
+      return true
+    }
+    this.pump()
+    return false
+  }
+
+  /** The frame `keepShared` handed out was refused (buffer full): the link sends it again. */
+  unsend() {
+    this.#cursor--
+  }
+
   /** Hands kept events to the connection as far as its send buffer allows. */
   pump() {
     if (!this.#started) return

@@ -11,7 +11,7 @@ const { irohError, invalidArgument, normalizeError } = require('./errors.js')
 const { Listeners, listenable } = require('./listeners.js')
 const { Lifecycle } = require('./lifecycle.js')
 const { refable } = require('./keep-alive.js')
-const { Outlet, Staging, frameTooLarge } = require('./staging.js')
+const { Outlet, Staging, bufferFull, frameTooLarge } = require('./staging.js')
 const { detailOf, eventText, isEvent, stringifierOf } = require('./wire-event.js')
 const { native, nativeSync } = require('./pending.js')
 const { AckedLink, isControl } = require('./delivery.js')
@@ -33,6 +33,14 @@ const DEFER_START = Symbol('deferStart')
 const START = Symbol('start')
 /** `target[LINK]`: the acknowledged-delivery link, or null. */
 const LINK = Symbol('link')
+/**
+ * `target[TAKE_BROADCAST](text, bytes)`: for `hub.broadcast`; returns the outlet to send the
+ * frame through now (`broadcastFrames`), or null when acknowledged delivery sends it later.
+ * Throws as dispatchEvent would. `target[BROADCAST_REFUSED]()`: the pump refused it (-1:
+ * buffer full, -2: closed); returns the error to report, or null.
+ */
+const TAKE_BROADCAST = Symbol('takeBroadcast')
+const BROADCAST_REFUSED = Symbol('broadcastRefused')
 /** `target[NUDGE]()`: an empty frame the peer's QUIC acknowledges and its JS never sees. */
 const NUDGE = Symbol('nudge')
 // Frames of the custom serializer that are control frames of acknowledged delivery.
@@ -201,6 +209,25 @@ class IrohEventTarget {
     if (this.#life.isClosed || this.#closing) throw irohError('ERR_IROH_CONNECTION_CLOSED', 'the event target is closed')
     if (this.#link !== null) this.#keep(text, bytes)
     else this.#stage(text)
+  }
+
+  [TAKE_BROADCAST](text, bytes) {
+    if (this.#life.isClosed || this.#closing) throw irohError('ERR_IROH_CONNECTION_CLOSED', 'the event target is closed')
+    if (bytes > this.#outlet.maxFrame) throw frameTooLarge(bytes, this.#outlet.maxFrame)
+    // What this target staged goes first.
+    staging.commit()
+    if (this.#link === null || this.#link.keepShared(text, bytes)) return this.#outlet
+    return null
+  }
+
+  [BROADCAST_REFUSED](why, bytes) {
+    if (this.#link !== null) {
+      // Kept: the link sends it again once the buffer drains.
+      if (why === -1) this.#link.unsend()
+      return null
+    }
+    if (why === -2) return irohError('ERR_IROH_CONNECTION_CLOSED', 'the event target is closed')
+    return bufferFull(this.#outlet.buffered, bytes, this.#outlet.maxBuffered)
   }
 
   [SEND_ENCODED](bytes) {
@@ -377,6 +404,8 @@ module.exports = {
   START,
   LINK,
   NUDGE,
+  TAKE_BROADCAST,
+  BROADCAST_REFUSED,
   checkOptions,
   closeInfoOf,
   signalDrain,

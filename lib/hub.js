@@ -3,7 +3,16 @@
 // A hub: runs an endpoint's accept loop, admits spokes by node id, and keeps one event
 // target per connected spoke. Refusals happen before any stream is taken.
 
-const { createHubIrohEventTarget, SEND_TEXT, DELIVERY, checkOptions: checkTargetOptions } = require('./event-target.js')
+const binding = require('./native.js')
+const { nativeSync } = require('./pending.js')
+const { HEADER_BYTES } = require('./staging.js')
+const {
+  createHubIrohEventTarget,
+  TAKE_BROADCAST,
+  BROADCAST_REFUSED,
+  DELIVERY,
+  checkOptions: checkTargetOptions,
+} = require('./event-target.js')
 const { eventText, stringifierOf } = require('./wire-event.js')
 const { Endpoint, PREFER_ALPN } = require('./endpoint.js')
 const { Session, ackAlpn, isAckAlpn } = require('./delivery.js')
@@ -107,24 +116,52 @@ class Hub extends EventTarget {
   }
 
   /**
-   * Serializes `{ type, detail }` once and queues the same bytes for every connected
-   * spoke. Returns how many took it; a spoke whose buffer is full gets an `error` event
-   * (detail `{ nodeId, error }`) instead of a silent drop.
+   * Serializes `{ type, detail }` once, encodes it once, and queues the same bytes for every
+   * connected spoke in one native call. Returns how many took it; a spoke whose buffer is
+   * full gets an `error` event (detail `{ nodeId, error }`) instead of a silent drop (with
+   * acknowledged delivery it is kept and sent once the buffer drains).
    */
   broadcast(type, detail = null) {
     requireString(type, 'type')
     if (this.#closing) throw irohError('ERR_IROH_CONNECTION_CLOSED', 'the hub is closed')
     const text = eventText(this.#stringify, { type, detail })
+    const bytes = Buffer.byteLength(text)
     let sent = 0
+    const outlets = []
+    const takers = []
     for (const [nodeId, target] of this.#spokes) {
       try {
-        target[SEND_TEXT](text)
+        const outlet = target[TAKE_BROADCAST](text, bytes)
         sent++
+        if (outlet !== null) {
+          outlets.push(outlet)
+          takers.push(nodeId, target)
+        }
       } catch (err) {
-        this.dispatchEvent(new CustomEvent('error', { detail: { nodeId, error: normalizeError(err) } }))
+        this.#spokeError(nodeId, err)
+      }
+    }
+    if (outlets.length === 0) return sent
+    const frame = Buffer.allocUnsafe(HEADER_BYTES + bytes)
+    frame.writeUInt32BE(bytes, 0)
+    frame.write(text, HEADER_BYTES)
+    const buffered = nativeSync(() => binding.broadcastFrames(outlets.map((o) => o.pump), frame))
+    for (let i = 0; i < outlets.length; i++) {
+      if (buffered[i] >= 0) {
+        outlets[i].buffered = buffered[i]
+        continue
+      }
+      const error = takers[2 * i + 1][BROADCAST_REFUSED](buffered[i], bytes)
+      if (error !== null) {
+        sent--
+        this.#spokeError(takers[2 * i], error)
       }
     }
     return sent
+  }
+
+  #spokeError(nodeId, err) {
+    this.dispatchEvent(new CustomEvent('error', { detail: { nodeId, error: normalizeError(err) } }))
   }
 
   /**

@@ -30,7 +30,7 @@ use shared::PumpShared;
 use writer::write_loop;
 
 use crate::connection::Connection;
-use crate::error::{CodedError, ErrorCode, IrohError};
+use crate::error::{CodedError, ErrorCode, IrohError, IrohResult};
 use crate::mailbox::Address;
 use crate::pending::spawn;
 
@@ -93,6 +93,16 @@ pub fn create_event_pump(
     napi::bindgen_prelude::spawn(conn.state.track(read_loop(shared.clone(), to_js.clone(), accept, limits, mode, send_tx)));
     napi::bindgen_prelude::spawn(conn.state.track(write_loop(shared.clone(), to_js, send_rx, !accept)));
     Ok(EventPump { shared })
+}
+
+/// Queues the same encoded frames (back to back, in wire format) for every pump in
+/// `pumps`, with one call and one copy: `hub.broadcast` to all its spokes. Per pump, the
+/// bytes it buffers now, or -1 if its buffer was full (it says `drain` once empty), or -2
+/// if it is closed.
+#[napi(catch_unwind)]
+pub fn broadcast_frames(pumps: Vec<&EventPump>, frames: &[u8]) -> Result<Vec<f64>, CodedError> {
+    let frames = bytes::Bytes::copy_from_slice(frames);
+    Ok(pumps.iter().map(|p| p.shared.take_broadcast(&frames)).collect::<IrohResult<Vec<f64>>>()?)
 }
 
 fn frame_too_large(noun: &str, len: usize, max: usize) -> IrohError {

@@ -70,7 +70,10 @@ async function idle(ms) {
   return { cpuPercent: ((used.user + used.system) / 1000 / wall) * 100, loopP99Ms: p99(), rssBytes: process.memoryUsage.rss() }
 }
 
+let broadcastCpu = null
+
 function broadcast(k) {
+  broadcastCpu = process.cpuUsage()
   const startAt = Date.now()
   let sent = 0
   for (let i = 0; i < k; i++) sent += hub.broadcast(SMALL_EVENT.type, SMALL_EVENT.detail)
@@ -82,7 +85,11 @@ for await (const line of createInterface({ input: process.stdin })) {
   if (cmd.expect) out(await admitted(cmd.expect))
   else if (cmd.idle) out({ idle: await idle(cmd.idle) })
   else if (cmd.broadcast) out({ broadcast: broadcast(cmd.broadcast) })
-  else if (cmd.close) break
+  else if (cmd.cpu) {
+    // CPU since the broadcast began, asked for once every spoke has had it.
+    const used = process.cpuUsage(broadcastCpu)
+    out({ cpu: { broadcastCpuSecs: (used.user + used.system) / 1e6 } })
+  } else if (cmd.close) break
 }
 await hub.close()
 await endpoint.close()

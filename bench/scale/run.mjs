@@ -78,6 +78,8 @@ async function measure(n, workers) {
     const { broadcast } = await bounded(hub.next('broadcast'), 'broadcast')
     const received = await bounded(Promise.all(spokes.map((s) => s.next('received'))), 'broadcast delivery')
     const deliveredAt = Math.max(...received.map((r) => r.lastAt))
+    hub.send({ cpu: true })
+    const { cpu } = await bounded(hub.next('cpu'), 'hub CPU')
     return {
       spokes: n,
       workers,
@@ -93,6 +95,7 @@ async function measure(n, workers) {
       // How long the hub's JS took to queue them all, of the whole delivery time.
       broadcastLoopSecs: broadcast.loopMs / 1000,
       broadcastSecs: (deliveredAt - broadcast.startAt) / 1000,
+      hubCpuUsPerDelivery: (cpu.broadcastCpuSecs * 1e6) / (k * n),
     }
   } finally {
     for (const s of spokes) s.send({ close: true })
@@ -124,11 +127,11 @@ export async function runScale() {
 }
 
 export function renderScale(rows) {
-  const head = ['spokes', 'hub workers', 'all connected s', 'hub admitted all s', 'admitted after last connect s', 'hub RSS KiB/spoke', 'idle hub CPU %', 'loop delay p99 ms (admission / idle)', 'broadcast deliveries/s']
+  const head = ['spokes', 'hub workers', 'all connected s', 'hub admitted all s', 'admitted after last connect s', 'hub RSS KiB/spoke', 'idle hub CPU %', 'loop delay p99 ms (admission / idle)', 'broadcast deliveries/s', 'hub CPU µs/delivery']
   const line = (cells) => `| ${cells.join(' | ')} |`
   const body = rows.map((r) =>
     r.error
-      ? line([r.spokes, r.workers, `failed: ${r.error}`, '', '', '', '', '', ''])
+      ? line([r.spokes, r.workers, `failed: ${r.error}`, '', '', '', '', '', '', ''])
       : line([
           fmt(r.spokes),
           r.workers,
@@ -139,6 +142,7 @@ export function renderScale(rows) {
           fmt(r.idleCpuPercent, 1),
           `${fmt(r.admissionLoopP99Ms, 1)} / ${fmt(r.idleLoopP99Ms, 1)}`,
           fmt(r.broadcastDeliveriesPerSec),
+          fmt(r.hubCpuUsPerDelivery, 2),
         ]),
   )
   return [line(head), line(head.map(() => '---')), ...body].join('\n')

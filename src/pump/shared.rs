@@ -4,6 +4,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use alkdev_iroh_core::batch::Outbox;
+use alkdev_iroh_core::codec;
 use alkdev_iroh_core::close::CloseCode;
 use alkdev_iroh_core::flow;
 use iroh::endpoint::ConnectionError;
@@ -96,6 +97,29 @@ impl PumpShared {
     pub fn want_drain(&self) {
         self.drain_wanted.store(true, Ordering::Release);
         self.wake_writer.notify_one();
+    }
+
+    /// Queues one broadcast's frames. The bytes buffered now, or -1 when the buffer was
+    /// full (a drain message follows once it empties), -2 when the pump is closed.
+    pub fn take_broadcast(&self, frames: &bytes::Bytes) -> IrohResult<f64> {
+        if self.check_open().is_err() {
+            return Ok(-2.0);
+        }
+        codec::check_frames(frames, self.max_frame)
+            .map_err(|e| IrohError::new(ErrorCode::Internal, format!("badly encoded broadcast: {e}")))?;
+        let in_flight = self.in_flight.load(Ordering::Acquire);
+        let queued = {
+            let mut outbox = self.outbox()?;
+            match outbox.push_broadcast(frames, in_flight) {
+                Ok(()) => outbox.len(),
+                Err(_) => {
+                    drop(outbox);
+                    self.want_drain();
+                    return Ok(-1.0);
+                }
+            }
+        };
+        Ok(self.queued(frames.len(), queued + in_flight))
     }
 
     /// Asks the writer for one empty STREAM frame.
