@@ -3,7 +3,10 @@
 const { pending, native, nativeSync } = require('./pending.js')
 const { requireBytes, requireU32, invalidArgument } = require('./errors.js')
 const { KeepAlive, refable } = require('./keep-alive.js')
-const { address, forget } = require('./mailbox.js')
+const { address, forget, openWith } = require('./mailbox.js')
+
+/** A close report is the only message of its address. */
+const once = () => true
 
 const NATIVE = Symbol('native')
 /** Package-internal: lets go of the process at once, when the endpoint closes. */
@@ -86,15 +89,10 @@ class Connection {
     this[NATIVE] = handle
     this.#onRelease = onRelease
     this.#keepAlive.hold()
-    const to = address(() => {
-      forget(to)
-      this[RELEASE]()
-    })
     try {
-      handle.onClose(to)
+      openWith(() => this[RELEASE](), once, (to) => handle.onClose(to))
     } catch {
       // Without word of the close, holding the process could hang it for good.
-      forget(to)
       this.#keepAlive.release()
     }
   }
@@ -191,18 +189,12 @@ class Connection {
   onClose(listener) {
     if (typeof listener !== 'function') throw invalidArgument('onClose expects a listener function')
     let wanted = true
-    const to = address((info) => {
-      forget(to)
+    const heard = (info) => {
       if (!wanted) return
       wanted = false
       callListener(listener, info)
-    })
-    try {
-      nativeSync(() => this[NATIVE].onClose(to))
-    } catch (err) {
-      forget(to)
-      throw err
     }
+    openWith(heard, once, (to) => nativeSync(() => this[NATIVE].onClose(to)))
     return () => {
       wanted = false
     }

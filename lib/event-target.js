@@ -5,7 +5,7 @@
 // separate EventTarget, so they never collide with the event types users send.
 
 const binding = require('./native.js')
-const { address, forget } = require('./mailbox.js')
+const { openWith } = require('./mailbox.js')
 const { NATIVE: CONNECTION } = require('./connection.js')
 const { irohError, invalidArgument, normalizeError } = require('./errors.js')
 const { Listeners, listenable } = require('./listeners.js')
@@ -118,14 +118,10 @@ class IrohEventTarget {
     this.#connection = connection
     this.#stringify = stringifierOf(checked)
     this.#parse = checked.serializer ? checked.serializer.parse : null
-    const to = address((message) => {
-      // The last message a pump sends.
-      if (message.kind === MSG_CLOSED) forget(to)
-      this.#receive(message)
-    })
-    this.#pump = nativeSync(() => {
-      try {
-        return binding.createEventPump(
+    // A pump's last message is `closed`.
+    this.#pump = openWith((message) => this.#receive(message), (message) => message.kind === MSG_CLOSED, (to) =>
+      nativeSync(() =>
+        binding.createEventPump(
           connection[CONNECTION],
           accept,
           {
@@ -135,12 +131,9 @@ class IrohEventTarget {
             rawFrames: Boolean(checked.serializer),
           },
           to,
-        )
-      } catch (err) {
-        forget(to)
-        throw err
-      }
-    })
+        ),
+      ),
+    )
     // A path change (say relay -> direct after hole punching) becomes a `pathchange`.
     this.#stopWatchingPaths = connection.watchPaths((state) => {
       // A closed connection has no paths; the `close` event says so.

@@ -28,7 +28,24 @@ function forget(to) {
   receivers.delete(to)
 }
 
+/**
+ * Calls `open(address)` with a new address for `receiver`, and forgets the address if
+ * `open` throws or once `isLast(mail)` says the last message came.
+ */
+function openWith(receiver, isLast, open) {
+  const to = address((mail) => {
+    if (isLast(mail)) forget(to)
+    receiver(mail)
+  })
+  try {
+    return open(to)
+  } catch (err) {
+    forget(to)
+    throw err
+  }
+}
+
 /** How many addresses are live (for tests: nothing may leak). */
 const liveAddresses = () => receivers.size
 
-module.exports = { address, forget, liveAddresses }
+module.exports = { address, forget, openWith, liveAddresses }

@@ -8,7 +8,7 @@
 // back through QUIC flow control.
 
 const binding = require('./native.js')
-const { address, forget } = require('./mailbox.js')
+const { openWith } = require('./mailbox.js')
 const { NATIVE: CONNECTION } = require('./connection.js')
 const { checkOptions, closeInfoOf, signalDrain } = require('./event-target.js')
 const { irohError, invalidArgument, normalizeError, requireBytes } = require('./errors.js')
@@ -70,14 +70,10 @@ class MessageChannel {
       throw invalidArgument('expected a Connection from endpoint.connect() or endpoint.accept()')
     }
     this.#connection = connection
-    const to = address((message) => {
-      // The last message a pump sends.
-      if (message.kind === MSG_CLOSED) forget(to)
-      this.#onMessage(message)
-    })
-    this.#pump = nativeSync(() => {
-      try {
-        return binding.createEventPump(
+    // A pump's last message is `closed`.
+    this.#pump = openWith((message) => this.#onMessage(message), (message) => message.kind === MSG_CLOSED, (to) =>
+      nativeSync(() =>
+        binding.createEventPump(
           connection[CONNECTION],
           checked.role === 'accept',
           {
@@ -87,12 +83,9 @@ class MessageChannel {
             binary: true,
           },
           to,
-        )
-      } catch (err) {
-        forget(to)
-        throw err
-      }
-    })
+        ),
+      ),
+    )
     this.#outlet = new Outlet(this.#pump, nativeSync(() => this.#pump.limits()), (err) => this.#life.reportError(err))
   }
 
