@@ -5,7 +5,7 @@
 
 const binding = require('./native.js')
 const { nativeSync } = require('./pending.js')
-const { HEADER_BYTES } = require('./staging.js')
+const { encodeFrame } = require('./staging.js')
 const {
   createHubIrohEventTarget,
   TAKE_BROADCAST,
@@ -127,34 +127,35 @@ class Hub extends EventTarget {
     const text = eventText(this.#stringify, { type, detail })
     const bytes = Buffer.byteLength(text)
     let sent = 0
+    // The spokes to send the frame to now, and their outlets, index for index.
+    const nodeIds = []
+    const targets = []
     const outlets = []
-    const takers = []
     for (const [nodeId, target] of this.#spokes) {
       try {
         const outlet = target[TAKE_BROADCAST](text, bytes)
         sent++
         if (outlet !== null) {
+          nodeIds.push(nodeId)
+          targets.push(target)
           outlets.push(outlet)
-          takers.push(nodeId, target)
         }
       } catch (err) {
         this.#spokeError(nodeId, err)
       }
     }
     if (outlets.length === 0) return sent
-    const frame = Buffer.allocUnsafe(HEADER_BYTES + bytes)
-    frame.writeUInt32BE(bytes, 0)
-    frame.write(text, HEADER_BYTES)
+    const frame = encodeFrame(text, bytes)
     const buffered = nativeSync(() => binding.broadcastFrames(outlets.map((o) => o.pump), frame))
     for (let i = 0; i < outlets.length; i++) {
       if (buffered[i] >= 0) {
         outlets[i].buffered = buffered[i]
         continue
       }
-      const error = takers[2 * i + 1][BROADCAST_REFUSED](buffered[i], bytes)
+      const error = targets[i][BROADCAST_REFUSED](buffered[i], bytes)
       if (error !== null) {
         sent--
-        this.#spokeError(takers[2 * i], error)
+        this.#spokeError(nodeIds[i], error)
       }
     }
     return sent

@@ -37,6 +37,14 @@ function frameTooLarge(len, max) {
   return irohError('ERR_IROH_FRAME_TOO_LARGE', `the event is ${len} bytes serialized, more than maxFrameBytes (${max})`)
 }
 
+/** One frame of `text` (`bytes` long in UTF-8) in a buffer of its own. */
+function encodeFrame(text, bytes) {
+  const frame = Buffer.allocUnsafe(HEADER_BYTES + bytes)
+  frame.writeUInt32BE(bytes, 0)
+  frame.write(text, HEADER_BYTES)
+  return frame
+}
+
 /**
  * What staging needs of one native pump: its limits, and the bytes it had buffered as of
  * the last hand-over (only ever an overestimate: the writer only takes from it meanwhile).
@@ -191,4 +199,4 @@ class Staging {
   }
 }
 
-module.exports = { HEADER_BYTES, STAGING_BYTES, overfull, bufferFull, frameTooLarge, Outlet, Staging }
+module.exports = { HEADER_BYTES, STAGING_BYTES, overfull, bufferFull, frameTooLarge, encodeFrame, Outlet, Staging }
