@@ -4,22 +4,30 @@ import { Endpoint, createHubIrohEventTarget, createSpokeIrohEventTarget } from '
 const ALPN = 'alkdev-bench/1'
 const LOCAL = { relayMode: 'disabled', addressLookup: 'none', bindAddr: '127.0.0.1:0' }
 
-export async function listen() {
-  const endpoint = await Endpoint.create({ ...LOCAL, alpns: [ALPN] })
+/**
+ * `listen()` and `dial(addr)` over loopback iroh: `accepted(conn, endpoint)` and
+ * `dialed(conn, endpoint)` make the peer of each side's connection.
+ */
+export function irohTransport(accepted, dialed) {
   return {
-    addr: endpoint.ticket(),
-    async accept() {
-      const conn = await endpoint.accept()
-      return wrap(await createHubIrohEventTarget(conn), endpoint)
+    async listen() {
+      const endpoint = await Endpoint.create({ ...LOCAL, alpns: [ALPN] })
+      return {
+        addr: endpoint.ticket(),
+        accept: async () => accepted(await endpoint.accept(), endpoint),
+      }
+    },
+    async dial(addr) {
+      const endpoint = await Endpoint.create(LOCAL)
+      return dialed(await endpoint.connect(addr, ALPN, { timeoutMs: 10_000 }), endpoint)
     },
   }
 }
 
-export async function dial(addr) {
-  const endpoint = await Endpoint.create(LOCAL)
-  const conn = await endpoint.connect(addr, ALPN, { timeoutMs: 10_000 })
-  return wrap(await createSpokeIrohEventTarget(conn), endpoint)
-}
+export const { listen, dial } = irohTransport(
+  async (conn, endpoint) => wrap(await createHubIrohEventTarget(conn), endpoint),
+  async (conn, endpoint) => wrap(await createSpokeIrohEventTarget(conn), endpoint),
+)
 
 function wrap(target, endpoint) {
   return { target, ...peerOf(target, endpoint, (event) => target.dispatchEvent(event)) }

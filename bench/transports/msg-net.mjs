@@ -2,9 +2,7 @@
 // then the bytes), each received message a Buffer sliced out of what the socket read.
 import { once } from 'node:events'
 import { FrameReader } from './frames.mjs'
-import { socketTransport } from './net.mjs'
-
-const HIGH_WATER = 1 << 20
+import { socketPeer, socketTransport } from './net.mjs'
 
 export const { listen, dial } = socketTransport(wrap)
 
@@ -42,25 +40,13 @@ function wrap(socket, server) {
       }
     },
   }
-  return {
-    messages,
-    send(bytes) {
-      if (socket.writableLength >= HIGH_WATER) return false
-      const frame = Buffer.allocUnsafe(4 + bytes.length)
-      frame.writeUInt32BE(bytes.length, 0)
-      frame.set(bytes, 4)
-      socket.write(frame)
-      return true
-    },
-    ready: () => once(socket, 'drain'),
-    flush: () => (socket.writableLength === 0 ? Promise.resolve() : once(socket, 'drain')),
-    async close() {
-      socket.end()
-      await ended
-    },
-    async closed() {
-      await ended
-      server?.close()
-    },
-  }
+  return { messages, ...socketPeer(socket, server, frameOf) }
+}
+
+/** One binary message as a frame: 4-byte big-endian length, then the bytes. */
+function frameOf(bytes) {
+  const frame = Buffer.allocUnsafe(4 + bytes.length)
+  frame.writeUInt32BE(bytes.length, 0)
+  frame.set(bytes, 4)
+  return frame
 }

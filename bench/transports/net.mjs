@@ -36,12 +36,19 @@ function wrap(socket, server) {
   const target = new Dispatcher()
   const reader = new FrameReader((text) => target.receive(text))
   socket.on('data', (chunk) => reader.push(chunk))
+  return { target, ...socketPeer(socket, server, encodeFrame) }
+}
+
+/**
+ * The sending side and the end of a socket peer: `send` frames with `encode` while less
+ * than 1 MiB waits in the socket, `ready` waits for it to drain.
+ */
+export function socketPeer(socket, server, encode) {
   const ended = once(socket, 'close')
   return {
-    target,
-    send(event) {
+    send(value) {
       if (socket.writableLength >= HIGH_WATER) return false
-      socket.write(encodeFrame(event))
+      socket.write(encode(value))
       return true
     },
     ready: () => once(socket, 'drain'),
