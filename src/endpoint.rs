@@ -38,6 +38,9 @@ const ACCEPT_QUEUE: usize = 64;
 
 /// How long `close()` waits at most for tasks that hold a handle to notice the close.
 const RELEASE_WAIT: Duration = Duration::from_secs(5);
+/// How long `close()` waits at most for iroh's own tasks to let go of the socket (they take
+/// milliseconds); also the cost if another process takes the port the moment it is free.
+const PORT_WAIT: Duration = Duration::from_secs(1);
 
 /// Options for `Endpoint.create`.
 #[napi(object)]
@@ -264,6 +267,7 @@ impl Shared {
         let Some(ep) = taken else {
             return self.released.cancelled().await;
         };
+        let bound = ep.bound_sockets();
         // Later ones are let go as they are made.
         let conns = self.owner.conns.drain();
         for conn in &conns {
@@ -280,6 +284,10 @@ impl Shared {
         // They end as soon as they see the close; the bound is against a bug hanging close().
         if tokio::time::timeout(RELEASE_WAIT, self.owner.tasks.wait()).await.is_err() {
             tracing::warn!("{} tasks still hold the closed endpoint after {RELEASE_WAIT:?}", self.owner.tasks.len());
+        }
+        // Our handles are gone; iroh's own background tasks may hold the socket a moment longer.
+        if !crate::release::until_ports_free(&bound, PORT_WAIT).await {
+            tracing::warn!("the closed endpoint's ports {bound:?} are still taken after {PORT_WAIT:?}");
         }
         self.released.cancel();
     }
