@@ -1,6 +1,8 @@
 //! The wire format: each message is a 4-byte big-endian length N followed by N bytes of
 //! UTF-8 JSON `{"type": string, "detail"?: any}`. Pure Rust, no napi.
 
+use std::collections::VecDeque;
+
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use serde::de::IgnoredAny;
 use serde::Deserialize;
@@ -72,26 +74,53 @@ pub fn check_frames(mut bytes: &[u8], max: usize) -> Result<usize, FrameError> {
 #[derive(Debug)]
 pub struct FrameDecoder {
     buf: BytesMut,
+    /// Frames completed by `extend` before the bytes after them went into a new allocation.
+    done: VecDeque<BytesMut>,
     max: usize,
 }
 
 impl FrameDecoder {
     pub fn new(max: usize) -> Self {
-        Self { buf: BytesMut::new(), max }
+        Self { buf: BytesMut::new(), done: VecDeque::new(), max }
     }
 
-    pub fn extend(&mut self, chunk: &[u8]) {
+    pub fn extend(&mut self, mut chunk: &[u8]) {
+        // A frame that got an allocation of its own size is finished in it and set aside,
+        // and what follows it starts a new one: growing that allocation would double it
+        // (BytesMut's growth rule), and a Buffer over the frame would keep the double alive.
+        while let Some(missing) = self.missing_from_front() {
+            if chunk.len() <= missing || self.buf.len() + chunk.len() <= self.buf.capacity() {
+                break;
+            }
+            let (rest_of_frame, after) = chunk.split_at(missing);
+            self.buf.extend_from_slice(rest_of_frame);
+            self.done.push_back(std::mem::take(&mut self.buf));
+            chunk = after;
+        }
         self.buf.extend_from_slice(chunk);
     }
 
     /// Bytes received but not yet returned as a frame.
     pub fn buffered(&self) -> usize {
-        self.buf.len()
+        self.buf.len() + self.done.iter().map(BytesMut::len).sum::<usize>()
+    }
+
+    /// How many bytes the frame at the front of `buf` still lacks, when its length is in
+    /// (and allowed) and it is not complete.
+    fn missing_from_front(&self) -> Option<usize> {
+        let header = self.buf.first_chunk::<HEADER_LEN>()?;
+        let len = u32::from_be_bytes(*header) as usize;
+        let whole = HEADER_LEN + len;
+        (len <= self.max && self.buf.len() < whole).then(|| whole - self.buf.len())
     }
 
     /// The next complete payload, `None` when more bytes are needed. An oversized length
     /// is reported as soon as the header is in, before any of the payload is buffered.
     pub fn next_frame(&mut self) -> Result<Option<Bytes>, FrameError> {
+        if let Some(mut frame) = self.done.pop_front() {
+            frame.advance(HEADER_LEN);
+            return Ok(Some(frame.freeze()));
+        }
         let Some(len) = self.complete_frame()? else { return Ok(None) };
         self.buf.advance(HEADER_LEN);
         Ok(Some(self.buf.split_to(len).freeze()))
@@ -101,6 +130,9 @@ impl FrameDecoder {
     /// decoder's allocation: frames cut one after another stay adjacent, so a batch of them
     /// can be rejoined (`BytesMut::unsplit`) and handed on without a copy.
     pub fn next_wire_frame(&mut self) -> Result<Option<BytesMut>, FrameError> {
+        if let Some(frame) = self.done.pop_front() {
+            return Ok(Some(frame));
+        }
         let Some(len) = self.complete_frame()? else { return Ok(None) };
         Ok(Some(self.buf.split_to(HEADER_LEN + len)))
     }
@@ -220,6 +252,31 @@ mod tests {
         assert_eq!(&dec.next_wire_frame().unwrap().unwrap()[..], b"\0\0\0\x03cde");
         dec.extend(&[0, 0, 1, 0]);
         assert!(matches!(dec.next_wire_frame(), Err(FrameError::TooLarge { len: 256, max: 64 })));
+    }
+
+    #[test]
+    fn a_large_frame_keeps_an_allocation_of_its_own_size() {
+        let big = vec![7; 100_000];
+        let mut wire = frame(&big);
+        wire.extend(frame(b"next"));
+        let mut dec = FrameDecoder::new(DEFAULT_MAX_FRAME_BYTES);
+        let mut frames = Vec::new();
+        // Packet-sized pieces; the one that ends the big frame carries the next frame too.
+        for piece in wire.chunks(1400) {
+            dec.extend(piece);
+            while let Some(f) = dec.next_wire_frame().unwrap() {
+                frames.push(f);
+            }
+        }
+        assert_eq!(frames.len(), 2);
+        assert_eq!(&frames[0][HEADER_LEN..], &big[..]);
+        // Had the big frame's allocation grown to take the next frame's bytes, the next
+        // frame would start right where it ends, in the same (doubled) allocation.
+        let big_ends_at = frames[0].as_ptr().wrapping_add(frames[0].len());
+        assert_ne!(frames[1].as_ptr(), big_ends_at, "the next frame is not in the big one's allocation");
+        assert_eq!(&frames[1][..], &frame(b"next")[..]);
+        assert_eq!(dec.buffered(), 0);
+        assert!(dec.finish().is_ok());
     }
 
     #[test]
