@@ -16,7 +16,8 @@ pub const MAX_BATCH_EVENTS: usize = 4096;
 /// garbage that a scavenge frees, not a large object that waits for a full GC.
 pub const MAX_BATCH_BYTES: usize = 64 * 1024;
 /// A binary message at least this long travels in a batch of its own, so it is never
-/// copied to join its neighbours: JS gets a Buffer over the very bytes it was received into.
+/// copied to join its neighbours. (The binding then copies it once into memory that V8
+/// collects promptly, rather than hand JS an external Buffer over these bytes.)
 pub const LARGE_MESSAGE_BYTES: usize = 64 * 1024;
 
 /// What a batch carries to JS.
