@@ -297,10 +297,11 @@ export interface EndpointOptions {
   relayCaCertificates?: Array<string>
   /**
    * Connect only through relays: no UDP socket of its own, so no direct paths. For
-   * networks that let nothing but HTTPS out, and to test relay paths.
+   * networks that let nothing but HTTPS out, and to test relay paths. Needs relays, and
+   * takes no `bindAddr`.
    */
   relayOnly?: boolean
-  /** Bind the UDP socket to this address, e.g. `127.0.0.1:0`. */
+  /** Bind the UDP socket to this address, e.g. `127.0.0.1:0` or `0.0.0.0:4433`. */
   bindAddr?: string
   /**
    * `'n0'`: publish and resolve addresses through n0's DNS/pkarr servers, so peers can
@@ -309,7 +310,10 @@ export interface EndpointOptions {
   addressLookup?: 'n0' | 'none'
   /** Close a connection after this long without hearing from the peer (ms). */
   idleTimeoutMs?: number
-  /** Send keep-alives this often (ms) so that an idle connection stays open. */
+  /**
+   * Send keep-alives this often (ms) so that an idle connection stays open; must be
+   * below `idleTimeoutMs`.
+   */
   keepAliveMs?: number
 }
 
@@ -333,7 +337,10 @@ export declare function parseNodeId(nodeId: string): string
 
 /** One network path of a connection. */
 export interface PathInfo {
-  /** `direct`: UDP straight to the peer; `relay`: through a relay server. */
+  /**
+   * `direct`: UDP straight to the peer (after hole punching, when behind NAT); `relay`:
+   * through a relay server.
+   */
   kind: 'direct' | 'relay' | 'other'
   /** `ip:port` of the peer for a direct path, the relay's URL for a relay path. */
   remoteAddr: string
@@ -427,7 +434,7 @@ export interface RelayServerOptions {
    * clients must then trust `caCertificatePem` through `relayCaCertificates`.
    */
   certificatePem?: string
-  /** The private key (PEM) of `certificatePem`. */
+  /** The private key (PEM: PKCS#8, PKCS#1 or SEC1) of `certificatePem`. */
   privateKeyPem?: string
 }
 

@@ -27,7 +27,8 @@ pub struct BiStream {
 /// One network path of a connection.
 #[napi(object, object_from_js = false)]
 pub struct PathInfo {
-    /// `direct`: UDP straight to the peer; `relay`: through a relay server.
+    /// `direct`: UDP straight to the peer (after hole punching, when behind NAT); `relay`:
+    /// through a relay server.
     #[napi(ts_type = "'direct' | 'relay' | 'other'")]
     pub kind: String,
     /// `ip:port` of the peer for a direct path, the relay's URL for a relay path.

@@ -62,9 +62,10 @@ pub struct EndpointOptions {
     /// relay with a private CA, such as the one `startRelayServer()` generates.
     pub relay_ca_certificates: Option<Vec<String>>,
     /// Connect only through relays: no UDP socket of its own, so no direct paths. For
-    /// networks that let nothing but HTTPS out, and to test relay paths.
+    /// networks that let nothing but HTTPS out, and to test relay paths. Needs relays, and
+    /// takes no `bindAddr`.
     pub relay_only: Option<bool>,
-    /// Bind the UDP socket to this address, e.g. `127.0.0.1:0`.
+    /// Bind the UDP socket to this address, e.g. `127.0.0.1:0` or `0.0.0.0:4433`.
     pub bind_addr: Option<String>,
     /// `'n0'`: publish and resolve addresses through n0's DNS/pkarr servers, so peers can
     /// dial by node id alone. Defaults to `'n0'` with the default relays, else `'none'`.
@@ -72,7 +73,8 @@ pub struct EndpointOptions {
     pub address_lookup: Option<String>,
     /// Close a connection after this long without hearing from the peer (ms).
     pub idle_timeout_ms: Option<u32>,
-    /// Send keep-alives this often (ms) so that an idle connection stays open.
+    /// Send keep-alives this often (ms) so that an idle connection stays open; must be
+    /// below `idleTimeoutMs`.
     pub keep_alive_ms: Option<u32>,
 }
 

@@ -30,7 +30,7 @@ pub struct RelayServerOptions {
     /// is generated and signs a certificate for `hostname`, the IP and `localhost`;
     /// clients must then trust `caCertificatePem` through `relayCaCertificates`.
     pub certificate_pem: Option<String>,
-    /// The private key (PEM) of `certificatePem`.
+    /// The private key (PEM: PKCS#8, PKCS#1 or SEC1) of `certificatePem`.
     pub private_key_pem: Option<String>,
 }
 
