@@ -253,6 +253,24 @@ export interface EventTargetCloseInfo extends CloseInfo {
 /** A listener: a function or an object with `handleEvent`, as for any EventTarget. */
 export type IrohEventListener<TEvent extends Event> = ((event: TEvent) => void) | { handleEvent(event: TEvent): void }
 
+/** Listeners for the events the peer sends, typed by the event's `type`. */
+export interface TypedListeners<TEvent extends Event> {
+  addEventListener<TCurrent extends TEvent>(
+    type: TCurrent['type'],
+    listener: IrohEventListener<TCurrent> | null,
+    options?: boolean | AddEventListenerOptions,
+  ): void
+  removeEventListener<TCurrent extends TEvent>(
+    type: TCurrent['type'],
+    listener: IrohEventListener<TCurrent> | null,
+    options?: boolean | EventListenerOptions,
+  ): void
+}
+
+// Merged into the classes below (a declared class cannot inherit an interface's members).
+export interface IrohEventTarget<TEvent extends Event = CustomEvent> extends TypedListeners<TEvent> {}
+export interface ReconnectingSpoke<TEvent extends Event = CustomEvent> extends TypedListeners<TEvent> {}
+
 /**
  * One end of a connection's framed event stream, in the shape of
  * `@graphql-yoga/typed-event-target`: `dispatchEvent` sends to the peer (it does not deliver
@@ -282,16 +300,6 @@ export declare class IrohEventTarget<TEvent extends Event = CustomEvent> {
   unref(): this
   /** Undoes `unref()`. */
   ref(): this
-  addEventListener<TCurrent extends TEvent>(
-    type: TCurrent['type'],
-    listener: IrohEventListener<TCurrent> | null,
-    options?: boolean | AddEventListenerOptions,
-  ): void
-  removeEventListener<TCurrent extends TEvent>(
-    type: TCurrent['type'],
-    listener: IrohEventListener<TCurrent> | null,
-    options?: boolean | EventListenerOptions,
-  ): void
   /**
    * Sends `{ type: event.type, detail: event.detail }` as one frame. Never waits. Throws
    * `ERR_IROH_BUFFER_FULL` past `maxBufferedBytes`, `ERR_IROH_FRAME_TOO_LARGE` past
@@ -576,12 +584,6 @@ export declare class ReconnectingSpoke<TEvent extends Event = CustomEvent> {
   unref(): this
   /** Undoes `unref()`. */
   ref(): this
-  addEventListener<TCurrent extends TEvent>(
-    type: TCurrent['type'],
-    listener: IrohEventListener<TCurrent> | null,
-    options?: boolean | AddEventListenerOptions,
-  ): void
-  removeEventListener<TCurrent extends TEvent>(type: TCurrent['type'], listener: IrohEventListener<TCurrent> | null): void
   /** Sends, or holds until the next connection. Throws `ERR_IROH_BUFFER_FULL` past the bound. */
   dispatchEvent(event: TEvent): boolean
   /**

@@ -97,6 +97,14 @@ export async function hub(): Promise<void> {
   // @ts-expect-error onConnect takes a function
   connectSpoke(endpoint, endpoint.nodeId(), { alpn: 'alkhub/1', onConnect: 'register' })
   spoke.lifecycle.addEventListener('statechange', () => console.log(spoke.state, spoke.pathType()))
+  // Listeners typed by the event's type, on the redialing spoke as on a target.
+  type Config = CustomEvent<{ version: number }> & { type: 'config.changed' }
+  const typed = connectSpoke<Config>(endpoint, endpoint.nodeId(), { alpn: 'alkhub/1' })
+  const onConfig = (e: Config) => console.log(e.detail.version.toFixed(0))
+  typed.addEventListener('config.changed', onConfig, { once: true })
+  typed.removeEventListener('config.changed', onConfig)
+  // @ts-expect-error: not an event type this spoke carries
+  typed.addEventListener('config.removed', onConfig)
   await hub.close()
   await relay.close()
 }
