@@ -142,6 +142,8 @@ export declare class EventPump {
    * that costs the peer no wake-up of its JS thread.
    */
   nudge(): void
+  /** The stamps of this pump's hand-overs so far (`ALKDEV_IROH_TRACE=1`), or null. */
+  traceStamps(): PumpTraceStamps | null
   /** JS took the last batch: the reader may hand over the next. */
   ack(): void
   /** Resolves once everything queued so far has been handed to QUIC. */
@@ -407,6 +409,24 @@ export interface PumpOptions {
   frameTimeoutMs?: number
   /** A message channel: frames are opaque bytes, handed to JS as they arrived (`data`). */
   binary?: boolean
+}
+
+/**
+ * Whether event pumps stamp their hand-overs (`ALKDEV_IROH_TRACE=1` at start). Read once
+ * by `lib/trace.js`.
+ */
+export declare function pumpTraceEnabled(): boolean
+
+/** A pump's stamps so far, in CLOCK_MONOTONIC nanoseconds, one per frame in frame order. */
+export interface PumpTraceStamps {
+  /** Frames sent: when the writer took each from the outbox. */
+  taken: Array<number>
+  /** Frames sent: when QUIC accepted the write that held it. */
+  written: Array<number>
+  /** Frames received: when the reader got the bytes that completed it. */
+  read: Array<number>
+  /** Frames received: when the reader handed its batch to the JS thread. */
+  posted: Array<number>
 }
 
 /** The relay as endpoints are given it in `relayMode: { relays: [...] }`. */

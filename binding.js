@@ -851,5 +851,6 @@ module.exports.nodeIdFromSecretKey = nativeBinding.nodeIdFromSecretKey
 module.exports.openMailbox = nativeBinding.openMailbox
 module.exports.parseNodeId = nativeBinding.parseNodeId
 module.exports.PumpCloseCode = nativeBinding.PumpCloseCode
+module.exports.pumpTraceEnabled = nativeBinding.pumpTraceEnabled
 module.exports.setLogLevel = nativeBinding.setLogLevel
 module.exports.startRelayServer = nativeBinding.startRelayServer

@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import path from 'node:path'
+import { rttBreakdown } from './rtt-trace.mjs'
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 const host = execFileSync('rustc', ['-vV'], { encoding: 'utf8' }).match(/^host: (.+)$/m)[1]
@@ -45,7 +46,9 @@ function command(transport, role, config) {
 /** Starts one side; resolves its JSON lines as they come and its exit. */
 function start(transport, role, config) {
   const [cmd, args] = command(transport, role, config)
-  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'] })
+  // The round-trip breakdown: the addon stamps its hand-overs (lib/trace.js).
+  const env = config.trace ? { ...process.env, ALKDEV_IROH_TRACE: '1' } : process.env
+  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'], env })
   const lines = []
   const waiters = []
   // CPU is counted from the moment the side is connected ({"armed":true}): start-up and
@@ -115,6 +118,10 @@ export async function runPair(transport, config, timeoutMs = 120_000) {
     const exits = await Promise.race([Promise.all([server.exited, client.exited]), limit.promise])
     const bad = exits.find((e) => e.code !== 0)
     if (bad) throw new Error(`${transport} ${config.workload}: a peer exited with ${bad.code ?? bad.signal}`)
+    if (config.trace) {
+      result.breakdown = rttBreakdown(await client.next('trace'), await server.next('trace'), result.rttsUs, config.count)
+    }
+    delete result.rttsUs
     return result
   } finally {
     limit.cancel()

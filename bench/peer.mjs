@@ -24,6 +24,8 @@ if (role === 'server') {
 out({ armed: true })
 const result = await runWorkload(peer, { ...config, role }, hello)
 if (result !== null) out({ result })
+// The round-trip breakdown (BENCH_RTT_TRACE): this side's stamps, joined in pair.mjs.
+if (config.trace && peer.trace) out({ trace: peer.trace() })
 // The client ends the connection; the server waits for that.
 if (role === 'client') await peer.close()
 else await peer.closed()

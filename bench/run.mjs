@@ -8,9 +8,13 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { RUST_BIN, runPair } from './pair.mjs'
 import { renderScale, runScale } from './scale/run.mjs'
+import { renderBreakdown } from './rtt-trace.mjs'
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 const RUNS = Number(process.env.BENCH_RUNS ?? 3)
+// BENCH_RTT_TRACE=1: after the cases, RUNS more rtt runs of A with the addon stamping its
+// hand-overs, and where a round trip's time goes (bench/rtt-trace.mjs).
+const RTT_TRACE = process.env.BENCH_RTT_TRACE === '1'
 const SCALE = Number(process.env.BENCH_SCALE ?? 1)
 // `BENCH_CASES=E,G,H` runs only those cases (and the slow checks of A and G only with them).
 const ONLY = process.env.BENCH_CASES ? new Set(process.env.BENCH_CASES.split(',')) : null
@@ -128,6 +132,16 @@ async function main() {
       runs,
     }
   }
+  // Runs of their own: the stamps cost a little, and the table's figures are untraced.
+  const traced = []
+  for (let i = 0; i < RUNS && RTT_TRACE && selected('A'); i++) {
+    process.stderr.write(`\r${'A  rtt breakdown (traced)'.padEnd(34)} run ${i + 1}/${RUNS}   `)
+    traced.push(await runPair('alkdev', { ...WORKLOADS.rtt, trace: true }).catch((err) => ({ error: err.message })))
+  }
+  const breakdowns = traced.filter((r) => r.breakdown).sort((a, b) => a.breakdown.traced.p50 - b.breakdown.traced.p50)
+  // The run whose traced round trip is the median one.
+  const breakdown = breakdowns[Math.floor(breakdowns.length / 2)]?.breakdown ?? null
+  for (const r of traced) if (r.error) process.stderr.write(`\nrtt breakdown: ${r.error}\n`)
   process.stderr.write('\r'.padEnd(60) + '\r')
   process.stderr.write('slow listener (A, 64 KiB events, 2 ms each)')
   const slow = []
@@ -148,11 +162,14 @@ async function main() {
   const goals = [...checkGoals(results, slowRssMB, slowGrowthMB), ...checkChannelGoals(results, slowChannelRssMB, slowChannelGrowthMB), ...checkScaleGoals(scale)]
   const messages = renderMessages(results)
   const scaleTable = scale.length > 0 ? `Scale: one hub process, spokes from 4 processes, each spoke its own endpoint\n\n${renderScale(scale)}\n\n` : ''
-  console.log(`\n${machine}; medians of ${RUNS} runs\n\n${table}\n\n${messages}\n\n${scaleTable}${goals.map((g) => `${g.ok ? 'PASS' : 'MISS'}  ${g.text}`).join('\n')}`)
+  const breakdownTable = breakdown
+    ? `Where A's round trip goes (traced run with the median round trip of ${breakdowns.length}; untraced RTT p50: A ${fmt(results.A?.rttP50Us)} µs, E ${fmt(results.E?.rttP50Us)} µs)\n\n${renderBreakdown(breakdown)}\n\n`
+    : ''
+  console.log(`\n${machine}; medians of ${RUNS} runs\n\n${table}\n\n${messages}\n\n${breakdownTable}${scaleTable}${goals.map((g) => `${g.ok ? 'PASS' : 'MISS'}  ${g.text}`).join('\n')}`)
   for (const [id, why] of Object.entries(skipped)) console.log(`skipped ${id}: ${why}`)
   writeFileSync(
     path.join(here, 'results.json'),
-    `${JSON.stringify({ date: new Date().toISOString(), machine, runs: RUNS, scale: SCALE, workloads: WORKLOADS, results, slowListener: { config: SLOW, peakRssMB: slowRssMB, growthMB: slowGrowthMB, runs: slow }, slowChannel: { config: SLOW_CHANNEL, peakRssMB: slowChannelRssMB, growthMB: slowChannelGrowthMB, runs: slowChannel }, scale, goals, skipped, table }, null, 2)}\n`,
+    `${JSON.stringify({ date: new Date().toISOString(), machine, runs: RUNS, scale: SCALE, workloads: WORKLOADS, results, slowListener: { config: SLOW, peakRssMB: slowRssMB, growthMB: slowGrowthMB, runs: slow }, slowChannel: { config: SLOW_CHANNEL, peakRssMB: slowChannelRssMB, growthMB: slowChannelGrowthMB, runs: slowChannel }, rttBreakdown: RTT_TRACE ? { shown: breakdown, runs: traced } : undefined, scale, goals, skipped, table }, null, 2)}\n`,
   )
 }
 

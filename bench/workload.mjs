@@ -40,9 +40,9 @@ function percentile(sorted, q) {
  * `send` returning false means "refused, buffer full": wait for `ready()` and send again.
  * The side that receives (or, for `rtt`, the pinging client) returns the result.
  */
-export function runWorkload(peer, { workload, role, direction = 'up', count, warmup = 0, spinMs = 0 }, hello) {
+export function runWorkload(peer, { workload, role, direction = 'up', count, warmup = 0, spinMs = 0, trace = false }, hello) {
   // Listeners go on before anything is awaited: events may already be arriving.
-  if (workload === 'rtt') return role === 'client' ? ping(peer, count, warmup) : echo(peer, count + warmup)
+  if (workload === 'rtt') return role === 'client' ? ping(peer, count, warmup, trace) : echo(peer, count + warmup)
   const sender = (direction === 'up') === (role === 'client')
   const event = eventFor(workload)
   return sender ? sendEvents(peer, event, count, hello) : receiveEvents(peer, event, count, spinMs)
@@ -92,7 +92,8 @@ function receiveEvents(peer, { type }, count, spinMs) {
   })
 }
 
-async function ping(peer, count, warmup) {
+/** `trace`: also return every round trip in order, for the breakdown (bench/rtt-trace.mjs). */
+async function ping(peer, count, warmup, trace) {
   const micros = []
   let pong
   peer.target.addEventListener('pong', () => pong())
@@ -103,8 +104,9 @@ async function ping(peer, count, warmup) {
     await answered
     if (i >= warmup) micros.push(Number(process.hrtime.bigint() - start) / 1000)
   }
+  const inOrder = trace ? [...micros] : undefined
   micros.sort((a, b) => a - b)
-  return { rttP50Us: percentile(micros, 0.5), rttP99Us: percentile(micros, 0.99), peakRssBytes: peakRss() }
+  return { rttP50Us: percentile(micros, 0.5), rttP99Us: percentile(micros, 0.99), peakRssBytes: peakRss(), rttsUs: inOrder }
 }
 
 function echo(peer, total) {

@@ -15,6 +15,7 @@ const { Outlet, Staging, bufferFull, frameTooLarge } = require('./staging.js')
 const { detailOf, eventText, isEvent, stringifierOf } = require('./wire-event.js')
 const { native, nativeSync } = require('./pending.js')
 const { AckedLink, isControl } = require('./delivery.js')
+const { TRACE, STAMPS, TargetTrace } = require('./trace.js')
 
 // Package-internal hooks for the hub and the reconnecting spoke.
 /** `target[SEND_ENCODED](bytes)`: sends one event already serialized as UTF-8 JSON. */
@@ -102,6 +103,8 @@ class IrohEventTarget {
   #stopWatchingPaths
   /** Acknowledged delivery, when both ends speak it. */
   #link = null
+  /** The round-trip breakdown's stamps (lib/trace.js), when the process traces. */
+  #trace = TRACE ? new TargetTrace() : null
 
   /**
    * Lifecycle signals: `close` (detail: close info), `error` (detail: the Error), `drain`,
@@ -141,6 +144,7 @@ class IrohEventTarget {
       this.#life.emit('pathchange', state)
     })
     this.#outlet = new Outlet(this.#pump, nativeSync(() => this.#pump.limits()), (err) => this.#life.reportError(err))
+    if (TRACE) this.#outlet.trace = this.#trace
     if (checked[DELIVERY]) {
       this.#link = new AckedLink(checked[DELIVERY], {
         send: (text) => this.#stage(text),
@@ -157,6 +161,11 @@ class IrohEventTarget {
 
   get [LINK]() {
     return this.#link
+  }
+
+  /** The round-trip breakdown's stamps so far (lib/trace.js), or null when not tracing. */
+  [STAMPS]() {
+    return TRACE ? this.#trace.stamps(this.#pump) : null
   }
 
   [NUDGE]() {
@@ -199,6 +208,7 @@ class IrohEventTarget {
   }
 
   [SEND_TEXT](text, bytes) {
+    if (TRACE) this.#trace.dispatch()
     if (this.#life.isClosed || this.#closing) throw irohError('ERR_IROH_CONNECTION_CLOSED', 'the event target is closed')
     if (this.#link !== null) this.#keep(text, bytes)
     else this.#stage(text)
@@ -224,6 +234,7 @@ class IrohEventTarget {
   }
 
   [SEND_ENCODED](bytes) {
+    if (TRACE) this.#trace.dispatch()
     if (this.#life.isClosed || this.#closing) throw irohError('ERR_IROH_CONNECTION_CLOSED', 'the event target is closed')
     staging.commit()
     this.#outlet.send(bytes)
@@ -231,6 +242,7 @@ class IrohEventTarget {
 
   /** Sends `{ type, detail }` to the peer as one frame. Never waits; returns true. */
   dispatchEvent(event) {
+    if (TRACE) this.#trace.dispatch()
     const text = eventText(this.#stringify, event)
     if (this.#life.isClosed || this.#closing) throw irohError('ERR_IROH_CONNECTION_CLOSED', 'the event target is closed')
     if (this.#link === null) return this.#stage(text)
@@ -291,17 +303,22 @@ class IrohEventTarget {
   }
 
   #receive(message) {
+    if (TRACE && (message.kind === MSG_JSON || message.kind === MSG_FRAMES)) this.#trace.arrive()
     // Messages are handled one after another: a close never overtakes the events before it.
     this.#inbox = this.#inbox.then(() => this.#handle(message)).catch((err) => this.#life.reportError(normalizeError(err)))
   }
 
   async #handle(message) {
     switch (message.kind) {
-      case MSG_JSON:
-        await this.#deliver(JSON.parse(message.json), null)
+      case MSG_JSON: {
+        const events = JSON.parse(message.json)
+        if (TRACE) this.#trace.parsed(events.length)
+        await this.#deliver(events, null)
         this.#pump.ack()
         break
+      }
       case MSG_FRAMES:
+        if (TRACE) this.#trace.parsed(message.frames.length)
         await this.#deliver(message.frames, this.#parse)
         this.#pump.ack()
         break
@@ -323,6 +340,7 @@ class IrohEventTarget {
       // A frame the custom parser rejects closes the connection: nothing after it counts.
       if (event === null) return
       if (this.#link !== null && !this.#link.receive(event)) continue
+      if (TRACE) this.#trace.deliver()
       this.#emit(event.type, detailOf(event))
     }
     this.#link?.delivered()

@@ -52,6 +52,8 @@ function encodeFrame(text, bytes) {
  */
 class Outlet {
   buffered = 0
+  /** The target's round-trip stamps (lib/trace.js), when the process traces. */
+  trace = null
 
   constructor(pump, { maxFrameBytes, maxBufferedBytes }, onError) {
     this.pump = pump
@@ -62,6 +64,7 @@ class Outlet {
 
   /** Hands encoded frames, or one payload, to the pump at once, without staging. */
   send(bytes) {
+    if (this.trace !== null) this.trace.commitOne()
     try {
       this.buffered = this.pump.send(bytes)
     } catch (err) {
@@ -89,6 +92,7 @@ class Outlet {
 
   /** Gives the pump a staged run: a copy of it, or (`handOver`) the bytes themselves. */
   take(run, handOver) {
+    if (this.trace !== null) this.trace.commit(run)
     try {
       this.buffered = handOver ? this.pump.sendStaged(run) : this.pump.sendFrames(run)
     } catch (err) {

@@ -10,6 +10,7 @@
 mod message;
 mod reader;
 mod shared;
+mod trace;
 mod writer;
 
 use std::sync::atomic::Ordering;
@@ -25,6 +26,7 @@ use napi_derive::napi;
 use tokio::sync::oneshot;
 
 pub use message::{PumpCloseCode, PumpCloseCodes, PumpClosed, PumpMessage};
+pub use trace::{pump_trace_enabled, PumpTraceStamps};
 use reader::{read_loop, FrameLimits};
 use shared::PumpShared;
 use writer::write_loop;
@@ -200,6 +202,12 @@ impl EventPump {
     #[napi(catch_unwind)]
     pub fn nudge(&self) {
         self.shared.nudge();
+    }
+
+    /// The stamps of this pump's hand-overs so far (`ALKDEV_IROH_TRACE=1`), or null.
+    #[napi(catch_unwind)]
+    pub fn trace_stamps(&self) -> Option<PumpTraceStamps> {
+        self.shared.trace.as_ref().map(|t| t.stamps())
     }
 
     /// JS took the last batch: the reader may hand over the next.

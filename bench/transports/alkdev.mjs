@@ -1,5 +1,6 @@
 // Case A: this package's hub/spoke event targets.
 import { Endpoint, createHubIrohEventTarget, createSpokeIrohEventTarget } from '../../lib/index.mjs'
+import trace from '../../lib/trace.js'
 
 const ALPN = 'alkdev-bench/1'
 const LOCAL = { relayMode: 'disabled', addressLookup: 'none', bindAddr: '127.0.0.1:0' }
@@ -30,7 +31,8 @@ export const { listen, dial } = irohTransport(
 )
 
 function wrap(target, endpoint) {
-  return { target, ...peerOf(target, endpoint, (event) => target.dispatchEvent(event)) }
+  // trace(): the round-trip breakdown's stamps, when ALKDEV_IROH_TRACE=1 (lib/trace.js).
+  return { target, trace: () => target[trace.STAMPS](), ...peerOf(target, endpoint, (event) => target.dispatchEvent(event)) }
 }
 
 /**

@@ -16,6 +16,8 @@ use tokio::time::Instant;
 
 use super::message::PumpMessage;
 use super::shared::PumpShared;
+use super::trace::now_ns;
+use alkdev_iroh_core::trace::Stage;
 use crate::endpoint::CONNECTION_RECEIVE_WINDOW;
 use crate::error::{ErrorCode, IrohError};
 use crate::mailbox::Address;
@@ -59,12 +61,20 @@ pub(super) async fn read_loop(
     let mut flow = ReceiveFlow::new();
     let mut eof = false;
     loop {
-        if let Err(e) = cut_frames(&mut decoder, &mut inbox) {
-            return protocol_failure(&shared, &to_js, &mut inbox, e);
+        match cut_frames(&mut decoder, &mut inbox) {
+            Ok(cut) => {
+                if let Some(t) = &shared.trace {
+                    t.record(Stage::Read, now_ns(), cut);
+                }
+            }
+            Err(e) => return protocol_failure(&shared, &to_js, &mut inbox, e),
         }
         flow.acked(shared.acked.swap(0, Ordering::AcqRel));
         while flow.may_hand_over() {
-            let Some(payload) = inbox.next_batch() else { break };
+            let Some((payload, frames)) = inbox.next_batch_counted() else { break };
+            if let Some(t) = &shared.trace {
+                t.record(Stage::Posted, now_ns(), frames);
+            }
             to_js.post(PumpMessage::from(payload));
             flow.handed_over();
         }
@@ -84,13 +94,19 @@ pub(super) async fn read_loop(
             _ = shared.ack.notified(), if flow.awaits_ack() => {}
             read = read_chunks(&mut recv), if !eof => match read {
                 Ok(Some((chunks, n))) => {
+                    let read_at = shared.trace.as_ref().map(|_| now_ns());
+                    let mut cut = 0;
                     // Frames are cut chunk by chunk: a frame's header is seen, and the
                     // frame given its own allocation, after at most one chunk of it.
                     for chunk in &chunks[..n] {
                         decoder.extend(chunk);
-                        if let Err(e) = cut_frames(&mut decoder, &mut inbox) {
-                            return protocol_failure(&shared, &to_js, &mut inbox, e);
+                        match cut_frames(&mut decoder, &mut inbox) {
+                            Ok(n) => cut += n,
+                            Err(e) => return protocol_failure(&shared, &to_js, &mut inbox, e),
                         }
+                    }
+                    if let (Some(t), Some(at)) = (&shared.trace, read_at) {
+                        t.record(Stage::Read, at, cut);
                     }
                     last_bytes = Instant::now();
                 }
@@ -140,19 +156,22 @@ async fn read_chunks(recv: &mut iroh::endpoint::RecvStream) -> Result<Option<([b
     Ok(recv.read_many_chunks(&mut chunks).await?.map(|n| (chunks, n)))
 }
 
-/// Moves every complete frame from the decoder into the inbox.
-fn cut_frames(decoder: &mut FrameDecoder, inbox: &mut Inbox) -> Result<(), FrameError> {
+/// Moves every complete frame from the decoder into the inbox; says how many.
+fn cut_frames(decoder: &mut FrameDecoder, inbox: &mut Inbox) -> Result<usize, FrameError> {
+    let mut cut = 0;
     if inbox.mode() == BatchMode::Binary {
         // Header and all, still in the decoder's allocation: no copy on the way to JS.
         while let Some(frame) = decoder.next_wire_frame()? {
             inbox.push_wire(frame);
+            cut += 1;
         }
-        return Ok(());
+        return Ok(cut);
     }
     while let Some(frame) = decoder.next_frame()? {
         inbox.push(frame)?;
+        cut += 1;
     }
-    Ok(())
+    Ok(cut)
 }
 
 /// Hands JS the events that arrived before the end: they were valid and are not lost.

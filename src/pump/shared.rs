@@ -12,6 +12,7 @@ use tokio::sync::{watch, Notify};
 use tokio_util::sync::CancellationToken;
 
 use super::message::{PumpClosed, PumpMessage};
+use super::trace::{self, PumpTrace};
 use crate::connection_state::{CloseInfo, ConnState};
 use crate::error::{ErrorCode, IrohError, IrohResult};
 use crate::mailbox::Address;
@@ -41,6 +42,8 @@ pub(crate) struct PumpShared {
     /// Fires once the pump has stopped (the connection closed).
     pub stopped: CancellationToken,
     closed_info: OnceLock<PumpClosed>,
+    /// Per-frame stamps of the hand-overs, when the process traces (`trace.rs`).
+    pub trace: Option<PumpTrace>,
 }
 
 impl PumpShared {
@@ -64,6 +67,7 @@ impl PumpShared {
             finished: CancellationToken::new(),
             stopped: CancellationToken::new(),
             closed_info: OnceLock::new(),
+            trace: trace::enabled().then(PumpTrace::default),
         }
     }
 

@@ -12,6 +12,8 @@ use tokio::time::Instant;
 
 use super::message::PumpMessage;
 use super::shared::PumpShared;
+use super::trace::now_ns;
+use alkdev_iroh_core::trace::{frames_in, Stage};
 use crate::error::{ErrorCode, IrohError};
 use crate::mailbox::Address;
 
@@ -90,10 +92,18 @@ pub(super) async fn write_loop(
         }
         // Real data announces the stream for good (QUIC retransmits it).
         next_announcement = None;
+        let traced = shared.trace.as_ref().map(|t| {
+            let frames = frames_in(&data);
+            t.record(Stage::Taken, now_ns(), frames);
+            (t, frames)
+        });
         let result = tokio::select! {
             r = send.write_all_chunks(&mut data) => r,
             _ = shared.stopped.cancelled() => return,
         };
+        if let (Some((t, frames)), Ok(())) = (traced, &result) {
+            t.record(Stage::Written, now_ns(), frames);
+        }
         shared.in_flight.store(0, Ordering::Release);
         match result {
             Ok(()) => shared.written.send_modify(|w| *w += len as u64),

@@ -131,7 +131,8 @@ impl Batch {
 pub struct Inbox {
     mode: BatchMode,
     filling: Batch,
-    ready: VecDeque<(BatchPayload, usize)>,
+    /// Full batches: the payload, its payload bytes and its frame count.
+    ready: VecDeque<(BatchPayload, usize, usize)>,
     ready_bytes: usize,
 }
 
@@ -181,20 +182,29 @@ impl Inbox {
     /// Moves the batch being filled, if any, to the ready ones.
     fn close_filling(&mut self) {
         let bytes = self.filling.bytes();
+        let count = self.filling.len();
         if let Some(payload) = self.filling.take() {
-            self.ready.push_back((payload, bytes));
+            self.ready.push_back((payload, bytes, count));
             self.ready_bytes += bytes;
         }
     }
 
     /// The oldest batch, or what has been gathered so far if no batch is full.
     pub fn next_batch(&mut self) -> Option<BatchPayload> {
+        self.next_batch_counted().map(|(payload, _)| payload)
+    }
+
+    /// `next_batch`, with how many frames the batch holds.
+    pub fn next_batch_counted(&mut self) -> Option<(BatchPayload, usize)> {
         match self.ready.pop_front() {
-            Some((payload, bytes)) => {
+            Some((payload, bytes, count)) => {
                 self.ready_bytes -= bytes;
-                Some(payload)
+                Some((payload, count))
             }
-            None => self.filling.take(),
+            None => {
+                let count = self.filling.len();
+                self.filling.take().map(|payload| (payload, count))
+            }
         }
     }
 
@@ -396,6 +406,18 @@ mod tests {
         let mut raw = Inbox::new(BatchMode::Raw);
         raw.push(Bytes::from_static(b"anything")).unwrap();
         assert!(matches!(raw.next_batch(), Some(BatchPayload::Raw(v)) if v == ["anything"]));
+    }
+
+    #[test]
+    fn counted_batches_say_how_many_frames_they_hold() {
+        let mut inbox = Inbox::new(BatchMode::Json);
+        let event = Bytes::from_static(br#"{"type":"x"}"#);
+        for _ in 0..MAX_BATCH_EVENTS + 3 {
+            inbox.push(event.clone()).unwrap();
+        }
+        assert!(matches!(inbox.next_batch_counted(), Some((_, MAX_BATCH_EVENTS))));
+        assert!(matches!(inbox.next_batch_counted(), Some((_, 3))));
+        assert!(inbox.next_batch_counted().is_none());
     }
 
     #[test]

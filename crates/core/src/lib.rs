@@ -3,7 +3,8 @@
 //! framing (`codec`), batches for JS and the send outbox (`batch`), node ids, tickets and
 //! keys (`identity`), network paths (`paths`), relay TLS material (`certificates`, a
 //! default feature), the error codes (`error`), and the event pump's rules: its close
-//! codes (`close`) and its flow control (`flow`). The napi binding at the repository
+//! codes (`close`), its flow control (`flow`) and the per-frame stamps of its hand-overs
+//! (`trace`, for the benchmark's round-trip breakdown). The napi binding at the repository
 //! root builds on it.
 
 pub mod batch;
@@ -15,3 +16,4 @@ pub mod error;
 pub mod flow;
 pub mod identity;
 pub mod paths;
+pub mod trace;
