@@ -222,7 +222,7 @@ impl Config {
                 .map_err(|e| IrohError::new(ErrorCode::InvalidAddr, format!("cannot bind to {addr}: {e}")))?;
         }
         // Finite windows: the connection-level one lets an event pump pause its peer
-        // (see event_target.rs), and a per-stream window below ~1,000 full packets keeps
+        // (see pump/reader.rs), and a per-stream window below ~1,000 full packets keeps
         // noq 1.4's receive assembler under its 1,024-span limit for slow readers.
         let mut transport = QuicTransportConfig::builder()
             .receive_window(VarInt::from_u32(CONNECTION_RECEIVE_WINDOW))
