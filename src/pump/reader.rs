@@ -91,7 +91,11 @@ pub(super) async fn read_loop(
             None => {}
         }
         tokio::select! {
-            _ = shared.ack.notified(), if flow.awaits_ack() => {}
+            // Only while JS holds all it may: other acknowledgements are counted when bytes
+            // next wake the reader. Waiting for each one woke this thread whenever JS finished
+            // a batch, and on a spoke that wake-up sat between a ping's dispatchEvent and its
+            // hand-over to the pump (18 µs p50 of the round trip).
+            _ = shared.ack.notified(), if !flow.may_hand_over() => {}
             read = read_chunks(&mut recv), if !eof => match read {
                 Ok(Some((chunks, n))) => {
                     let read_at = shared.trace.as_ref().map(|_| now_ns());

@@ -47,11 +47,6 @@ impl ReceiveFlow {
         self.with_js += 1;
     }
 
-    /// Whether JS holds a batch, so an acknowledgement is worth waiting for.
-    pub fn awaits_ack(&self) -> bool {
-        self.with_js > 0
-    }
-
     /// Whether the peer is paused (the window closed by this side).
     pub fn paused(&self) -> bool {
         self.paused
@@ -86,19 +81,16 @@ mod tests {
     #[test]
     fn js_holds_at_most_two_batches_until_it_acknowledges() {
         let mut flow = ReceiveFlow::new();
-        assert!(!flow.awaits_ack());
         for _ in 0..BATCHES_WITH_JS {
             assert!(flow.may_hand_over());
             flow.handed_over();
         }
         assert!(!flow.may_hand_over());
-        assert!(flow.awaits_ack());
         flow.acked(1);
         assert!(flow.may_hand_over());
         flow.handed_over();
         // An acknowledgement of more than JS holds frees what it holds, no more.
         flow.acked(5);
-        assert!(!flow.awaits_ack());
         for _ in 0..BATCHES_WITH_JS {
             flow.handed_over();
         }
