@@ -3,6 +3,8 @@
 // the machine's one CLOCK_MONOTONIC, and the ping-pong is strictly sequential, so the
 // stamps of ping i and pong i line up by position across the two processes.
 
+import { markdownTable } from './table.mjs'
+
 // One direction's stages, in the order a frame passes them: [stamp before, stamp after,
 // what the span is]. Sender's stamps first, then the receiver's.
 const HOPS = [
@@ -73,6 +75,5 @@ export function renderBreakdown(b) {
   one('round trip: spoke dispatchEvent -> spoke listener', b.traced)
   one('bench loop outside that (CustomEvent, promise resume)', b.outside)
   one('round trip as the bench measures it (traced run)', b.rtt)
-  const line = (cells) => `| ${cells.join(' | ')} |`
-  return [line(rows[0]), line(rows[0].map(() => '---')), ...rows.slice(1).map(line)].join('\n')
+  return markdownTable(rows)
 }

@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url'
 import { RUST_BIN, runPair } from './pair.mjs'
 import { renderScale, runScale } from './scale/run.mjs'
 import { renderBreakdown } from './rtt-trace.mjs'
+import { markdownTable } from './table.mjs'
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 const RUNS = Number(process.env.BENCH_RUNS ?? 3)
@@ -194,8 +195,7 @@ function render(results, skipped) {
     ])
   }
   for (const [id, why] of Object.entries(skipped)) rows.push([CASES.find((c) => c.id === id).label, `skipped: ${why}`, '', '', '', '', ''])
-  const line = (cells) => `| ${cells.join(' | ')} |`
-  return [line(rows[0]), line(rows[0].map(() => '---')), ...rows.slice(1).map(line)].join('\n')
+  return markdownTable(rows)
 }
 
 function checkGoals(r, slowRssMB, slowGrowthMB) {
@@ -240,8 +240,7 @@ function renderMessages(r) {
     ['  ÷ E raw Rust iroh, same frames', ratio(g.smallEventsPerSec, r.E?.smallEventsPerSec), ratio(g.largeMBPerSec, r.E?.largeMBPerSec)],
     ['  ÷ H net TCP, same framing', ratio(g.smallEventsPerSec, r.H?.smallEventsPerSec), ratio(g.largeMBPerSec, r.H?.largeMBPerSec)],
   ]
-  const line = (cells) => `| ${cells.join(' | ')} |`
-  return [line(rows[0]), line(rows[0].map(() => '---')), ...rows.slice(1).map(line)].join('\n')
+  return markdownTable(rows)
 }
 
 function checkChannelGoals(r, slowRssMB, slowGrowthMB) {

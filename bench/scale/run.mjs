@@ -8,6 +8,7 @@ import { spawn } from 'node:child_process'
 import { createInterface } from 'node:readline'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { markdownTable } from '../table.mjs'
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 const PROCESSES = 4
@@ -128,11 +129,10 @@ export async function runScale() {
 
 export function renderScale(rows) {
   const head = ['spokes', 'hub workers', 'all connected s', 'hub admitted all s', 'admitted after last connect s', 'hub RSS KiB/spoke', 'idle hub CPU %', 'loop delay p99 ms (admission / idle)', 'broadcast deliveries/s', 'hub CPU µs/delivery']
-  const line = (cells) => `| ${cells.join(' | ')} |`
   const body = rows.map((r) =>
     r.error
-      ? line([r.spokes, r.workers, `failed: ${r.error}`, '', '', '', '', '', '', ''])
-      : line([
+      ? [r.spokes, r.workers, `failed: ${r.error}`, '', '', '', '', '', '', '']
+      : [
           fmt(r.spokes),
           r.workers,
           fmt(r.connectedSecs, 2),
@@ -143,9 +143,9 @@ export function renderScale(rows) {
           `${fmt(r.admissionLoopP99Ms, 1)} / ${fmt(r.idleLoopP99Ms, 1)}`,
           fmt(r.broadcastDeliveriesPerSec),
           fmt(r.hubCpuUsPerDelivery, 2),
-        ]),
+        ],
   )
-  return [line(head), line(head.map(() => '---')), ...body].join('\n')
+  return markdownTable([head, ...body])
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
