@@ -114,6 +114,25 @@ describe('hub', () => {
     expect(extra).toEqual([])
   })
 
+  it("broadcasts and the hub's own events to one spoke, in one tick, keep their order", async () => {
+    const { hub, spokeEps, spokes, admitted } = await hubWithSpokes(2)
+    await Promise.all(spokes.map((s, i) => greet(admitted, s, spokeEps[i].nodeId())))
+    const toFirst = await admitted(spokeEps[0].nodeId())
+    const received = [collect(spokes[0], 'news', 7), collect(spokes[1], 'news', 5)]
+    hub.broadcast('news', 'b1')
+    hub.broadcast('news', 'b2')
+    toFirst.dispatchEvent(new CustomEvent('news', { detail: 'own1' }))
+    hub.broadcast('news', 'b3')
+    // Reading bufferedAmount hands over what is staged; order holds across it.
+    expect(toFirst.bufferedAmount).toBeGreaterThanOrEqual(0)
+    hub.broadcast('news', 'b4')
+    toFirst.dispatchEvent(new CustomEvent('news', { detail: 'own2' }))
+    hub.broadcast('news', 'b5')
+    const [first, second] = await within(Promise.all(received), 10_000, 'broadcasts')
+    expect(first).toEqual(['b1', 'b2', 'own1', 'b3', 'b4', 'own2', 'b5'])
+    expect(second).toEqual(['b1', 'b2', 'b3', 'b4', 'b5'])
+  })
+
   for (const acks of [false, true]) {
     it(`broadcast past a spoke's send buffer: ${acks ? 'kept and sent once it drains' : 'each refusal reported, the rest delivered in order'} (acks ${acks})`, async () => {
       const { hub, spokeEps, spokes, admitted } = await hubWithSpokes(2, { acks, eventTarget: { maxBufferedBytes: 4096 } })

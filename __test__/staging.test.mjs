@@ -173,3 +173,62 @@ describe('staging text', () => {
     expect(errors.map((e) => e.code)).toEqual(['ERR_IROH_INTERNAL'])
   })
 })
+
+describe('staging broadcasts', () => {
+  /** A fake native broadcastFrames over fake pumps: one call per hand-over, recorded. */
+  function broadcaster() {
+    const calls = []
+    const broadcastFrames = (pumps, frames) => {
+      calls.push(pumps.length)
+      return pumps.map((p) => p.sendFrames(frames))
+    }
+    return { calls, staging: new Staging({ size: 1024, broadcastFrames }) }
+  }
+  const limits = { maxFrameBytes: 100, maxBufferedBytes: 1000 }
+  const frame = (text) => Buffer.concat([frameHeader(text.length), Buffer.from(text)])
+  const text = (pump) => Buffer.concat(pump.received).toString('latin1').replace(/\0\0\0[\s\S]/g, '|')
+
+  it('hands a burst to the same pumps in one call, in order with their own frames', () => {
+    const { calls, staging } = broadcaster()
+    const [a, b] = [fakePump(), fakePump()]
+    const outlets = [new Outlet(a, limits, failOnError), new Outlet(b, limits, failOnError)]
+    staging.stageText(outlets[0], 'a-own')
+    staging.commitRun()
+    expect(staging.stageBroadcast([...outlets], frame('b1'))).toBe(true)
+    expect(staging.stageBroadcast([...outlets], frame('b2'))).toBe(true)
+    // commitRun leaves staged broadcasts staged: they stay one run.
+    staging.commitRun()
+    expect(calls).toEqual([])
+    staging.stageText(outlets[1], 'b-own') // another run: the broadcasts go first
+    expect(calls).toEqual([2])
+    expect(staging.stageBroadcast([...outlets], frame('b3'))).toBe(true)
+    staging.commit()
+    expect(calls).toEqual([2, 2])
+    expect(text(a)).toBe('|a-own|b1|b2|b3')
+    expect(text(b)).toBe('|b1|b2|b-own|b3')
+  })
+
+  it('commits on its own at the end of the tick, and apart for a different set of pumps', async () => {
+    const { calls, staging } = broadcaster()
+    const [a, b] = [fakePump(), fakePump()]
+    const [outA, outB] = [new Outlet(a, limits, failOnError), new Outlet(b, limits, failOnError)]
+    staging.stageBroadcast([outA, outB], frame('x'))
+    staging.stageBroadcast([outA], frame('y'))
+    expect(calls).toEqual([2])
+    await Promise.resolve()
+    expect(calls).toEqual([2, 1])
+    expect([text(a), text(b)]).toEqual(['|x|y', '|x'])
+    expect([outA.buffered, outB.buffered]).toEqual([a.queued, b.queued])
+  })
+
+  it('stages nothing, and hands over what it staged, when a pump might pass maxBufferedBytes', () => {
+    const { calls, staging } = broadcaster()
+    const a = fakePump()
+    const outlet = new Outlet(a, { maxFrameBytes: 100, maxBufferedBytes: 30 }, failOnError)
+    expect(staging.stageBroadcast([outlet], frame('x'.repeat(10)))).toBe(true)
+    // 14 staged + 4 + 20 > 30: the caller must hand it over itself and hear the verdict.
+    expect(staging.stageBroadcast([outlet], frame('y'.repeat(20)))).toBe(false)
+    expect(calls).toEqual([1])
+    expect(text(a)).toBe('|' + 'x'.repeat(10))
+  })
+})

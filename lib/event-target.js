@@ -61,8 +61,15 @@ const yieldMacrotask = () => new Promise((resolve) => setImmediate(resolve))
 
 // Small events are encoded by JS straight into this buffer in wire format (4-byte
 // length, UTF-8 JSON) and handed to the native pump once per tick, when it fills, or
-// when another target sends: one native call per burst instead of one per event.
-const staging = new Staging()
+// when another target sends: one native call per burst instead of one per event. A hub's
+// broadcasts are staged here too, so that they keep their order with each target's events.
+const staging = new Staging({ broadcastFrames: (pumps, frames) => binding.broadcastFrames(pumps, frames) })
+
+/**
+ * `hub.broadcast`: stages one encoded frame for the outlets TAKE_BROADCAST returned; false
+ * if one of them might be full (see Staging#stageBroadcast).
+ */
+const stageBroadcast = (outlets, frame) => staging.stageBroadcast(outlets, frame)
 
 function checkOptions(options) {
   if (options === undefined || options === null) return {}
@@ -217,8 +224,8 @@ class IrohEventTarget {
   [TAKE_BROADCAST](text, bytes) {
     if (this.#life.isClosed || this.#closing) throw irohError('ERR_IROH_CONNECTION_CLOSED', 'the event target is closed')
     if (bytes > this.#outlet.maxFrame) throw frameTooLarge(bytes, this.#outlet.maxFrame)
-    // What this target staged goes first.
-    staging.commit()
+    // What this target staged goes first; broadcasts staged before this one stay staged.
+    staging.commitRun()
     if (this.#link === null || this.#link.keepShared(text, bytes)) return this.#outlet
     return null
   }
@@ -417,6 +424,7 @@ module.exports = {
   NUDGE,
   TAKE_BROADCAST,
   BROADCAST_REFUSED,
+  stageBroadcast,
   checkOptions,
   closeInfoOf,
   signalDrain,

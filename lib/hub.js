@@ -10,6 +10,7 @@ const {
   createHubIrohEventTarget,
   TAKE_BROADCAST,
   BROADCAST_REFUSED,
+  stageBroadcast,
   DELIVERY,
   checkOptions: checkTargetOptions,
 } = require('./event-target.js')
@@ -117,9 +118,10 @@ class Hub extends EventTarget {
 
   /**
    * Serializes `{ type, detail }` once, encodes it once, and queues the same bytes for every
-   * connected spoke in one native call. Returns how many took it; a spoke whose buffer is
-   * full gets an `error` event (detail `{ nodeId, error }`) instead of a silent drop (with
-   * acknowledged delivery it is kept and sent once the buffer drains).
+   * connected spoke. Returns how many took it; a spoke whose buffer is full gets an `error`
+   * event (detail `{ nodeId, error }`) instead of a silent drop (with acknowledged delivery
+   * it is kept and sent once the buffer drains). Broadcasts in one tick reach the spokes
+   * together, in one native call, as a spoke's own events do.
    */
   broadcast(type, detail = null) {
     requireString(type, 'type')
@@ -146,6 +148,8 @@ class Hub extends EventTarget {
     }
     if (outlets.length === 0) return sent
     const frame = encodeFrame(text, bytes)
+    if (stageBroadcast(outlets, frame)) return sent
+    // A spoke's buffer may be full: hand it over now and hear which took it.
     const buffered = nativeSync(() => binding.broadcastFrames(outlets.map((o) => o.pump), frame))
     for (let i = 0; i < outlets.length; i++) {
       if (buffered[i] >= 0) {

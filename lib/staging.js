@@ -3,8 +3,9 @@
 // Staging: small frames are encoded by JS straight into a process-wide buffer in wire
 // format (4-byte big-endian length, then the payload) and handed to their native pump once
 // per tick, when the buffer fills, or when another pump's frames come next: one native call
-// per burst instead of one per frame. Only one pump's frames are staged at a time, so
-// frames reach each pump in the order they were sent.
+// per burst instead of one per frame. Only one run is staged at a time (one pump's frames,
+// or a hub's broadcasts to one set of pumps), so frames reach each pump in the order they
+// were sent.
 //
 // JS decides alone whether a frame still fits under `maxBufferedBytes`, with the native
 // outbox's rule (`Outbox::push` in the Rust core's batch.rs): an empty buffer always takes
@@ -118,15 +119,21 @@ class Staging {
   #at = 0
   #by = null
   #queued = false
+  /** Broadcasts staged for the same outlets: `{ outlets, frames, bytes }`, or null. */
+  #broadcast = null
+  /** `(pumps, frames) => buffered[]`: the native `broadcastFrames`. */
+  #broadcastFrames
 
-  constructor({ size = STAGING_BYTES, handOver = false } = {}) {
+  constructor({ size = STAGING_BYTES, handOver = false, broadcastFrames = null } = {}) {
     this.#size = size
     this.#handOver = handOver
+    this.#broadcastFrames = broadcastFrames
   }
 
-  /** Hands the staged run to its outlet. */
+  /** Hands the staged run to its outlet, or the staged broadcasts to theirs. */
   commit = () => {
     this.#queued = false
+    if (this.#broadcast !== null) return this.#commitBroadcast()
     const outlet = this.#by
     if (outlet === null) return
     this.#by = null
@@ -134,6 +141,60 @@ class Staging {
     if (this.#handOver) this.#from = this.#at
     else this.#from = this.#at = 0
     outlet.take(run, this.#handOver)
+  }
+
+  /** Hands over one pump's staged run, if there is one; staged broadcasts stay. */
+  commitRun() {
+    if (this.#by !== null) this.commit()
+  }
+
+  /**
+   * Stages one encoded frame for every outlet in `outlets`, to go with the broadcasts to the
+   * same outlets staged before it: a burst of broadcasts reaches each pump as one run, in
+   * one native call for all of them, and leaves in full packets rather than one per event.
+   * Returns false, having staged nothing and handed over everything staged before, if the
+   * frame might pass some outlet's maxBufferedBytes: the caller then hands it over at once
+   * and hears from each pump whether it took it.
+   */
+  stageBroadcast(outlets, frame) {
+    const staged = this.#broadcast
+    const joins = staged !== null && sameOutlets(staged.outlets, outlets) && staged.bytes + frame.length <= this.#size
+    if (!joins) this.commit()
+    const ahead = joins ? staged.bytes : 0
+    const len = frame.length - HEADER_BYTES
+    for (const outlet of outlets) {
+      if (overfull(outlet.buffered + ahead, len, outlet.maxBuffered)) {
+        this.commit()
+        return false
+      }
+    }
+    if (joins) {
+      staged.frames.push(frame)
+      staged.bytes += frame.length
+    } else this.#broadcast = { outlets, frames: [frame], bytes: frame.length }
+    if (!this.#queued) {
+      this.#queued = true
+      queueMicrotask(this.commit)
+    }
+    return true
+  }
+
+  #commitBroadcast() {
+    const { outlets, frames } = this.#broadcast
+    this.#broadcast = null
+    let buffered
+    try {
+      buffered = this.#broadcastFrames(outlets.map((o) => o.pump), frames.length === 1 ? frames[0] : Buffer.concat(frames))
+    } catch (err) {
+      for (const outlet of outlets) outlet.onError(normalizeError(err))
+      return
+    }
+    for (let i = 0; i < outlets.length; i++) {
+      // -2: closed since; the frames are lost as anything in flight is, and the close event
+      // says why. -1 (full) cannot happen: staging counted more than the pump holds.
+      if (buffered[i] >= 0) outlets[i].buffered = buffered[i]
+      else if (buffered[i] === -1) outlets[i].onError(bufferFull(outlets[i].buffered, frames[0].length, outlets[i].maxBuffered))
+    }
   }
 
   /**
@@ -201,6 +262,13 @@ class Staging {
       queueMicrotask(this.commit)
     }
   }
+}
+
+/** Whether two lists hold the same outlets in the same order. */
+function sameOutlets(a, b) {
+  if (a.length !== b.length) return false
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
+  return true
 }
 
 module.exports = { HEADER_BYTES, STAGING_BYTES, overfull, bufferFull, frameTooLarge, encodeFrame, Outlet, Staging }
