@@ -91,5 +91,8 @@ for await (const line of createInterface({ input: process.stdin })) {
     out({ cpu: { broadcastCpuSecs: (used.user + used.system) / 1e6 } })
   } else if (cmd.close) break
 }
+// Leaving the loop does not release stdin, and the parent keeps its end open: without
+// this the process would not exit, and the runner waited 30 s for each size to kill it.
+process.stdin.destroy()
 await hub.close()
 await endpoint.close()

@@ -1,8 +1,10 @@
 // The scale part of the benchmark: one hub process and spokes from PROCESSES processes,
 // each spoke its own endpoint. For each size: time until all are admitted, hub RSS per
 // spoke, hub CPU while idle (keep-alives and heartbeats only), the hub's event-loop delay,
-// and hub.broadcast deliveries/s across all spokes.
-//   node bench/scale/run.mjs                      100, 500 and 1,000 spokes
+// and hub.broadcast deliveries/s across all spokes. At the largest size it runs again with
+// a 2 s heartbeat and with no heartbeat (acks off), to show what the default liveness costs.
+//   node bench/scale/run.mjs                      100, 500 and 1,000 spokes (+ 2 variants)
+//   BENCH_SCALE_VARIANTS=0                        without the variants
 //   BENCH_SPOKES=1000 BENCH_WORKERS=1,2 node bench/scale/run.mjs
 import { spawn } from 'node:child_process'
 import { createInterface } from 'node:readline'
@@ -17,6 +19,12 @@ const WORKERS = (process.env.BENCH_WORKERS ?? '1').split(',').map(Number)
 const IDLE_MS = 5_000
 const DELIVERIES = 200_000
 const TIMEOUT_MS = 180_000
+// At the largest size, the hub's idle cost with less liveness checking: what the default
+// heartbeat (1 s) costs against a slower one and none at all.
+const VARIANTS = [
+  { variant: 'heartbeat 2 s', env: { BENCH_SCALE_HEARTBEAT_MS: '2000' } },
+  { variant: 'acks off, no heartbeat', env: { BENCH_SCALE_ACKS: '0' } },
+]
 
 /** A child speaking JSON lines: `next(key)` resolves the next message holding `key`. */
 function child(script, args, env = {}) {
@@ -57,8 +65,8 @@ function bounded(promise, what) {
   ])
 }
 
-async function measure(n, workers) {
-  const hub = child('hub.mjs', [], { TOKIO_WORKER_THREADS: String(workers) })
+async function measure(n, workers, { variant, env = {} } = {}) {
+  const hub = child('hub.mjs', [], { TOKIO_WORKER_THREADS: String(workers), ...env })
   const spokes = []
   try {
     const { ready } = await bounded(hub.next('ready'), 'hub start')
@@ -66,7 +74,7 @@ async function measure(n, workers) {
     const startAt = Date.now()
     for (let p = 0; p < PROCESSES; p++) {
       const count = Math.floor(n / PROCESSES) + (p < n % PROCESSES ? 1 : 0)
-      spokes.push(child('spokes.mjs', [JSON.stringify({ hub: ready, count })]))
+      spokes.push(child('spokes.mjs', [JSON.stringify({ hub: ready, count })], env))
     }
     const connected = await bounded(Promise.all(spokes.map((s) => s.next('connected'))), 'spokes connect')
     const admitted = await bounded(hub.next('admitted'), 'hub admission')
@@ -84,6 +92,7 @@ async function measure(n, workers) {
     return {
       spokes: n,
       workers,
+      variant,
       connectedSecs: (lastConnect - startAt) / 1000,
       admittedSecs: (admitted.at - startAt) / 1000,
       admittedAfterLastConnectSecs: (admitted.at - lastConnect) / 1000,
@@ -123,18 +132,29 @@ export async function runScale() {
       }
     }
   }
+  const largest = Math.max(...SIZES)
+  for (const v of process.env.BENCH_SCALE_VARIANTS === '0' ? [] : VARIANTS) {
+    process.stderr.write(`\rscale: ${largest} spokes, ${v.variant}   `)
+    try {
+      rows.push(await measure(largest, 1, v))
+    } catch (err) {
+      process.stderr.write(`\nscale ${largest}, ${v.variant}: ${err.message}\n`)
+      rows.push({ spokes: largest, workers: 1, variant: v.variant, error: err.message })
+    }
+  }
   process.stderr.write('\r'.padEnd(50) + '\r')
   return rows
 }
 
 export function renderScale(rows) {
-  const head = ['spokes', 'hub workers', 'all connected s', 'hub admitted all s', 'admitted after last connect s', 'hub RSS KiB/spoke', 'idle hub CPU %', 'loop delay p99 ms (admission / idle)', 'broadcast deliveries/s', 'hub CPU µs/delivery']
+  const head = ['spokes', 'hub workers', 'spoke liveness', 'all connected s', 'hub admitted all s', 'admitted after last connect s', 'hub RSS KiB/spoke', 'idle hub CPU %', 'loop delay p99 ms (admission / idle)', 'broadcast deliveries/s', 'hub CPU µs/delivery']
   const body = rows.map((r) =>
     r.error
-      ? [r.spokes, r.workers, `failed: ${r.error}`, '', '', '', '', '', '', '']
+      ? [r.spokes, r.workers, r.variant ?? 'heartbeat 1 s (default)', `failed: ${r.error}`, '', '', '', '', '', '', '']
       : [
           fmt(r.spokes),
           r.workers,
+          r.variant ?? 'heartbeat 1 s (default)',
           fmt(r.connectedSecs, 2),
           fmt(r.admittedSecs, 2),
           fmt(r.admittedAfterLastConnectSecs, 2),

@@ -9,6 +9,9 @@ import { ALPN, LOCAL, SMALL_EVENT } from './shared.mjs'
 
 const out = (value) => process.stdout.write(`${JSON.stringify(value)}\n`)
 const { hub, count } = JSON.parse(process.argv[2])
+// BENCH_SCALE_HEARTBEAT_MS: the spokes' heartbeatMs (ackTimeoutMs 2.5 times it, as the defaults).
+const heartbeatMs = Number(process.env.BENCH_SCALE_HEARTBEAT_MS ?? 0)
+const liveness = heartbeatMs > 0 ? { heartbeatMs, ackTimeoutMs: heartbeatMs * 2.5 } : {}
 const spokes = []
 const counts = []
 let lastAt = 0
@@ -19,7 +22,7 @@ let onAll = null
 await Promise.all(
   Array.from({ length: count }, async (_, i) => {
     const endpoint = await Endpoint.create(LOCAL)
-    const spoke = connectSpoke(endpoint, hub, { alpn: ALPN, connectTimeoutMs: 60_000, acks: process.env.BENCH_SCALE_ACKS !== '0' })
+    const spoke = connectSpoke(endpoint, hub, { alpn: ALPN, connectTimeoutMs: 60_000, acks: process.env.BENCH_SCALE_ACKS !== '0', ...liveness })
     counts[i] = 0
     spoke.addEventListener(SMALL_EVENT.type, () => {
       counts[i]++
@@ -55,6 +58,9 @@ for await (const line of createInterface({ input: process.stdin })) {
     out({ received: total, lastAt: at })
   } else if (cmd.close) break
 }
+// Leaving the loop does not release stdin, and the parent keeps its end open: without
+// this the process would not exit, and the runner waited 30 s for each size to kill it.
+process.stdin.destroy()
 await Promise.all(spokes.map(async ({ endpoint, spoke }) => {
   await spoke.close()
   await endpoint.close()
