@@ -46,4 +46,17 @@ describe('first programs', () => {
       })
     })
   })
+
+  it('a burst of 1,000 broadcasts in one loop reaches a listening spoke whole and in order', async () => {
+    const hub = node('burst-hub.mjs', '1000')
+    await running([hub], async () => {
+      const ticket = await within(hub.waitFor(() => hub.lines.find((l) => l.ticket)?.ticket), 10_000, 'the hub ticket')
+      const spoke = node('listening-spoke.mjs', ticket, '1000')
+      await running([spoke], async () => {
+        expect(await within(spoke.exited, 20_000, 'the spoke exit')).toEqual({ code: 0, signal: null })
+        expect(spoke.lines.map((l) => l.news)).toEqual(Array.from({ length: 1000 }, (_, i) => i + 1))
+        expect(await within(hub.exited, 15_000, 'the hub exit')).toEqual({ code: 0, signal: null })
+      })
+    })
+  })
 })
