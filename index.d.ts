@@ -484,6 +484,8 @@ export declare class Hub<TEvent extends Event = CustomEvent> extends EventTarget
   /**
    * Serializes `{ type, detail }` once and queues the same bytes for every connected spoke.
    * Returns how many took it; a full spoke gets an `error` event instead of a silent drop.
+   * Broadcasts made in one tick go out together at its end, in order with the hub's other
+   * events to each spoke.
    */
   broadcast(type: string, detail?: unknown): number
   /**
