@@ -121,7 +121,7 @@ class Hub extends EventTarget {
    * connected spoke. Returns how many took it; a spoke whose buffer is full gets an `error`
    * event (detail `{ nodeId, error }`) instead of a silent drop (with acknowledged delivery
    * it is kept and sent once the buffer drains). Broadcasts in one tick reach the spokes
-   * together, in one native call, as a spoke's own events do.
+   * together, in one native call, as an event target's own events do.
    */
   broadcast(type, detail = null) {
     requireString(type, 'type')
