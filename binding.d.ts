@@ -217,12 +217,12 @@ export interface BiStream {
 }
 
 /**
- * Queues the same encoded frames (back to back, in wire format) for every pump in
- * `pumps`, with one call and one copy: `hub.broadcast` to all its spokes. Per pump, the
- * bytes it buffers now, or -1 if its buffer was full (it says `drain` once empty), or -2
- * if it is closed.
+ * Queues the same encoded frames (back to back, in wire format) for every pump named in
+ * `pumps` (their `broadcastId`s), with one call and one copy: `hub.broadcast` to all its
+ * spokes. Per pump, the bytes it buffers now, or -1 if its buffer was full (it says
+ * `drain` once empty), or -2 if it is closed.
  */
-export declare function broadcastFrames(pumps: Array<EventPump>, frames: Uint8Array): Array<number>
+export declare function broadcastFrames(pumps: Uint32Array, frames: Uint8Array): Array<number>
 
 /** Why a connection closed. */
 export interface CloseInfo {
@@ -387,6 +387,8 @@ export interface PumpClosed {
 export interface PumpLimits {
   maxFrameBytes: number
   maxBufferedBytes: number
+  /** The pump's number for `broadcastFrames`. */
+  broadcastId: number
 }
 
 /** A message from the pump to JS. */

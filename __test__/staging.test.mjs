@@ -175,12 +175,12 @@ describe('staging text', () => {
 })
 
 describe('staging broadcasts', () => {
-  /** A fake native broadcastFrames over fake pumps: one call per hand-over, recorded. */
+  /** A fake broadcastFrames over fake pumps: one call per hand-over, recorded. */
   function broadcaster() {
     const calls = []
-    const broadcastFrames = (pumps, frames) => {
-      calls.push(pumps.length)
-      return pumps.map((p) => p.sendFrames(frames))
+    const broadcastFrames = (outlets, frames) => {
+      calls.push(outlets.length)
+      return outlets.map((o) => o.pump.sendFrames(frames))
     }
     return { calls, staging: new Staging({ size: 1024, broadcastFrames }) }
   }

@@ -63,7 +63,15 @@ const yieldMacrotask = () => new Promise((resolve) => setImmediate(resolve))
 // length, UTF-8 JSON) and handed to the native pump once per tick, when it fills, or
 // when another target sends: one native call per burst instead of one per event. A hub's
 // broadcasts are staged here too, so that they keep their order with each target's events.
-const staging = new Staging({ broadcastFrames: (pumps, frames) => binding.broadcastFrames(pumps, frames) })
+const staging = new Staging({ broadcastFrames: (outlets, frames) => broadcastFrames(outlets, frames) })
+
+/**
+ * Hands `frames` to the pumps of `outlets` in one native call. Per outlet, the bytes its
+ * pump buffers now, or -1 (its buffer was full) or -2 (closed).
+ */
+function broadcastFrames(outlets, frames) {
+  return nativeSync(() => binding.broadcastFrames(Uint32Array.from(outlets, (o) => o.broadcastId), frames))
+}
 
 /**
  * `hub.broadcast`: stages one encoded frame for the outlets TAKE_BROADCAST returned; false
@@ -425,6 +433,7 @@ module.exports = {
   TAKE_BROADCAST,
   BROADCAST_REFUSED,
   stageBroadcast,
+  broadcastFrames,
   checkOptions,
   closeInfoOf,
   signalDrain,

@@ -3,14 +3,13 @@
 // A hub: runs an endpoint's accept loop, admits spokes by node id, and keeps one event
 // target per connected spoke. Refusals happen before any stream is taken.
 
-const binding = require('./native.js')
-const { nativeSync } = require('./pending.js')
 const { encodeFrame } = require('./staging.js')
 const {
   createHubIrohEventTarget,
   TAKE_BROADCAST,
   BROADCAST_REFUSED,
   stageBroadcast,
+  broadcastFrames,
   DELIVERY,
   checkOptions: checkTargetOptions,
 } = require('./event-target.js')
@@ -150,7 +149,7 @@ class Hub extends EventTarget {
     const frame = encodeFrame(text, bytes)
     if (stageBroadcast(outlets, frame)) return sent
     // A spoke's buffer may be full: hand it over now and hear which took it.
-    const buffered = nativeSync(() => binding.broadcastFrames(outlets.map((o) => o.pump), frame))
+    const buffered = broadcastFrames(outlets, frame)
     for (let i = 0; i < outlets.length; i++) {
       if (buffered[i] >= 0) {
         outlets[i].buffered = buffered[i]

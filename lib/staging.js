@@ -56,10 +56,12 @@ class Outlet {
   /** The target's round-trip stamps (lib/trace.js), when the process traces. */
   trace = null
 
-  constructor(pump, { maxFrameBytes, maxBufferedBytes }, onError) {
+  constructor(pump, { maxFrameBytes, maxBufferedBytes, broadcastId }, onError) {
     this.pump = pump
     this.maxFrame = maxFrameBytes
     this.maxBuffered = maxBufferedBytes
+    /** The pump's number for the native `broadcastFrames`. */
+    this.broadcastId = broadcastId
     this.onError = onError
   }
 
@@ -121,7 +123,7 @@ class Staging {
   #queued = false
   /** Broadcasts staged for the same outlets: `{ outlets, frames, bytes }`, or null. */
   #broadcast = null
-  /** `(pumps, frames) => buffered[]`: the native `broadcastFrames`. */
+  /** `(outlets, frames) => buffered[]`: hands `frames` to every outlet's pump at once. */
   #broadcastFrames
 
   constructor({ size = STAGING_BYTES, handOver = false, broadcastFrames = null } = {}) {
@@ -184,7 +186,7 @@ class Staging {
     this.#broadcast = null
     let buffered
     try {
-      buffered = this.#broadcastFrames(outlets.map((o) => o.pump), frames.length === 1 ? frames[0] : Buffer.concat(frames))
+      buffered = this.#broadcastFrames(outlets, frames.length === 1 ? frames[0] : Buffer.concat(frames))
     } catch (err) {
       for (const outlet of outlets) outlet.onError(normalizeError(err))
       return

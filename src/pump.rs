@@ -9,6 +9,7 @@
 
 mod message;
 mod reader;
+mod registry;
 mod shared;
 mod trace;
 mod writer;
@@ -43,6 +44,8 @@ const DEFAULT_FRAME_TIMEOUT_MS: u32 = 30_000;
 pub struct PumpLimits {
     pub max_frame_bytes: f64,
     pub max_buffered_bytes: f64,
+    /// The pump's number for `broadcastFrames`.
+    pub broadcast_id: u32,
 }
 
 #[napi(object)]
@@ -62,6 +65,13 @@ pub struct PumpOptions {
 #[napi]
 pub struct EventPump {
     shared: Arc<PumpShared>,
+    broadcast_id: u32,
+}
+
+impl Drop for EventPump {
+    fn drop(&mut self) {
+        registry::unregister(self.broadcast_id);
+    }
 }
 
 /// Starts a pump on `conn`: the dialing side opens the stream (`accept = false`), the
@@ -94,17 +104,19 @@ pub fn create_event_pump(
     // Tracked: they hold the connection and its stream, and the endpoint's close waits for them.
     napi::bindgen_prelude::spawn(conn.state.track(read_loop(shared.clone(), to_js.clone(), accept, limits, mode, send_tx)));
     napi::bindgen_prelude::spawn(conn.state.track(write_loop(shared.clone(), to_js, send_rx, !accept)));
-    Ok(EventPump { shared })
+    let broadcast_id = registry::register(&shared);
+    Ok(EventPump { shared, broadcast_id })
 }
 
-/// Queues the same encoded frames (back to back, in wire format) for every pump in
-/// `pumps`, with one call and one copy: `hub.broadcast` to all its spokes. Per pump, the
-/// bytes it buffers now, or -1 if its buffer was full (it says `drain` once empty), or -2
-/// if it is closed.
+/// Queues the same encoded frames (back to back, in wire format) for every pump named in
+/// `pumps` (their `broadcastId`s), with one call and one copy: `hub.broadcast` to all its
+/// spokes. Per pump, the bytes it buffers now, or -1 if its buffer was full (it says
+/// `drain` once empty), or -2 if it is closed.
 #[napi(catch_unwind)]
-pub fn broadcast_frames(pumps: Vec<&EventPump>, frames: &[u8]) -> Result<Vec<f64>, CodedError> {
+pub fn broadcast_frames(pumps: &[u32], frames: &[u8]) -> Result<Vec<f64>, CodedError> {
     let frames = bytes::Bytes::copy_from_slice(frames);
-    Ok(pumps.iter().map(|p| p.shared.take_broadcast(&frames)).collect::<IrohResult<Vec<f64>>>()?)
+    let taken = registry::each_pump(pumps, |pump| pump.map_or(Ok(-2.0), |p| p.take_broadcast(&frames)));
+    Ok(taken.into_iter().collect::<IrohResult<Vec<f64>>>()?)
 }
 
 fn frame_too_large(noun: &str, len: usize, max: usize) -> IrohError {
@@ -181,7 +193,11 @@ impl EventPump {
     /// `maxFrameBytes` and `maxBufferedBytes` in force, so JS can check staged frames.
     #[napi(catch_unwind)]
     pub fn limits(&self) -> PumpLimits {
-        PumpLimits { max_frame_bytes: self.shared.max_frame as f64, max_buffered_bytes: self.shared.max_buffered as f64 }
+        PumpLimits {
+            max_frame_bytes: self.shared.max_frame as f64,
+            max_buffered_bytes: self.shared.max_buffered as f64,
+            broadcast_id: self.broadcast_id,
+        }
     }
 
     /// Bytes queued or being written.
