@@ -3,6 +3,8 @@
 //   {"expect": N}        -> {"admitted": N, "at": epoch ms, "rssBytes", "loopP99Ms"}
 //   {"idle": ms}         -> {"idle": {cpuPercent, loopP99Ms, rssBytes}}
 //   {"broadcast": K}     -> {"broadcast": {sent, calls, startAt}} once K events are queued
+//   {"steady": K}        -> {"steady": {msPerBroadcast}}: K broadcasts, one per tick, and
+//                           the hub's event-loop time each took (the call and its hand-over)
 //   {"close": true}      -> exits
 import { readFileSync, readdirSync } from 'node:fs'
 import { createInterface } from 'node:readline'
@@ -80,11 +82,25 @@ function broadcast(k) {
   return { sent, startAt, loopMs: Date.now() - startAt, errors }
 }
 
+async function steady(k) {
+  let ms = 0
+  for (let i = 0; i < k; i++) {
+    await new Promise((resolve) => setImmediate(resolve))
+    const start = performance.now()
+    hub.broadcast(SMALL_EVENT.type, SMALL_EVENT.detail)
+    // The staged broadcast is handed over in a microtask, before this resumes.
+    await null
+    ms += performance.now() - start
+  }
+  return { msPerBroadcast: ms / k }
+}
+
 for await (const line of createInterface({ input: process.stdin })) {
   const cmd = JSON.parse(line)
   if (cmd.expect) out(await admitted(cmd.expect))
   else if (cmd.idle) out({ idle: await idle(cmd.idle) })
   else if (cmd.broadcast) out({ broadcast: broadcast(cmd.broadcast) })
+  else if (cmd.steady) out({ steady: await steady(cmd.steady) })
   else if (cmd.cpu) {
     // CPU since the broadcast began, asked for once every spoke has had it.
     const used = process.cpuUsage(broadcastCpu)

@@ -1,7 +1,8 @@
 // The scale part of the benchmark: one hub process and spokes from PROCESSES processes,
 // each spoke its own endpoint. For each size: time until all are admitted, hub RSS per
 // spoke, hub CPU while idle (keep-alives and heartbeats only), the hub's event-loop delay,
-// and hub.broadcast deliveries/s across all spokes. At the largest size it runs again with
+// hub.broadcast deliveries/s across all spokes, and the hub's event-loop time per broadcast
+// when it broadcasts once per tick. At the largest size it runs again with
 // a 2 s heartbeat and with no heartbeat (acks off), to show what the default liveness costs.
 //   node bench/scale/run.mjs                      100, 500 and 1,000 spokes (+ 2 variants)
 //   BENCH_SCALE_VARIANTS=0                        without the variants
@@ -18,6 +19,8 @@ const SIZES = (process.env.BENCH_SPOKES ?? '100,500,1000').split(',').map(Number
 const WORKERS = (process.env.BENCH_WORKERS ?? '1').split(',').map(Number)
 const IDLE_MS = 5_000
 const DELIVERIES = 200_000
+// Then broadcasts one per tick: what each costs the hub's event loop.
+const STEADY = 300
 const TIMEOUT_MS = 180_000
 // At the largest size, the hub's idle cost with less liveness checking: what the default
 // heartbeat (1 s) costs against a slower one and none at all.
@@ -89,6 +92,8 @@ async function measure(n, workers, { variant, env = {} } = {}) {
     const deliveredAt = Math.max(...received.map((r) => r.lastAt))
     hub.send({ cpu: true })
     const { cpu } = await bounded(hub.next('cpu'), 'hub CPU')
+    hub.send({ steady: STEADY })
+    const { steady } = await bounded(hub.next('steady'), 'steady broadcasts')
     return {
       spokes: n,
       workers,
@@ -106,6 +111,7 @@ async function measure(n, workers, { variant, env = {} } = {}) {
       broadcastLoopSecs: broadcast.loopMs / 1000,
       broadcastSecs: (deliveredAt - broadcast.startAt) / 1000,
       hubCpuUsPerDelivery: (cpu.broadcastCpuSecs * 1e6) / (k * n),
+      steadyMsPerBroadcast: steady.msPerBroadcast,
     }
   } finally {
     for (const s of spokes) s.send({ close: true })
@@ -147,10 +153,10 @@ export async function runScale() {
 }
 
 export function renderScale(rows) {
-  const head = ['spokes', 'hub workers', 'spoke liveness', 'all connected s', 'hub admitted all s', 'admitted after last connect s', 'hub RSS KiB/spoke', 'idle hub CPU %', 'loop delay p99 ms (admission / idle)', 'broadcast deliveries/s', 'hub CPU µs/delivery']
+  const head = ['spokes', 'hub workers', 'spoke liveness', 'all connected s', 'hub admitted all s', 'admitted after last connect s', 'hub RSS KiB/spoke', 'idle hub CPU %', 'loop delay p99 ms (admission / idle)', 'broadcast deliveries/s', 'hub CPU µs/delivery', 'ms per broadcast, one per tick']
   const body = rows.map((r) =>
     r.error
-      ? [r.spokes, r.workers, r.variant ?? 'heartbeat 1 s (default)', `failed: ${r.error}`, '', '', '', '', '', '', '']
+      ? [r.spokes, r.workers, r.variant ?? 'heartbeat 1 s (default)', `failed: ${r.error}`, '', '', '', '', '', '', '', '']
       : [
           fmt(r.spokes),
           r.workers,
@@ -163,6 +169,7 @@ export function renderScale(rows) {
           `${fmt(r.admissionLoopP99Ms, 1)} / ${fmt(r.idleLoopP99Ms, 1)}`,
           fmt(r.broadcastDeliveriesPerSec),
           fmt(r.hubCpuUsPerDelivery, 2),
+          fmt(r.steadyMsPerBroadcast, 2),
         ],
   )
   return markdownTable([head, ...body])
