@@ -63,7 +63,7 @@ const yieldMacrotask = () => new Promise((resolve) => setImmediate(resolve))
 // length, UTF-8 JSON) and handed to the native pump once per tick, when it fills, or
 // when another target sends: one native call per burst instead of one per event. A hub's
 // broadcasts are staged here too, so that they keep their order with each target's events.
-const staging = new Staging({ broadcastFrames: (outlets, frames) => broadcastFrames(outlets, frames) })
+const staging = new Staging({ broadcastFrames })
 
 /**
  * Hands `frames` to the pumps of `outlets` in one native call. Per outlet, the bytes its

@@ -182,7 +182,7 @@ class Staging {
   }
 
   #commitBroadcast() {
-    const { outlets, frames } = this.#broadcast
+    const { outlets, frames, bytes } = this.#broadcast
     this.#broadcast = null
     let buffered
     try {
@@ -195,7 +195,7 @@ class Staging {
       // -2: closed since; the frames are lost as anything in flight is, and the close event
       // says why. -1 (full) cannot happen: staging counted more than the pump holds.
       if (buffered[i] >= 0) outlets[i].buffered = buffered[i]
-      else if (buffered[i] === -1) outlets[i].onError(bufferFull(outlets[i].buffered, frames[0].length, outlets[i].maxBuffered))
+      else if (buffered[i] === -1) outlets[i].onError(bufferFull(outlets[i].buffered, bytes, outlets[i].maxBuffered))
     }
   }
 
