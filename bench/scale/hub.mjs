@@ -1,11 +1,13 @@
 // The hub process of the scale benchmark. Commands arrive as JSON lines on stdin, answers
 // leave as JSON lines on stdout: {"ready": ticket}, then
-//   {"expect": N}        -> {"admitted": N, "at": epoch ms, "rssBytes", "loopP99Ms"}
+//   {"expect": N}        -> {"admitted": N, "at": epoch ms, "rssBytes", "loopP99Ms", "drops"}
 //   {"idle": ms}         -> {"idle": {cpuPercent, loopP99Ms, rssBytes}}
 //   {"broadcast": K}     -> {"broadcast": {sent, calls, startAt}} once K events are queued
 //   {"steady": K}        -> {"steady": {msPerBroadcast}}: K broadcasts, one per tick, and
 //                           the hub's event-loop time each took (the call and its hand-over)
+//   {"cpu": true}        -> {"cpu": {broadcastCpuSecs, drops}}: CPU since the broadcast began
 //   {"close": true}      -> exits
+// "drops" counts datagrams the kernel dropped at the hub's socket so far.
 import { readFileSync, readdirSync } from 'node:fs'
 import { createInterface } from 'node:readline'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
@@ -29,7 +31,26 @@ if (process.env.BENCH_SCALE_TRACE) {
   setInterval(() => process.stderr.write(`hub: ${hub.spokes.length} spokes, ${disconnects} disconnects (${replaced} replaced), ${errors} errors\n`), 1000).unref()
 }
 const baseRss = process.memoryUsage.rss()
+const port = (await endpoint.addr()).directAddresses[0].split(':').pop()
 out({ ready: endpoint.ticket(), rssBytes: baseRss })
+
+/**
+ * Datagrams the kernel dropped at this hub's UDP socket because its receive buffer was full
+ * (Linux, /proc/net/udp's last column). Each one is a packet that QUIC sends again later.
+ */
+function socketDrops() {
+  const hex = Number(port).toString(16).toUpperCase().padStart(4, '0')
+  let drops = 0
+  for (const file of ['/proc/net/udp', '/proc/net/udp6']) {
+    try {
+      for (const line of readFileSync(file, 'utf8').split('\n').slice(1)) {
+        const f = line.trim().split(/\s+/)
+        if (f[1]?.endsWith(`:${hex}`)) drops += Number(f[f.length - 1])
+      }
+    } catch {}
+  }
+  return drops
+}
 
 // Samples are the timer interval plus the lag; the interval is taken off.
 const RESOLUTION_MS = 5
@@ -57,7 +78,7 @@ async function admitted(n) {
   const at = Date.now()
   loop.disable()
   if (process.env.BENCH_SCALE_TRACE) process.stderr.write(`hub threads' CPU s at admission: ${JSON.stringify(threadCpu())}\n`)
-  return { admitted: n, at, rssBytes: process.memoryUsage.rss(), baseRssBytes: baseRss, loopP99Ms: p99(), disconnects, replaced }
+  return { admitted: n, at, rssBytes: process.memoryUsage.rss(), baseRssBytes: baseRss, loopP99Ms: p99(), disconnects, replaced, drops: socketDrops() }
 }
 
 async function idle(ms) {
@@ -104,7 +125,7 @@ for await (const line of createInterface({ input: process.stdin })) {
   else if (cmd.cpu) {
     // CPU since the broadcast began, asked for once every spoke has had it.
     const used = process.cpuUsage(broadcastCpu)
-    out({ cpu: { broadcastCpuSecs: (used.user + used.system) / 1e6 } })
+    out({ cpu: { broadcastCpuSecs: (used.user + used.system) / 1e6, drops: socketDrops() } })
   } else if (cmd.close) break
 }
 // Leaving the loop does not release stdin, and the parent keeps its end open: without

@@ -2,12 +2,14 @@
 // each spoke its own endpoint. For each size: time until all are admitted, hub RSS per
 // spoke, hub CPU while idle (keep-alives and heartbeats only), the hub's event-loop delay,
 // hub.broadcast deliveries/s across all spokes, and the hub's event-loop time per broadcast
-// when it broadcasts once per tick. At the largest size it runs again with
+// when it broadcasts once per tick, and the datagrams the kernel dropped at the hub's socket
+// (the admission tail is mostly these, resent after QUIC's timeouts). At the largest size it runs again with
 // a 2 s heartbeat and with no heartbeat (acks off), to show what the default liveness costs.
 //   node bench/scale/run.mjs                      100, 500 and 1,000 spokes (+ 2 variants)
 //   BENCH_SCALE_VARIANTS=0                        without the variants
 //   BENCH_SPOKES=1000 BENCH_WORKERS=1,2 node bench/scale/run.mjs
 import { spawn } from 'node:child_process'
+import { readFileSync } from 'node:fs'
 import { createInterface } from 'node:readline'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -18,6 +20,9 @@ const PROCESSES = 4
 const SIZES = (process.env.BENCH_SPOKES ?? '100,500,1000').split(',').map(Number)
 const WORKERS = (process.env.BENCH_WORKERS ?? '1').split(',').map(Number)
 const IDLE_MS = 5_000
+// Idle is measured this long after admission: in the first seconds after their handshakes
+// the connections still probe paths and MTU, which doubled the figure when admission was quick.
+const SETTLE_MS = 5_000
 const DELIVERIES = 200_000
 // Then broadcasts one per tick: what each costs the hub's event loop.
 const STEADY = 300
@@ -82,6 +87,7 @@ async function measure(n, workers, { variant, env = {} } = {}) {
     const connected = await bounded(Promise.all(spokes.map((s) => s.next('connected'))), 'spokes connect')
     const admitted = await bounded(hub.next('admitted'), 'hub admission')
     const lastConnect = Math.max(...connected.map((c) => c.lastAt))
+    await new Promise((resolve) => setTimeout(resolve, SETTLE_MS))
     hub.send({ idle: IDLE_MS })
     const { idle } = await bounded(hub.next('idle'), 'idle')
     const k = Math.max(10, Math.round(DELIVERIES / n))
@@ -111,6 +117,8 @@ async function measure(n, workers, { variant, env = {} } = {}) {
       broadcastLoopSecs: broadcast.loopMs / 1000,
       broadcastSecs: (deliveredAt - broadcast.startAt) / 1000,
       hubCpuUsPerDelivery: (cpu.broadcastCpuSecs * 1e6) / (k * n),
+      admissionDrops: admitted.drops,
+      broadcastDrops: cpu.drops - admitted.drops,
       steadyMsPerBroadcast: steady.msPerBroadcast,
     }
   } finally {
@@ -153,10 +161,10 @@ export async function runScale() {
 }
 
 export function renderScale(rows) {
-  const head = ['spokes', 'hub workers', 'spoke liveness', 'all connected s', 'hub admitted all s', 'admitted after last connect s', 'hub RSS KiB/spoke', 'idle hub CPU %', 'loop delay p99 ms (admission / idle)', 'broadcast deliveries/s', 'hub CPU µs/delivery', 'ms per broadcast, one per tick']
+  const head = ['spokes', 'hub workers', 'spoke liveness', 'all connected s', 'hub admitted all s', 'admitted after last connect s', 'hub RSS KiB/spoke', 'idle hub CPU %', 'loop delay p99 ms (admission / idle)', 'broadcast deliveries/s', 'hub CPU µs/delivery', 'ms per broadcast, one per tick', 'hub socket drops (admission / broadcast)']
   const body = rows.map((r) =>
     r.error
-      ? [r.spokes, r.workers, r.variant ?? 'heartbeat 1 s (default)', `failed: ${r.error}`, '', '', '', '', '', '', '', '']
+      ? [r.spokes, r.workers, r.variant ?? 'heartbeat 1 s (default)', `failed: ${r.error}`, '', '', '', '', '', '', '', '', '']
       : [
           fmt(r.spokes),
           r.workers,
@@ -170,9 +178,21 @@ export function renderScale(rows) {
           fmt(r.broadcastDeliveriesPerSec),
           fmt(r.hubCpuUsPerDelivery, 2),
           fmt(r.steadyMsPerBroadcast, 2),
+          `${fmt(r.admissionDrops)} / ${fmt(r.broadcastDrops)}`,
         ],
   )
-  return markdownTable([head, ...body])
+  return `${markdownTable([head, ...body])}\n\n${receiveBufferNote()}`
+}
+
+/** The cap on a socket's receive buffer here: iroh asks for 7 MiB, Linux grants at most this. */
+function receiveBufferNote() {
+  let max
+  try {
+    max = Number(readFileSync('/proc/sys/net/core/rmem_max', 'utf8'))
+  } catch {
+    return 'net.core.rmem_max: unknown'
+  }
+  return `net.core.rmem_max: ${fmt(max)} bytes (iroh asks for ${fmt(7 * 2 ** 20)} per socket; Linux grants at most this)`
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
