@@ -1,7 +1,7 @@
 // The hub process of the scale benchmark. Commands arrive as JSON lines on stdin, answers
 // leave as JSON lines on stdout: {"ready": ticket}, then
 //   {"expect": N}        -> {"admitted": N, "at": epoch ms, "rssBytes", "loopP99Ms", "drops"}
-//   {"idle": ms}         -> {"idle": {cpuPercent, loopP99Ms, rssBytes}}
+//   {"idle": ms}         -> {"idle": {cpuPercent, loopP99Ms, rssBytes, drops}}
 //   {"broadcast": K}     -> {"broadcast": {sent, calls, startAt}} once K events are queued
 //   {"steady": K}        -> {"steady": {msPerBroadcast}}: K broadcasts, one per tick, and
 //                           the hub's event-loop time each took (the call and its hand-over)
@@ -90,7 +90,7 @@ async function idle(ms) {
   const used = process.cpuUsage(cpu)
   const wall = performance.now() - start
   loop.disable()
-  return { cpuPercent: ((used.user + used.system) / 1000 / wall) * 100, loopP99Ms: p99(), rssBytes: process.memoryUsage.rss() }
+  return { cpuPercent: ((used.user + used.system) / 1000 / wall) * 100, loopP99Ms: p99(), rssBytes: process.memoryUsage.rss(), drops: socketDrops() }
 }
 
 let broadcastCpu = null

@@ -3,8 +3,9 @@
 // spoke, hub CPU while idle (keep-alives and heartbeats only), the hub's event-loop delay,
 // hub.broadcast deliveries/s across all spokes, and the hub's event-loop time per broadcast
 // when it broadcasts once per tick, and the datagrams the kernel dropped at the hub's socket
-// (the admission tail is mostly these, resent after QUIC's timeouts). At the largest size it runs again with
-// a 2 s heartbeat and with no heartbeat (acks off), to show what the default liveness costs.
+// (the admission tail is mostly these, resent after QUIC's timeouts). At the largest size it
+// runs again with a 2 s heartbeat and with no heartbeat (acks off), to show what the default
+// liveness costs.
 //   node bench/scale/run.mjs                      100, 500 and 1,000 spokes (+ 2 variants)
 //   BENCH_SCALE_VARIANTS=0                        without the variants
 //   BENCH_SPOKES=1000 BENCH_WORKERS=1,2 node bench/scale/run.mjs
@@ -118,7 +119,7 @@ async function measure(n, workers, { variant, env = {} } = {}) {
       broadcastSecs: (deliveredAt - broadcast.startAt) / 1000,
       hubCpuUsPerDelivery: (cpu.broadcastCpuSecs * 1e6) / (k * n),
       admissionDrops: admitted.drops,
-      broadcastDrops: cpu.drops - admitted.drops,
+      broadcastDrops: cpu.drops - idle.drops,
       steadyMsPerBroadcast: steady.msPerBroadcast,
     }
   } finally {
