@@ -3,7 +3,7 @@
 // spoke, hub CPU while idle (keep-alives and heartbeats only), the hub's event-loop delay,
 // hub.broadcast deliveries/s across all spokes, and the hub's event-loop time per broadcast
 // when it broadcasts once per tick, and the datagrams the kernel dropped at the hub's socket
-// (the admission tail is mostly these, resent after QUIC's timeouts). At the largest size it
+// (QUIC resends them after a timeout; a larger buffer shortened admission). At the largest size it
 // runs again with a 2 s heartbeat and with no heartbeat (acks off), to show what the default
 // liveness costs.
 //   node bench/scale/run.mjs                      100, 500 and 1,000 spokes (+ 2 variants)
