@@ -22,7 +22,7 @@ const SIZES = (process.env.BENCH_SPOKES ?? '100,500,1000').split(',').map(Number
 const WORKERS = (process.env.BENCH_WORKERS ?? '1').split(',').map(Number)
 const IDLE_MS = 5_000
 // Idle is measured this long after admission: in the first seconds after their handshakes
-// the connections still probe paths and MTU, which doubled the figure when admission was quick.
+// the connections still finish setting up: 4x the datagrams, 2x the CPU when admission was quick.
 const SETTLE_MS = 5_000
 const DELIVERIES = 200_000
 // Then broadcasts one per tick: what each costs the hub's event loop.
