@@ -93,7 +93,9 @@ async fn open(conn: &Connection) -> Res<(SendStream, RecvStream)> {
 fn event_bytes(workload: &str) -> Vec<u8> {
     let event = match workload {
         "large" => json!({ "type": "blob", "detail": "x".repeat(64 * 1024) }),
-        _ => json!({ "type": "call.requested", "detail": { "id": "0123456789abcdef", "op": "echo", "args": [1, 2, 3], "ts": 1_700_000_000u64 } }),
+        _ => {
+            json!({ "type": "call.requested", "detail": { "id": "0123456789abcdef", "op": "echo", "args": [1, 2, 3], "ts": 1_700_000_000u64 } })
+        }
     };
     serde_json::to_vec(&event).expect("static JSON")
 }

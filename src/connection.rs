@@ -53,7 +53,12 @@ impl From<&[PathSnapshot]> for PathState {
             path_type: paths::path_type(snapshot).as_str().to_string(),
             paths: snapshot
                 .iter()
-                .map(|p| PathInfo { kind: p.kind.as_str().to_string(), remote_addr: p.remote.clone(), rtt_ms: p.rtt_ms, selected: p.selected })
+                .map(|p| PathInfo {
+                    kind: p.kind.as_str().to_string(),
+                    remote_addr: p.remote.clone(),
+                    rtt_ms: p.rtt_ms,
+                    selected: p.selected,
+                })
                 .collect(),
         }
     }
@@ -102,12 +107,16 @@ impl Connection {
     {
         let state = self.state.clone();
         let cancel = token_of(cancel);
-        spawn(env, self.state.track(async move {
-            let conn = state.handle().map_err(|e| state.closed_error(&e))?;
-            let next = async { wait(conn).await.map_err(|e| state.closed_error(&e)) };
-            let value = guarded(next, cancel, &state.closing, || Err(state.closed_error(&ConnectionError::LocallyClosed))).await?;
-            Ok(then(value, &state))
-        }))
+        spawn(
+            env,
+            self.state.track(async move {
+                let conn = state.handle().map_err(|e| state.closed_error(&e))?;
+                let next = async { wait(conn).await.map_err(|e| state.closed_error(&e)) };
+                let value =
+                    guarded(next, cancel, &state.closing, || Err(state.closed_error(&ConnectionError::LocallyClosed))).await?;
+                Ok(then(value, &state))
+            }),
+        )
     }
 }
 
@@ -129,31 +138,39 @@ impl Connection {
     #[napi(catch_unwind, ts_return_type = "Promise<BiStream>")]
     pub fn open_bi<'env>(&self, env: &'env Env) -> napi::Result<PromiseRaw<'env, BiStream>> {
         let state = self.state.clone();
-        spawn(env, self.state.track(async move {
-            let conn = state.handle().map_err(|e| state.closed_error(&e))?;
-            let (send, recv) = conn.open_bi().await.map_err(|e| state.closed_error(&e))?;
-            Ok(BiStream { send: SendStream::new(send, &state), recv: RecvStream::new(recv, &state) })
-        }))
+        spawn(
+            env,
+            self.state.track(async move {
+                let conn = state.handle().map_err(|e| state.closed_error(&e))?;
+                let (send, recv) = conn.open_bi().await.map_err(|e| state.closed_error(&e))?;
+                Ok(BiStream { send: SendStream::new(send, &state), recv: RecvStream::new(recv, &state) })
+            }),
+        )
     }
 
     /// Waits for the peer to open a bidirectional stream.
     #[napi(catch_unwind, ts_return_type = "Promise<BiStream>")]
     pub fn accept_bi<'env>(&self, env: &'env Env, cancel: Option<&CancelToken>) -> napi::Result<PromiseRaw<'env, BiStream>> {
-        self.wait_for(env, cancel, |conn| async move { conn.accept_bi().await }, |(send, recv), state| BiStream {
-            send: SendStream::new(send, state),
-            recv: RecvStream::new(recv, state),
-        })
+        self.wait_for(
+            env,
+            cancel,
+            |conn| async move { conn.accept_bi().await },
+            |(send, recv), state| BiStream { send: SendStream::new(send, state), recv: RecvStream::new(recv, state) },
+        )
     }
 
     /// Opens a unidirectional (send-only) stream.
     #[napi(catch_unwind, ts_return_type = "Promise<SendStream>")]
     pub fn open_uni<'env>(&self, env: &'env Env) -> napi::Result<PromiseRaw<'env, SendStream>> {
         let state = self.state.clone();
-        spawn(env, self.state.track(async move {
-            let conn = state.handle().map_err(|e| state.closed_error(&e))?;
-            let send = conn.open_uni().await.map_err(|e| state.closed_error(&e))?;
-            Ok(SendStream::new(send, &state))
-        }))
+        spawn(
+            env,
+            self.state.track(async move {
+                let conn = state.handle().map_err(|e| state.closed_error(&e))?;
+                let send = conn.open_uni().await.map_err(|e| state.closed_error(&e))?;
+                Ok(SendStream::new(send, &state))
+            }),
+        )
     }
 
     /// Waits for the peer to open a unidirectional stream.
@@ -203,10 +220,7 @@ impl Connection {
 
     #[napi(catch_unwind)]
     pub fn stats(&self) -> ConnectionStats {
-        self.state
-            .with(connection_state::stats_of)
-            .or_else(|| self.state.last_stats())
-            .unwrap_or_default()
+        self.state.with(connection_state::stats_of).or_else(|| self.state.last_stats()).unwrap_or_default()
     }
 
     /// The open network paths.
@@ -280,13 +294,16 @@ impl Connection {
     #[napi(catch_unwind, ts_return_type = "Promise<CloseInfo>")]
     pub fn closed<'env>(&self, env: &'env Env) -> napi::Result<PromiseRaw<'env, CloseInfo>> {
         let state = self.state.clone();
-        spawn(env, self.state.track(async move {
-            let err = match state.handle() {
-                Ok(conn) => conn.closed().await,
-                Err(err) => err,
-            };
-            Ok(state.close_info(&err))
-        }))
+        spawn(
+            env,
+            self.state.track(async move {
+                let err = match state.handle() {
+                    Ok(conn) => conn.closed().await,
+                    Err(err) => err,
+                };
+                Ok(state.close_info(&err))
+            }),
+        )
     }
 
     /// Why the connection closed, or `null` while it is open.
@@ -322,7 +339,6 @@ impl Connection {
         Ok(())
     }
 }
-
 
 /// The open paths of `conn` now.
 fn path_snapshot(conn: &iroh::endpoint::Connection) -> Vec<PathSnapshot> {

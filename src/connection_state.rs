@@ -241,16 +241,12 @@ impl ConnState {
 
 fn close_info_of(err: &ConnectionError) -> CloseInfo {
     let (code, reason, kind) = match err {
-        ConnectionError::ApplicationClosed(c) => (
-            c.error_code.into_inner() as f64,
-            String::from_utf8_lossy(&c.reason).into_owned(),
-            "remote",
-        ),
-        ConnectionError::ConnectionClosed(c) => (
-            u64::from(c.error_code) as f64,
-            String::from_utf8_lossy(&c.reason).into_owned(),
-            "transport",
-        ),
+        ConnectionError::ApplicationClosed(c) => {
+            (c.error_code.into_inner() as f64, String::from_utf8_lossy(&c.reason).into_owned(), "remote")
+        }
+        ConnectionError::ConnectionClosed(c) => {
+            (u64::from(c.error_code) as f64, String::from_utf8_lossy(&c.reason).into_owned(), "transport")
+        }
         ConnectionError::TimedOut => (0.0, "idle timeout".to_string(), "timeout"),
         ConnectionError::Reset => (0.0, "reset by peer".to_string(), "reset"),
         ConnectionError::LocallyClosed => (0.0, "closed locally".to_string(), "local"),

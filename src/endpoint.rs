@@ -9,21 +9,21 @@ use iroh::endpoint::{presets, IdleTimeout, QuicTransportConfig, VarInt};
 use iroh::{EndpointAddr, RelayConfig, RelayMap, RelayMode, SecretKey};
 use iroh_relay::tls::CaTlsConfig;
 use iroh_relay::RelayQuicConfig;
-use rustls_pki_types::CertificateDer;
 use napi::bindgen_prelude::{Either, Function, PromiseRaw};
 use napi::Env;
 use napi_derive::napi;
+use rustls_pki_types::CertificateDer;
 use tokio::sync::{mpsc, Mutex};
 use tokio_util::sync::CancellationToken;
 
-use alkdev_iroh_core::certificates;
 use crate::connection::Connection;
 use crate::connection_state::ConnOwner;
-use crate::relay_server::RelayInfo;
 use crate::error::{CodedError, ErrorCode, IrohError, IrohResult};
-use alkdev_iroh_core::identity;
 use crate::js_callback::{notify, weak_callback, WeakCallback};
 use crate::pending::{blocking, guarded, spawn, token_of, CancelToken};
+use crate::relay_server::RelayInfo;
+use alkdev_iroh_core::certificates;
+use alkdev_iroh_core::identity;
 
 /// Bytes a peer may send on a connection beyond what was read (QUIC flow control).
 pub const CONNECTION_RECEIVE_WINDOW: u32 = 8 * 1024 * 1024;
@@ -113,16 +113,9 @@ struct Config {
 impl Config {
     /// Runs on a tokio worker: reading or creating the key file is blocking I/O.
     fn from_options(o: EndpointOptions) -> IrohResult<Self> {
-        let alpns = o
-            .alpns
-            .unwrap_or_default()
-            .iter()
-            .map(|a| identity::validate_alpn(a))
-            .collect::<IrohResult<Vec<_>>>()?;
+        let alpns = o.alpns.unwrap_or_default().iter().map(|a| identity::validate_alpn(a)).collect::<IrohResult<Vec<_>>>()?;
         let secret_key = match (&o.secret_key, &o.secret_key_path) {
-            (Some(_), Some(_)) => {
-                return Err(IrohError::invalid_argument("pass either secretKey or secretKeyPath, not both"))
-            }
+            (Some(_), Some(_)) => return Err(IrohError::invalid_argument("pass either secretKey or secretKeyPath, not both")),
             (Some(k), None) => identity::parse_secret_key(k)?,
             (None, Some(p)) => identity::load_or_create_secret_key(std::path::Path::new(p))?,
             (None, None) => identity::generate_secret_key(),
@@ -140,9 +133,7 @@ impl Config {
             },
             Some(Either::B(list)) => {
                 if list.relays.is_empty() {
-                    return Err(IrohError::invalid_argument(
-                        "relayMode.relays is empty: use 'disabled' to run without relays",
-                    ));
+                    return Err(IrohError::invalid_argument("relayMode.relays is empty: use 'disabled' to run without relays"));
                 }
                 Relays::Custom(list.relays.iter().map(relay_config).collect::<IrohResult<_>>()?)
             }
@@ -152,9 +143,7 @@ impl Config {
             Some("n0") => true,
             Some("none") => false,
             Some(other) => {
-                return Err(IrohError::invalid_argument(format!(
-                    "addressLookup must be 'n0' or 'none', got {other:?}"
-                )))
+                return Err(IrohError::invalid_argument(format!("addressLookup must be 'n0' or 'none', got {other:?}")))
             }
         };
         let bind_addr = o.bind_addr.as_deref().map(identity::parse_socket_addr).transpose()?;
@@ -181,23 +170,11 @@ impl Config {
                 ));
             }
         }
-        Ok(Self {
-            alpns,
-            secret_key,
-            relays,
-            bind_addr,
-            relay_only,
-            relay_roots,
-            n0_lookup,
-            idle_timeout,
-            keep_alive,
-        })
+        Ok(Self { alpns, secret_key, relays, bind_addr, relay_only, relay_roots, n0_lookup, idle_timeout, keep_alive })
     }
 
     async fn bind(self) -> IrohResult<iroh::Endpoint> {
-        let mut builder = iroh::Endpoint::builder(presets::Minimal)
-            .secret_key(self.secret_key)
-            .alpns(self.alpns);
+        let mut builder = iroh::Endpoint::builder(presets::Minimal).secret_key(self.secret_key).alpns(self.alpns);
         builder = builder.relay_mode(match self.relays {
             Relays::Default => RelayMode::Default,
             Relays::Disabled => RelayMode::Disabled,
@@ -228,18 +205,14 @@ impl Config {
             .receive_window(VarInt::from_u32(CONNECTION_RECEIVE_WINDOW))
             .stream_receive_window(VarInt::from_u32(STREAM_RECEIVE_WINDOW));
         if let Some(idle) = self.idle_timeout {
-            let idle = IdleTimeout::try_from(idle)
-                .map_err(|_| IrohError::invalid_argument("idleTimeoutMs is too large"))?;
+            let idle = IdleTimeout::try_from(idle).map_err(|_| IrohError::invalid_argument("idleTimeoutMs is too large"))?;
             transport = transport.max_idle_timeout(Some(idle));
         }
         if let Some(keep) = self.keep_alive {
             transport = transport.keep_alive_interval(keep);
         }
         builder = builder.transport_config(transport.build());
-        builder
-            .bind()
-            .await
-            .map_err(|e| IrohError::new(ErrorCode::Bind, format!("cannot bind the endpoint: {e}")))
+        builder.bind().await.map_err(|e| IrohError::new(ErrorCode::Bind, format!("cannot bind the endpoint: {e}")))
     }
 }
 
@@ -374,24 +347,27 @@ impl Endpoint {
         let shared = self.shared.clone();
         let cancel = token_of(cancel);
         let ms = timeout_ms.unwrap_or(DEFAULT_ONLINE_TIMEOUT_MS);
-        spawn(env, self.shared.owner.tasks.track_future(async move {
-            if shared.owner.closed.is_cancelled() {
-                return Err(IrohError::endpoint_closed());
-            }
-            if !shared.has_relays {
-                return Err(IrohError::new(
-                    ErrorCode::NoRelay,
-                    "relays are disabled on this endpoint, so it never goes online through one",
-                ));
-            }
-            let ep = shared.handle()?;
-            let wait = async move {
-                tokio::time::timeout(Duration::from_millis(u64::from(ms)), ep.online())
-                    .await
-                    .map_err(|_| IrohError::new(ErrorCode::Timeout, format!("no relay was reachable within {ms} ms")))
-            };
-            guarded(wait, cancel, &shared.owner.closed, || Err(IrohError::endpoint_closed())).await
-        }))
+        spawn(
+            env,
+            self.shared.owner.tasks.track_future(async move {
+                if shared.owner.closed.is_cancelled() {
+                    return Err(IrohError::endpoint_closed());
+                }
+                if !shared.has_relays {
+                    return Err(IrohError::new(
+                        ErrorCode::NoRelay,
+                        "relays are disabled on this endpoint, so it never goes online through one",
+                    ));
+                }
+                let ep = shared.handle()?;
+                let wait = async move {
+                    tokio::time::timeout(Duration::from_millis(u64::from(ms)), ep.online())
+                        .await
+                        .map_err(|_| IrohError::new(ErrorCode::Timeout, format!("no relay was reachable within {ms} ms")))
+                };
+                guarded(wait, cancel, &shared.owner.closed, || Err(IrohError::endpoint_closed())).await
+            }),
+        )
     }
 
     /// Dials a peer. `target` is a node id, a ticket or an `addr()`-shaped object. Reports
@@ -433,14 +409,12 @@ impl Endpoint {
                     }
                 };
                 let result = match timeout_ms {
-                    Some(ms) => tokio::time::timeout(Duration::from_millis(ms as u64), connecting)
-                        .await
-                        .map_err(|_| {
-                            IrohError::new(
-                                ErrorCode::ConnectTimeout,
-                                format!("no connection to {} within {ms} ms", remote.fmt_short()),
-                            )
-                        })?,
+                    Some(ms) => tokio::time::timeout(Duration::from_millis(ms as u64), connecting).await.map_err(|_| {
+                        IrohError::new(
+                            ErrorCode::ConnectTimeout,
+                            format!("no connection to {} within {ms} ms", remote.fmt_short()),
+                        )
+                    })?,
                     None => connecting.await,
                 };
                 result.map_err(|e| {
@@ -517,7 +491,12 @@ impl Endpoint {
     /// Runs `op` (given the endpoint's state and the caller's cancel token) where the
     /// endpoint's close waits for it, and reports its outcome through the weak callback
     /// `done`.
-    fn settle_connection<F, Fut>(&self, cancel: Option<&CancelToken>, done: Function<ConnectionSettled, ()>, op: F) -> Result<(), CodedError>
+    fn settle_connection<F, Fut>(
+        &self,
+        cancel: Option<&CancelToken>,
+        done: Function<ConnectionSettled, ()>,
+        op: F,
+    ) -> Result<(), CodedError>
     where
         F: FnOnce(Arc<Shared>, Option<CancellationToken>) -> Fut,
         Fut: std::future::Future<Output = IrohResult<Option<Connection>>> + Send + 'static,
@@ -527,11 +506,9 @@ impl Endpoint {
         napi::bindgen_prelude::spawn(async move {
             let settled = match fut.await {
                 Ok(connection) => ConnectionSettled { connection, error_code: None, error_message: None },
-                Err(e) => ConnectionSettled {
-                    connection: None,
-                    error_code: Some(e.code().to_string()),
-                    error_message: Some(e.message),
-                },
+                Err(e) => {
+                    ConnectionSettled { connection: None, error_code: Some(e.code().to_string()), error_message: Some(e.message) }
+                }
             };
             notify(&done, settled);
         });

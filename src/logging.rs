@@ -4,12 +4,12 @@
 use std::sync::OnceLock;
 
 use napi_derive::napi;
+use tracing_subscriber::filter::Targets;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
-use tracing_subscriber::filter::Targets;
 use tracing_subscriber::{reload, Registry};
 
-use crate::error::{IrohError, CodedError};
+use crate::error::{CodedError, IrohError};
 
 // `Targets` rather than `EnvFilter`: the same `target=level,level` directives without
 // span and field filters, and without the regex engine they need (about 1 MB of binary).
@@ -33,9 +33,7 @@ fn parse_filter(level: &str) -> Result<Targets, IrohError> {
 pub fn set_log_level(level: String) -> Result<(), CodedError> {
     let filter = parse_filter(&level)?;
     if let Some(handle) = FILTER.get() {
-        return handle
-            .reload(filter)
-            .map_err(|e| IrohError::new(crate::error::ErrorCode::Internal, e.to_string()).into());
+        return handle.reload(filter).map_err(|e| IrohError::new(crate::error::ErrorCode::Internal, e.to_string()).into());
     }
     let (layer, handle) = reload::Layer::new(filter);
     let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_ansi(false);

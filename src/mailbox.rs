@@ -42,7 +42,10 @@ thread_local! {
 /// address. Called once by `lib/mailbox.js`.
 #[napi(catch_unwind)]
 pub fn open_mailbox(
-    #[napi(ts_arg_type = "(to: number, mail: PumpMessage | PathState | CloseInfo) => void")] deliver: Function<FnArgs<(u32, Mail)>, ()>,
+    #[napi(ts_arg_type = "(to: number, mail: PumpMessage | PathState | CloseInfo) => void")] deliver: Function<
+        FnArgs<(u32, Mail)>,
+        (),
+    >,
 ) -> Result<(), CodedError> {
     let tsfn = deliver
         .build_threadsafe_function()
@@ -65,7 +68,8 @@ impl Address {
     /// The address `to` in this JS thread's mailbox. Call on the JS thread.
     pub fn new(to: u32) -> IrohResult<Self> {
         let mailbox = MAILBOX.with(|m| m.borrow().clone());
-        let mailbox = mailbox.ok_or_else(|| IrohError::new(ErrorCode::Internal, "the mailbox is not open: load the addon through lib/"))?;
+        let mailbox =
+            mailbox.ok_or_else(|| IrohError::new(ErrorCode::Internal, "the mailbox is not open: load the addon through lib/"))?;
         Ok(Address { mailbox, to })
     }
 

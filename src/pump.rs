@@ -27,9 +27,9 @@ use napi_derive::napi;
 use tokio::sync::oneshot;
 
 pub use message::{PumpCloseCode, PumpCloseCodes, PumpClosed, PumpMessage};
-pub use trace::{pump_trace_enabled, PumpTraceStamps};
 use reader::{read_loop, FrameLimits};
 use shared::PumpShared;
+pub use trace::{pump_trace_enabled, PumpTraceStamps};
 use writer::write_loop;
 
 use crate::connection::Connection;

@@ -12,10 +12,10 @@ use napi::Env;
 use napi_derive::napi;
 use tokio::sync::Mutex;
 
-use alkdev_iroh_core::certificates::{self, ServerIdentity};
 use crate::error::{ErrorCode, IrohError, IrohResult};
-use alkdev_iroh_core::identity;
 use crate::pending::{blocking, spawn};
+use alkdev_iroh_core::certificates::{self, ServerIdentity};
+use alkdev_iroh_core::identity;
 
 /// Options for `startRelayServer`.
 #[napi(object)]
@@ -134,7 +134,10 @@ impl RelayServer {
 
 /// Starts a relay server.
 #[napi(catch_unwind, ts_return_type = "Promise<RelayServer>")]
-pub fn start_relay_server<'env>(env: &'env Env, options: Option<RelayServerOptions>) -> napi::Result<PromiseRaw<'env, RelayServer>> {
+pub fn start_relay_server<'env>(
+    env: &'env Env,
+    options: Option<RelayServerOptions>,
+) -> napi::Result<PromiseRaw<'env, RelayServer>> {
     let options = options.unwrap_or(RelayServerOptions {
         bind_addr: None,
         quic_port: None,

@@ -20,10 +20,9 @@ fn stream_ended() -> IrohError {
 
 pub(crate) fn write_error(e: WriteError, conn: &ConnState) -> IrohError {
     match e {
-        WriteError::Stopped(code) => IrohError::new(
-            ErrorCode::StreamStopped,
-            format!("the peer stopped reading this stream (code {code})"),
-        ),
+        WriteError::Stopped(code) => {
+            IrohError::new(ErrorCode::StreamStopped, format!("the peer stopped reading this stream (code {code})"))
+        }
         WriteError::ConnectionLost(e) => conn.closed_error(&e),
         WriteError::ClosedStream => IrohError::new(ErrorCode::StreamClosed, "the stream is already finished or reset"),
         other => IrohError::new(ErrorCode::StreamClosed, other.to_string()),
@@ -32,9 +31,7 @@ pub(crate) fn write_error(e: WriteError, conn: &ConnState) -> IrohError {
 
 pub(crate) fn read_error(e: ReadError, conn: &ConnState) -> IrohError {
     match e {
-        ReadError::Reset(code) => {
-            IrohError::new(ErrorCode::StreamReset, format!("the peer reset this stream (code {code})"))
-        }
+        ReadError::Reset(code) => IrohError::new(ErrorCode::StreamReset, format!("the peer reset this stream (code {code})")),
         ReadError::ConnectionLost(e) => conn.closed_error(&e),
         ReadError::ClosedStream => IrohError::new(ErrorCode::StreamClosed, "the stream is already stopped"),
         other => IrohError::new(ErrorCode::StreamClosed, other.to_string()),
@@ -105,13 +102,22 @@ impl<S: Send + 'static> Half<S> {
 
     /// Ends the stream with `end` (a reset or a stop), which fails with `already` when it
     /// has ended, and ends the pending operations on it.
-    fn end<'env>(&self, env: &'env Env, end: impl FnOnce(&mut S) -> bool + Send + 'static, already: &'static str) -> napi::Result<PromiseRaw<'env, ()>> {
+    fn end<'env>(
+        &self,
+        env: &'env Env,
+        end: impl FnOnce(&mut S) -> bool + Send + 'static,
+        already: &'static str,
+    ) -> napi::Result<PromiseRaw<'env, ()>> {
         self.ended.cancel();
         let (stream, conn) = (self.stream.clone(), self.conn.clone());
         spawn(env, async move {
             let mut stream = stream.lock().await;
             let stream = stream.as_mut().ok_or_else(|| conn.gone())?;
-            if end(stream) { Ok(()) } else { Err(IrohError::new(ErrorCode::StreamClosed, already)) }
+            if end(stream) {
+                Ok(())
+            } else {
+                Err(IrohError::new(ErrorCode::StreamClosed, already))
+            }
         })
     }
 }
@@ -165,9 +171,7 @@ impl SendStream {
         self.0.run(env, None, |stream, conn| async move {
             let mut stream = stream.lock().await;
             let stream = stream.as_mut().ok_or_else(|| conn.gone())?;
-            stream
-                .finish()
-                .map_err(|_| IrohError::new(ErrorCode::StreamClosed, "the stream is already finished or reset"))
+            stream.finish().map_err(|_| IrohError::new(ErrorCode::StreamClosed, "the stream is already finished or reset"))
         })
     }
 
@@ -199,7 +203,12 @@ impl RecvStream {
 
     /// Reads up to `max` bytes; `null` at the end of the stream.
     #[napi(catch_unwind, ts_return_type = "Promise<Buffer | null>")]
-    pub fn read<'env>(&self, env: &'env Env, max: u32, cancel: Option<&CancelToken>) -> napi::Result<PromiseRaw<'env, Option<Buffer>>> {
+    pub fn read<'env>(
+        &self,
+        env: &'env Env,
+        max: u32,
+        cancel: Option<&CancelToken>,
+    ) -> napi::Result<PromiseRaw<'env, Option<Buffer>>> {
         self.0.run(env, cancel, move |stream, conn| async move {
             let mut stream = stream.lock().await;
             let stream = stream.as_mut().ok_or_else(|| conn.gone())?;
@@ -210,16 +219,20 @@ impl RecvStream {
 
     /// Reads exactly `n` bytes; fails with `ERR_IROH_UNEXPECTED_END` if the stream ends first.
     #[napi(catch_unwind, ts_return_type = "Promise<Buffer>")]
-    pub fn read_exact<'env>(&self, env: &'env Env, n: u32, cancel: Option<&CancelToken>) -> napi::Result<PromiseRaw<'env, Buffer>> {
+    pub fn read_exact<'env>(
+        &self,
+        env: &'env Env,
+        n: u32,
+        cancel: Option<&CancelToken>,
+    ) -> napi::Result<PromiseRaw<'env, Buffer>> {
         self.0.run(env, cancel, move |stream, conn| async move {
             let mut stream = stream.lock().await;
             let stream = stream.as_mut().ok_or_else(|| conn.gone())?;
             let mut buf = vec![0u8; n as usize];
             stream.read_exact(&mut buf).await.map_err(|e| match e {
-                iroh::endpoint::ReadExactError::FinishedEarly(got) => IrohError::new(
-                    ErrorCode::UnexpectedEnd,
-                    format!("the stream ended after {got} of {n} bytes"),
-                ),
+                iroh::endpoint::ReadExactError::FinishedEarly(got) => {
+                    IrohError::new(ErrorCode::UnexpectedEnd, format!("the stream ended after {got} of {n} bytes"))
+                }
                 iroh::endpoint::ReadExactError::ReadError(e) => read_error(e, &conn),
             })?;
             Ok(Buffer::from(buf))
@@ -228,7 +241,12 @@ impl RecvStream {
 
     /// Reads until the peer finishes the stream; fails with `ERR_IROH_TOO_LARGE` past `max` bytes.
     #[napi(catch_unwind, ts_return_type = "Promise<Buffer>")]
-    pub fn read_to_end<'env>(&self, env: &'env Env, max: u32, cancel: Option<&CancelToken>) -> napi::Result<PromiseRaw<'env, Buffer>> {
+    pub fn read_to_end<'env>(
+        &self,
+        env: &'env Env,
+        max: u32,
+        cancel: Option<&CancelToken>,
+    ) -> napi::Result<PromiseRaw<'env, Buffer>> {
         self.0.run(env, cancel, move |stream, conn| async move {
             let mut stream = stream.lock().await;
             let stream = stream.as_mut().ok_or_else(|| conn.gone())?;

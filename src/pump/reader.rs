@@ -17,10 +17,10 @@ use tokio::time::Instant;
 use super::message::PumpMessage;
 use super::shared::PumpShared;
 use super::trace::now_ns;
-use alkdev_iroh_core::trace::Stage;
 use crate::endpoint::CONNECTION_RECEIVE_WINDOW;
 use crate::error::{ErrorCode, IrohError};
 use crate::mailbox::Address;
+use alkdev_iroh_core::trace::Stage;
 
 /// Received chunks (about a packet each) taken per read: one lock of the connection for
 /// many packets instead of one each.

@@ -4,8 +4,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use alkdev_iroh_core::batch::Outbox;
-use alkdev_iroh_core::codec;
 use alkdev_iroh_core::close::CloseCode;
+use alkdev_iroh_core::codec;
 use alkdev_iroh_core::flow;
 use iroh::endpoint::ConnectionError;
 use tokio::sync::{watch, Notify};
@@ -162,11 +162,11 @@ impl PumpShared {
         let info = self.closed_info.get_or_init(|| {
             let base = match from {
                 Some(err) => self.connection.close_info(err),
-                None => self
-                    .connection
-                    .close_reason()
-                    .map(|e| self.connection.close_info(&e))
-                    .unwrap_or(CloseInfo { code: 0.0, reason: "closed".into(), kind: "local".into() }),
+                None => self.connection.close_reason().map(|e| self.connection.close_info(&e)).unwrap_or(CloseInfo {
+                    code: 0.0,
+                    reason: "closed".into(),
+                    kind: "local".into(),
+                }),
             };
             PumpClosed { code: base.code, reason: base.reason, kind: base.kind, error_code: None, error_message: None }
         });

@@ -13,9 +13,9 @@ use tokio::time::Instant;
 use super::message::PumpMessage;
 use super::shared::PumpShared;
 use super::trace::now_ns;
-use alkdev_iroh_core::trace::{frames_in, Stage};
 use crate::error::{ErrorCode, IrohError};
 use crate::mailbox::Address;
+use alkdev_iroh_core::trace::{frames_in, Stage};
 
 /// When the opener re-announces its stream while it has written nothing: a zero-length
 /// STREAM frame is not retransmitted if its packet is lost, so a few spaced repeats make a

@@ -85,8 +85,7 @@ impl Batch {
 
     /// Adds a frame for a custom serializer: only UTF-8 validity is checked here.
     pub fn push_raw(&mut self, frame: Bytes) -> Result<(), FrameError> {
-        let text = String::from_utf8(frame.to_vec())
-            .map_err(|_| FrameError::Malformed("frame is not valid UTF-8".into()))?;
+        let text = String::from_utf8(frame.to_vec()).map_err(|_| FrameError::Malformed("frame is not valid UTF-8".into()))?;
         self.bytes += text.len();
         self.count += 1;
         self.raw.push(text);

@@ -53,8 +53,7 @@ pub fn parse_certificates(pem: &str) -> IrohResult<Vec<CertificateDer<'static>>>
 
 /// The first private key (PKCS#8, PKCS#1 or SEC1) in `pem`.
 pub fn parse_private_key(pem: &str) -> IrohResult<PrivateKeyDer<'static>> {
-    PrivateKeyDer::from_pem_slice(pem.as_bytes())
-        .map_err(|e| invalid(format!("cannot read the PEM private key: {e}")))
+    PrivateKeyDer::from_pem_slice(pem.as_bytes()).map_err(|e| invalid(format!("cannot read the PEM private key: {e}")))
 }
 
 /// The identity a self-hoster brings: a chain (leaf first) and its key.

@@ -21,8 +21,13 @@ pub enum CloseCode {
 }
 
 impl CloseCode {
-    pub const ALL: [CloseCode; 5] =
-        [CloseCode::Normal, CloseCode::FrameTooLarge, CloseCode::MalformedFrame, CloseCode::TruncatedFrame, CloseCode::StreamError];
+    pub const ALL: [CloseCode; 5] = [
+        CloseCode::Normal,
+        CloseCode::FrameTooLarge,
+        CloseCode::MalformedFrame,
+        CloseCode::TruncatedFrame,
+        CloseCode::StreamError,
+    ];
 
     /// The code on the wire.
     pub const fn code(self) -> u32 {

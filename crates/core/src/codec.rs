@@ -191,9 +191,7 @@ pub fn validate_event(payload: &[u8]) -> Result<(), FrameError> {
     if first != Some(&b'{') {
         return Err(FrameError::Malformed("expected a JSON object".into()));
     }
-    serde_json::from_slice::<Envelope>(payload)
-        .map(|_| ())
-        .map_err(|e| FrameError::Malformed(e.to_string()))
+    serde_json::from_slice::<Envelope>(payload).map(|_| ()).map_err(|e| FrameError::Malformed(e.to_string()))
 }
 
 #[cfg(test)]
@@ -289,10 +287,7 @@ mod tests {
     fn oversized_length_fails_before_payload_arrives() {
         let mut dec = FrameDecoder::new(1024);
         dec.extend(&[0xff, 0xff, 0xff, 0xff]);
-        assert_eq!(
-            dec.next_frame().unwrap_err(),
-            FrameError::TooLarge { len: 0xffff_ffff, max: 1024 }
-        );
+        assert_eq!(dec.next_frame().unwrap_err(), FrameError::TooLarge { len: 0xffff_ffff, max: 1024 });
         let mut out = BytesMut::new();
         assert!(encode_frame(&[0; 1025], 1024, &mut out).is_err());
         assert!(out.is_empty());

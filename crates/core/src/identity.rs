@@ -71,9 +71,8 @@ pub fn parse_target(input: &str) -> IrohResult<EndpointAddr> {
 }
 
 pub fn parse_relay_url(input: &str) -> IrohResult<RelayUrl> {
-    RelayUrl::from_str(input.trim()).map_err(|e| {
-        IrohError::new(ErrorCode::InvalidRelayUrl, format!("invalid relay url {input:?} ({e})"))
-    })
+    RelayUrl::from_str(input.trim())
+        .map_err(|e| IrohError::new(ErrorCode::InvalidRelayUrl, format!("invalid relay url {input:?} ({e})")))
 }
 
 pub fn parse_socket_addr(input: &str) -> IrohResult<SocketAddr> {
@@ -86,11 +85,7 @@ pub fn parse_socket_addr(input: &str) -> IrohResult<SocketAddr> {
 }
 
 /// An address assembled from the parts users see in `addr()`.
-pub fn addr_from_parts(
-    node_id: &str,
-    relay_url: Option<&str>,
-    direct_addresses: &[String],
-) -> IrohResult<EndpointAddr> {
+pub fn addr_from_parts(node_id: &str, relay_url: Option<&str>, direct_addresses: &[String]) -> IrohResult<EndpointAddr> {
     let mut addr = EndpointAddr::new(parse_node_id(node_id)?);
     if let Some(url) = relay_url {
         addr = addr.with_relay_url(parse_relay_url(url)?);
@@ -151,9 +146,7 @@ pub fn load_or_create_secret_key(path: &Path) -> IrohResult<SecretKey> {
     match options.open(path) {
         Ok(mut file) => {
             let text = format!("{}\n", secret_key_to_string(&key));
-            file.write_all(text.as_bytes())
-                .and_then(|_| file.sync_all())
-                .map_err(|e| key_file_error(path, "write", e))?;
+            file.write_all(text.as_bytes()).and_then(|_| file.sync_all()).map_err(|e| key_file_error(path, "write", e))?;
             Ok(key)
         }
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
@@ -265,23 +258,14 @@ mod tests {
     #[test]
     fn addr_parts_round_trip() {
         let id = generate_secret_key().public();
-        let addr = addr_from_parts(
-            &id.to_string(),
-            Some("https://relay.example.test/"),
-            &["127.0.0.1:1234".into(), "[::1]:99".into()],
-        )
-        .unwrap();
+        let addr =
+            addr_from_parts(&id.to_string(), Some("https://relay.example.test/"), &["127.0.0.1:1234".into(), "[::1]:99".into()])
+                .unwrap();
         let (relay, direct) = addr_parts(&addr);
         assert_eq!(relay.as_deref(), Some("https://relay.example.test/"));
         assert_eq!(direct.len(), 2);
-        assert_eq!(
-            addr_from_parts(&id.to_string(), None, &["nope".into()]).unwrap_err().code,
-            ErrorCode::InvalidAddr
-        );
-        assert_eq!(
-            addr_from_parts(&id.to_string(), Some("::not a url"), &[]).unwrap_err().code,
-            ErrorCode::InvalidRelayUrl
-        );
+        assert_eq!(addr_from_parts(&id.to_string(), None, &["nope".into()]).unwrap_err().code, ErrorCode::InvalidAddr);
+        assert_eq!(addr_from_parts(&id.to_string(), Some("::not a url"), &[]).unwrap_err().code, ErrorCode::InvalidRelayUrl);
     }
 
     #[test]
