@@ -3,7 +3,7 @@
 const binding = require('./native.js')
 const { pending, native, nativeSync, viaCallback } = require('./pending.js')
 const { Connection, RELEASE } = require('./connection.js')
-const { invalidArgument, requireString, optionalU32 } = require('./errors.js')
+const { invalidArgument, irohError, requireString, optionalU32 } = require('./errors.js')
 const { KeepAlive, refable } = require('./keep-alive.js')
 const { ENDPOINT_OPTIONS, checkOptionNames } = require('./option-names.js')
 
@@ -68,6 +68,9 @@ class Endpoint {
   }
   #connections = new Set()
   #alpns
+  #closed = false
+  /** accept() and connect() calls whose weak callback has not answered yet. */
+  #waiting = new Set()
 
   constructor(handle, alpns = []) {
     if (!(handle instanceof binding.Endpoint)) {
@@ -111,24 +114,43 @@ class Endpoint {
     const checkedTarget = checkTarget(target)
     requireString(alpn, 'alpn', 'ERR_IROH_INVALID_ALPN')
     const timeoutMs = optionalU32(options?.timeoutMs, 'timeoutMs')
+    // Known at once: no native round trip, which nothing would hold the process for.
+    if (this.#closed) throw irohError('ERR_IROH_ENDPOINT_CLOSED', 'the endpoint is closed')
     // Like `net.connect()`: a dial in progress keeps the process alive.
     const dialing = options?.[CALLER_HOLDS] ? null : new KeepAlive().hold()
     try {
-      const handle = await pending(options?.signal, (t) => viaCallback((done) => this[NATIVE].connect(checkedTarget, alpn, timeoutMs, options?.[ALSO_OFFER], t, done)))
+      const handle = await pending(options?.signal, (t) => this.#settled((done) => this[NATIVE].connect(checkedTarget, alpn, timeoutMs, options?.[ALSO_OFFER], t, done)))
       return this.#adopt(handle)
     } finally {
       dialing?.release()
     }
   }
+  /** The next connection that finished its handshake; null once the endpoint is closed. */
   async accept(options) {
-    const handle = await pending(options?.signal, (t) => viaCallback((done) => this[NATIVE].accept(t, done)))
+    if (this.#closed) return null
+    const handle = await pending(options?.signal, (t) => this.#settled((done) => this[NATIVE].accept(t, done)))
     return handle ? this.#adopt(handle) : null
   }
   /** Closes every connection and the socket; the process no longer waits for any of them. */
   close() {
+    this.#closed = true
     this.#keepAlive.release()
+    // Their answers are on their way now: each holds the process until it lands.
+    for (const waiting of this.#waiting) {
+      const landing = new KeepAlive().hold()
+      waiting.finally(() => landing.release()).catch(() => {})
+    }
     for (const conn of this.#connections) conn[RELEASE]()
     return native(() => this[NATIVE].close())
+  }
+
+  /** A weak-callback call, remembered until it answers (see close()). */
+  #settled(start) {
+    const settled = viaCallback(start)
+    this.#waiting.add(settled)
+    const forget = () => this.#waiting.delete(settled)
+    settled.then(forget, forget)
+    return settled
   }
 
   #adopt(handle) {

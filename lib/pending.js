@@ -2,6 +2,7 @@
 
 const { CancelToken } = require('./native.js')
 const { irohError, normalizeError, invalidArgument } = require('./errors.js')
+const { KeepAlive } = require('./keep-alive.js')
 
 function abortedError(signal) {
   return irohError('ERR_IROH_ABORTED', 'the operation was aborted', { cause: signal.reason })
@@ -24,7 +25,13 @@ async function pending(signal, call) {
   }
   if (signal.aborted) throw abortedError(signal)
   const token = new CancelToken()
-  const onAbort = () => token.cancel()
+  // The cancelled call's answer is on its way to JS: it holds the process until it lands,
+  // even where it reports through a weak callback.
+  let landing = null
+  const onAbort = () => {
+    landing = new KeepAlive().hold()
+    token.cancel()
+  }
   signal.addEventListener('abort', onAbort, { once: true })
   try {
     return await call(token)
@@ -32,6 +39,7 @@ async function pending(signal, call) {
     if (err && err.code === 'ERR_IROH_ABORTED') throw abortedError(signal)
     throw normalizeError(err)
   } finally {
+    landing?.release()
     signal.removeEventListener('abort', onAbort)
   }
 }
@@ -48,7 +56,8 @@ async function native(call) {
 /**
  * A Promise for a native call that reports through a weak callback with
  * `{ connection, errorCode, errorMessage }`: unlike a native Promise, it does not keep the
- * process alive while it waits (the caller decides that with a KeepAlive).
+ * process alive while it waits (the caller decides that with a KeepAlive, and must hold one
+ * once the answer is known to be on its way, say after closing what it waits on).
  */
 function viaCallback(start) {
   return new Promise((resolve, reject) => {
