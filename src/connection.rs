@@ -176,7 +176,7 @@ impl Connection {
     /// Waits for the peer to open a unidirectional stream.
     #[napi(catch_unwind, ts_return_type = "Promise<RecvStream>")]
     pub fn accept_uni<'env>(&self, env: &'env Env, cancel: Option<&CancelToken>) -> napi::Result<PromiseRaw<'env, RecvStream>> {
-        self.wait_for(env, cancel, |conn| async move { conn.accept_uni().await }, |recv, state| RecvStream::new(recv, state))
+        self.wait_for(env, cancel, |conn| async move { conn.accept_uni().await }, RecvStream::new)
     }
 
     /// Sends an unreliable datagram of at most `maxDatagramSize()` bytes.
