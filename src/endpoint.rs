@@ -23,10 +23,9 @@ use crate::js_callback::{notify, weak_callback, WeakCallback};
 use crate::pending::{blocking, guarded, spawn, token_of, CancelToken};
 use crate::relay_server::RelayInfo;
 use alkdev_iroh_core::certificates;
+use alkdev_iroh_core::flow::CONNECTION_RECEIVE_WINDOW;
 use alkdev_iroh_core::identity;
 
-/// Bytes a peer may send on a connection beyond what was read (QUIC flow control).
-pub const CONNECTION_RECEIVE_WINDOW: u32 = 8 * 1024 * 1024;
 /// Bytes a peer may send on one stream beyond what was read.
 pub const STREAM_RECEIVE_WINDOW: u32 = 1024 * 1024;
 

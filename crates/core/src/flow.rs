@@ -1,8 +1,11 @@
-//! The pump's flow rules, apart from the tasks that follow them: how many batches JS may
-//! hold unacknowledged, when a backlog of received events pauses the peer (the reader closes
-//! the connection's receive window) and when it resumes, and when a sender is told that its
-//! send buffer drained.
+//! The pump's flow rules, apart from the tasks that follow them: the connection's receive
+//! window, how many batches JS may hold unacknowledged, when a backlog of received events
+//! pauses the peer (the reader closes that window) and when it resumes, and when a sender
+//! is told that its send buffer drained.
 
+/// Bytes a peer may send on a connection beyond what was read (QUIC flow control): every
+/// connection starts with it, and the reader opens a paused peer's window to it again.
+pub const CONNECTION_RECEIVE_WINDOW: u32 = 8 * 1024 * 1024;
 /// Batches handed to JS and not yet acknowledged: two, so the next one is already
 /// waiting in the JS queue while the current one is dispatched.
 pub const BATCHES_WITH_JS: usize = 2;
