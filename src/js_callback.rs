@@ -1,7 +1,7 @@
 //! The one kind of JS callback Rust calls: from any thread, without waiting for JS, and
 //! without keeping the Node event loop alive by itself. One alias and one builder, used by
-//! every callback the addon takes (the pump's messages, `watchPaths`, `onClose`, the
-//! endpoint's settled connections).
+//! both callbacks the addon holds: each JS thread's mailbox (`mailbox.rs`, which carries
+//! the pump's messages, `watchPaths` and `onClose`) and the endpoint's settled connections.
 
 use napi::bindgen_prelude::{Function, JsValuesTupleIntoVec};
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};

@@ -8,11 +8,11 @@ use std::cell::RefCell;
 use std::sync::Arc;
 
 use napi::bindgen_prelude::{FnArgs, Function, ToNapiValue};
-use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
-use napi::{sys, Status};
+use napi::sys;
 use napi_derive::napi;
 
 use crate::error::{CodedError, ErrorCode, IrohError, IrohResult};
+use crate::js_callback::{notify, weak_callback, WeakCallback};
 
 /// A message of any type that napi can turn into a JS value, converted on the JS thread.
 pub struct Mail(Box<dyn FnOnce(sys::napi_env) -> napi::Result<sys::napi_value> + Send>);
@@ -31,7 +31,7 @@ impl ToNapiValue for Mail {
 }
 
 /// Weak, like every callback of this addon: the mailbox never keeps the process alive.
-type Deliver = ThreadsafeFunction<FnArgs<(u32, Mail)>, (), FnArgs<(u32, Mail)>, Status, false, true, 0>;
+type Deliver = WeakCallback<FnArgs<(u32, Mail)>>;
 
 thread_local! {
     /// The JS thread's mailbox (the main thread's, or a worker's).
@@ -47,13 +47,8 @@ pub fn open_mailbox(
         (),
     >,
 ) -> Result<(), CodedError> {
-    let tsfn = deliver
-        .build_threadsafe_function()
-        .callee_handled::<false>()
-        .weak::<true>()
-        .build()
-        .map_err(|e| IrohError::new(ErrorCode::Internal, e.reason.clone()))?;
-    MAILBOX.with(|m| *m.borrow_mut() = Some(Arc::new(tsfn)));
+    let deliver = weak_callback(deliver)?;
+    MAILBOX.with(|m| *m.borrow_mut() = Some(Arc::new(deliver)));
     Ok(())
 }
 
@@ -75,6 +70,6 @@ impl Address {
 
     /// Posts `value` without waiting for JS.
     pub fn post<T: ToNapiValue + Send + 'static>(&self, value: T) {
-        self.mailbox.call(FnArgs::from((self.to, Mail::new(value))), ThreadsafeFunctionCallMode::NonBlocking);
+        notify(&self.mailbox, FnArgs::from((self.to, Mail::new(value))));
     }
 }
