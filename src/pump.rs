@@ -89,20 +89,18 @@ pub fn create_event_pump(
     if max_frame == 0 || max_buffered == 0 {
         return Err(IrohError::invalid_argument("maxFrameBytes and maxBufferedBytes must be positive").into());
     }
-    let binary = options.binary.unwrap_or(false);
-    let mode = match (binary, options.raw_frames.unwrap_or(false)) {
+    let mode = match (options.binary.unwrap_or(false), options.raw_frames.unwrap_or(false)) {
         (true, _) => BatchMode::Binary,
         (false, true) => BatchMode::Raw,
         (false, false) => BatchMode::Json,
     };
     let frame_timeout = Duration::from_millis(u64::from(options.frame_timeout_ms.unwrap_or(DEFAULT_FRAME_TIMEOUT_MS)));
     let to_js = Address::new(to)?;
-    let noun = if binary { "message channel" } else { "event target" };
-    let shared = Arc::new(PumpShared::new(conn.state.clone(), noun, max_frame, max_buffered));
+    let shared = Arc::new(PumpShared::new(conn.state.clone(), mode, max_frame, max_buffered));
     let (send_tx, send_rx) = oneshot::channel();
     let limits = FrameLimits { max_frame, frame_timeout };
     // Tracked: they hold the connection and its stream, and the endpoint's close waits for them.
-    napi::bindgen_prelude::spawn(conn.state.track(read_loop(shared.clone(), to_js.clone(), accept, limits, mode, send_tx)));
+    napi::bindgen_prelude::spawn(conn.state.track(read_loop(shared.clone(), to_js.clone(), accept, limits, send_tx)));
     napi::bindgen_prelude::spawn(conn.state.track(write_loop(shared.clone(), to_js, send_rx, !accept)));
     let broadcast_id = registry::register(&shared);
     Ok(EventPump { shared, broadcast_id })
@@ -119,9 +117,11 @@ pub fn broadcast_frames(pumps: &[u32], frames: &[u8]) -> Result<Vec<f64>, CodedE
     Ok(taken.into_iter().collect::<IrohResult<Vec<f64>>>()?)
 }
 
-fn frame_too_large(noun: &str, len: usize, max: usize) -> IrohError {
-    let what = if noun == "event target" { "the event is {len} bytes serialized" } else { "the message is {len} bytes" };
-    let what = what.replace("{len}", &len.to_string());
+fn frame_too_large(mode: BatchMode, len: usize, max: usize) -> IrohError {
+    let what = match mode {
+        BatchMode::Json | BatchMode::Raw => format!("the event is {len} bytes serialized"),
+        BatchMode::Binary => format!("the message is {len} bytes"),
+    };
     IrohError::new(ErrorCode::FrameTooLarge, format!("{what}, more than maxFrameBytes ({max})"))
 }
 
@@ -139,7 +139,7 @@ impl EventPump {
             let mut outbox = shared.outbox()?;
             match outbox.push(payload, in_flight) {
                 Ok(frame_len) => (outbox.len(), frame_len),
-                Err(OutboxError::FrameTooLarge { len, max }) => return Err(frame_too_large(shared.noun, len, max).into()),
+                Err(OutboxError::FrameTooLarge { len, max }) => return Err(frame_too_large(shared.mode, len, max).into()),
                 Err(OutboxError::Full { buffered, len, max }) => {
                     shared.want_drain();
                     return Err(IrohError::new(

@@ -36,7 +36,6 @@ pub(super) async fn read_loop(
     to_js: Address,
     accept: bool,
     limits: FrameLimits,
-    mode: BatchMode,
     send_tx: oneshot::Sender<iroh::endpoint::SendStream>,
 ) {
     let conn = match shared.connection.handle() {
@@ -52,7 +51,7 @@ pub(super) async fn read_loop(
         Err(e) => return shared.finish(&to_js, Some(&e)),
     };
     let mut decoder = FrameDecoder::new(limits.max_frame);
-    let mut inbox = Inbox::new(mode);
+    let mut inbox = Inbox::new(shared.mode);
     let mut last_bytes = Instant::now();
     // Re-armed only when it fires early, not on every read: reads are frequent.
     let stall = tokio::time::sleep(limits.frame_timeout);

@@ -3,7 +3,7 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
-use alkdev_iroh_core::batch::Outbox;
+use alkdev_iroh_core::batch::{BatchMode, Outbox};
 use alkdev_iroh_core::close::CloseCode;
 use alkdev_iroh_core::codec;
 use alkdev_iroh_core::flow;
@@ -19,8 +19,8 @@ use crate::mailbox::Address;
 
 pub(crate) struct PumpShared {
     pub connection: Arc<ConnState>,
-    /// What JS calls this in messages: "event target" or "message channel".
-    pub noun: &'static str,
+    /// What the frames are: also what the pump is called in messages ([`BatchMode::noun`]).
+    pub mode: BatchMode,
     outbox: Mutex<Outbox>,
     pub max_frame: usize,
     pub max_buffered: usize,
@@ -47,11 +47,11 @@ pub(crate) struct PumpShared {
 }
 
 impl PumpShared {
-    pub fn new(connection: Arc<ConnState>, noun: &'static str, max_frame: usize, max_buffered: usize) -> Self {
+    pub fn new(connection: Arc<ConnState>, mode: BatchMode, max_frame: usize, max_buffered: usize) -> Self {
         let (written, _) = watch::channel(0u64);
         Self {
             connection,
-            noun,
+            mode,
             outbox: Mutex::new(Outbox::new(max_frame, max_buffered)),
             max_frame,
             max_buffered,
@@ -136,9 +136,9 @@ impl PumpShared {
         match self.closed_info.get() {
             Some(info) => IrohError::new(
                 ErrorCode::ConnectionClosed,
-                format!("the {} is closed ({}, code {}: {})", self.noun, info.kind, info.code, info.reason),
+                format!("the {} is closed ({}, code {}: {})", self.mode.noun(), info.kind, info.code, info.reason),
             ),
-            None => IrohError::new(ErrorCode::ConnectionClosed, format!("the {} is closed", self.noun)),
+            None => IrohError::new(ErrorCode::ConnectionClosed, format!("the {} is closed", self.mode.noun())),
         }
     }
 

@@ -32,6 +32,17 @@ pub enum BatchMode {
     Binary,
 }
 
+impl BatchMode {
+    /// What a pump of this mode is called in its error messages (JS tests match on them):
+    /// JSON and raw frames are an event target's, binary ones a message channel's.
+    pub const fn noun(self) -> &'static str {
+        match self {
+            BatchMode::Json | BatchMode::Raw => "event target",
+            BatchMode::Binary => "message channel",
+        }
+    }
+}
+
 /// Received events gathered for one hand-over to JS.
 #[derive(Debug, Default)]
 pub struct Batch {
@@ -330,6 +341,13 @@ impl Outbox {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_binary_pump_is_a_message_channel_and_the_others_event_targets() {
+        assert_eq!(BatchMode::Json.noun(), "event target");
+        assert_eq!(BatchMode::Raw.noun(), "event target");
+        assert_eq!(BatchMode::Binary.noun(), "message channel");
+    }
 
     #[test]
     fn json_batch_is_one_array_text() {
