@@ -75,6 +75,14 @@ impl PumpShared {
         self.outbox.lock().map(|o| o.len()).unwrap_or(0) + self.in_flight.load(Ordering::Acquire)
     }
 
+    /// Whether JS may still queue frames. Three flags, as they are three facts, set at
+    /// different moments by different parties and each read elsewhere on its own:
+    /// `close_requested` (JS called `close()`: closing, and the writer still sends what is
+    /// queued before it finishes the stream), `closed_info` (why it closed, known from a
+    /// local failure on, before the tasks stop; what `closed_error` reports) and `stopped`
+    /// (the tasks stopped; a token, since the tasks, `flush` and `close` await it). One enum
+    /// would still need the token and the info beside it. `finish` sets `closed_info` before
+    /// it cancels `stopped`; `stopped` is read too so that the answer does not rest on that.
     pub fn check_open(&self) -> IrohResult<()> {
         if self.stopped.is_cancelled() || self.closed_info.get().is_some() || self.close_requested.load(Ordering::Acquire) {
             return Err(self.closed_error());
