@@ -4,22 +4,16 @@
 // dispatches. Lifecycle signals (close, error, drain) live on `target.lifecycle`, a
 // separate EventTarget, so they never collide with the event types users send.
 
-const binding = require('./native.js')
-const { openWith } = require('./mailbox.js')
-const { NATIVE: CONNECTION } = require('./connection.js')
+const { Message, Pump, nativeSource } = require('./pump.js')
 const { irohError, invalidArgument, normalizeError } = require('./errors.js')
 const { Listeners, listenable } = require('./listeners.js')
-const { Lifecycle } = require('./lifecycle.js')
 const { refable } = require('./keep-alive.js')
-const { Outlet, Staging, bufferFull, frameTooLarge } = require('./staging.js')
+const { bufferFull, frameTooLarge } = require('./staging.js')
 const { detailOf, eventText, isEvent, stringifierOf } = require('./wire-event.js')
-const { native, nativeSync } = require('./pending.js')
 const { AckedLink, isControl } = require('./delivery.js')
 const { TRACE, STAMPS, TargetTrace } = require('./trace.js')
 
 // Package-internal hooks for the hub and the reconnecting spoke.
-/** `target[SEND_ENCODED](bytes)`: sends one event already serialized as UTF-8 JSON. */
-const SEND_ENCODED = Symbol('sendEncoded')
 /** `target[FORWARD] = (type, detail) => {}`: receives every event instead of the listeners. */
 const FORWARD = Symbol('forward')
 /**
@@ -51,33 +45,7 @@ const CONTROL_PREFIX = '{"type":"\\u0000'
 // `createPubSub` subscriber (a Repeater without buffer) overflows past 1,024 pushes in
 // one synchronous burst.
 const DISPATCH_CHUNK = 256
-// The pump's message kinds (PumpMessage in binding.d.ts, generated from src/pump/message.rs).
-const MSG_JSON = 'json'
-const MSG_FRAMES = 'frames'
-const MSG_DRAIN = 'drain'
-const MSG_CLOSED = 'closed'
-
 const yieldMacrotask = () => new Promise((resolve) => setImmediate(resolve))
-
-// Small events are encoded by JS straight into this buffer in wire format (4-byte
-// length, UTF-8 JSON) and handed to the native pump once per tick, when it fills, or
-// when another target sends: one native call per burst instead of one per event. A hub's
-// broadcasts are staged here too, so that they keep their order with each target's events.
-const staging = new Staging({ broadcastFrames })
-
-/**
- * Hands `frames` to the pumps of `outlets` in one native call. Per outlet, the bytes its
- * pump buffers now, or -1 (its buffer was full) or -2 (closed).
- */
-function broadcastFrames(outlets, frames) {
-  return nativeSync(() => binding.broadcastFrames(Uint32Array.from(outlets, (o) => o.broadcastId), frames))
-}
-
-/**
- * `hub.broadcast`: stages one encoded frame for the outlets TAKE_BROADCAST returned; false
- * if one of them might be full (see Staging#stageBroadcast).
- */
-const stageBroadcast = (outlets, frame) => staging.stageBroadcast(outlets, frame)
 
 function checkOptions(options) {
   if (options === undefined || options === null) return {}
@@ -101,21 +69,16 @@ class IrohEventTarget {
   // connection's handle): unref() lets it exit, ref() undoes that. Listeners are
   // added to and removed from #listeners.
   static {
-    refable(this, (target) => target.#connection)
+    refable(this, (target) => target.#pump.connection)
     listenable(this, (target) => target.#listeners)
   }
-  #life = new Lifecycle()
   #pump
-  #connection
   #stringify
   #parse
-  #listeners = new Listeners((err) => this.#life.reportError(err))
+  #listeners = new Listeners((err) => this.#pump.life.reportError(err))
   #forward = null
   #inbox = Promise.resolve()
-  #closing = false
-  /** The pump as staging sees it: its limits and what it buffers. */
-  #outlet
-  #stopWatchingPaths
+  #stopWatchingPaths = null
   /** Acknowledged delivery, when both ends speak it. */
   #link = null
   /** The round-trip breakdown's stamps (lib/trace.js), when the process traces. */
@@ -126,43 +89,27 @@ class IrohEventTarget {
    * and `pathchange` (detail `{ pathType, paths }`: first the paths at creation, then each
    * change, such as the upgrade from a relay to a direct path).
    */
-  lifecycle = this.#life.events
+  lifecycle
 
-  constructor(connection, accept, options) {
+  /** Over a pump source (lib/pump.js): `nativeSource(connection, accept)`, or a stand-in. */
+  constructor(source, options) {
     const checked = checkOptions(options)
-    if (!connection || !connection[CONNECTION]) {
-      throw invalidArgument('expected a Connection from endpoint.connect() or endpoint.accept()')
-    }
-    this.#connection = connection
     this.#stringify = stringifierOf(checked)
     this.#parse = checked.serializer ? checked.serializer.parse : null
-    // A pump's last message is `closed`.
-    this.#pump = openWith((message) => this.#receive(message), (message) => message.kind === MSG_CLOSED, (to) =>
-      nativeSync(() =>
-        binding.createEventPump(
-          connection[CONNECTION],
-          accept,
-          {
-            maxFrameBytes: checked.maxFrameBytes,
-            maxBufferedBytes: checked.maxBufferedBytes,
-            frameTimeoutMs: checked.frameTimeoutMs,
-            rawFrames: Boolean(checked.serializer),
-          },
-          to,
-        ),
-      ),
-    )
+    const mode = checked.serializer ? 'frames' : 'json'
+    this.#pump = new Pump(source, { ...checked, mode }, 'event target', (message) => this.#receive(message))
+    this.lifecycle = this.#pump.life.events
+    const connection = this.#pump.connection
     // A path change (say relay -> direct after hole punching) becomes a `pathchange`.
-    this.#stopWatchingPaths = connection.watchPaths((state) => {
+    this.#stopWatchingPaths = connection?.watchPaths((state) => {
       // A closed connection has no paths; the `close` event says so.
       if (state.pathType === 'none') return
-      this.#life.emit('pathchange', state)
+      this.#pump.life.emit('pathchange', state)
     })
-    this.#outlet = new Outlet(this.#pump, nativeSync(() => this.#pump.limits()), (err) => this.#life.reportError(err))
-    if (TRACE) this.#outlet.trace = this.#trace
+    if (TRACE) this.#pump.outlet.trace = this.#trace
     if (checked[DELIVERY]) {
       this.#link = new AckedLink(checked[DELIVERY], {
-        send: (text) => this.#stage(text),
+        send: (text) => this.#pump.stageText(text),
         malformed: (reason) => this.#pump.malformedFrame(reason),
       })
       if (!checked[DEFER_START]) this.#link.start()
@@ -184,38 +131,42 @@ class IrohEventTarget {
   }
 
   [NUDGE]() {
-    if (!this.#life.isClosed) nativeSync(() => this.#pump.nudge())
+    this.#pump.nudge()
   }
 
   /** The connection this target runs on. */
   get connection() {
-    return this.#connection
+    return this.#pump.connection
   }
 
   /** Where this target's data goes: `direct`, `relay`, `mixed`, or `none` once closed. */
   pathType() {
-    return this.#connection.pathType()
+    return this.#pump.connection?.pathType() ?? 'none'
   }
 
   /** The connection's open paths: `{ kind, remoteAddr, rttMs, selected }` each. */
   paths() {
-    return this.#connection.paths()
+    return this.#pump.connection?.paths() ?? []
   }
 
   /** Bytes dispatched but not yet handed to QUIC. */
   get bufferedAmount() {
-    staging.commit()
-    return nativeSync(() => this.#pump.bufferedAmount())
+    return this.#pump.bufferedAmount
+  }
+
+  /** `open`, `closing` (close() was called) or `closed`. */
+  get state() {
+    return this.#pump.state
   }
 
   /** Whether the target has closed. */
   get isClosed() {
-    return this.#life.isClosed
+    return this.#pump.isClosed
   }
 
   /** Resolves with `{ code, reason, kind, error? }` once the target (its connection) closes. */
   get closed() {
-    return this.#life.closed
+    return this.#pump.life.closed
   }
 
   set [FORWARD](fn) {
@@ -224,17 +175,18 @@ class IrohEventTarget {
 
   [SEND_TEXT](text, bytes) {
     if (TRACE) this.#trace.dispatch()
-    if (this.#life.isClosed || this.#closing) throw irohError('ERR_IROH_CONNECTION_CLOSED', 'the event target is closed')
+    this.#pump.checkOpen()
     if (this.#link !== null) this.#keep(text, bytes)
-    else this.#stage(text)
+    else this.#pump.stageText(text)
   }
 
   [TAKE_BROADCAST](text, bytes) {
-    if (this.#life.isClosed || this.#closing) throw irohError('ERR_IROH_CONNECTION_CLOSED', 'the event target is closed')
-    if (bytes > this.#outlet.maxFrame) throw frameTooLarge(bytes, this.#outlet.maxFrame)
+    this.#pump.checkOpen()
+    const outlet = this.#pump.outlet
+    if (bytes > outlet.maxFrame) throw frameTooLarge(bytes, outlet.maxFrame)
     // What this target staged goes first; broadcasts staged before this one stay staged.
-    staging.commitRun()
-    if (this.#link === null || this.#link.keepShared(text, bytes)) return this.#outlet
+    this.#pump.commitRun()
+    if (this.#link === null || this.#link.keepShared(text, bytes)) return outlet
     return null
   }
 
@@ -245,22 +197,19 @@ class IrohEventTarget {
       return null
     }
     if (why === -2) return irohError('ERR_IROH_CONNECTION_CLOSED', 'the event target is closed')
-    return bufferFull(this.#outlet.buffered, bytes, this.#outlet.maxBuffered)
-  }
-
-  [SEND_ENCODED](bytes) {
-    if (TRACE) this.#trace.dispatch()
-    if (this.#life.isClosed || this.#closing) throw irohError('ERR_IROH_CONNECTION_CLOSED', 'the event target is closed')
-    staging.commit()
-    this.#outlet.send(bytes)
+    const outlet = this.#pump.outlet
+    return bufferFull(outlet.buffered, bytes, outlet.maxBuffered)
   }
 
   /** Sends `{ type, detail }` to the peer as one frame. Never waits; returns true. */
   dispatchEvent(event) {
     if (TRACE) this.#trace.dispatch()
     const text = eventText(this.#stringify, event)
-    if (this.#life.isClosed || this.#closing) throw irohError('ERR_IROH_CONNECTION_CLOSED', 'the event target is closed')
-    if (this.#link === null) return this.#stage(text)
+    this.#pump.checkOpen()
+    if (this.#link === null) {
+      this.#pump.stageText(text)
+      return true
+    }
     if (isControl(event.type)) throw invalidArgument('event types that start with U+0000 are reserved for acknowledged delivery')
     this.#keep(text)
     return true
@@ -268,14 +217,9 @@ class IrohEventTarget {
 
   /** Acknowledged delivery: the session keeps the event until the peer acknowledges it. */
   #keep(text, bytes = Buffer.byteLength(text)) {
-    if (bytes > this.#outlet.maxFrame) throw frameTooLarge(bytes, this.#outlet.maxFrame)
+    const max = this.#pump.outlet.maxFrame
+    if (bytes > max) throw frameTooLarge(bytes, max)
     this.#link.dispatch(text, bytes)
-  }
-
-  /** Stages one frame for the pump; throws ERR_IROH_BUFFER_FULL past maxBufferedBytes. */
-  #stage(text) {
-    staging.stageText(this.#outlet, text)
-    return true
   }
 
   /**
@@ -288,61 +232,59 @@ class IrohEventTarget {
       throw irohError('ERR_IROH_PROTOCOL', 'flush({ acked: true }) needs acknowledged delivery, which this connection does not speak')
     }
     if (this.#link !== null) await this.#caughtUp()
-    staging.commit()
-    try {
-      await this.#pump.flush()
-    } catch (err) {
-      throw normalizeError(err)
-    }
+    await this.#pump.flush()
     if (acked) await this.#link.session.out.acked()
   }
 
   /** Acknowledged delivery: waits until every kept event is handed to this connection. */
   #caughtUp() {
-    return Promise.race([this.#link.caughtUp(), this.#life.closed.then(() => {
-      throw irohError('ERR_IROH_CONNECTION_CLOSED', 'the event target closed before all was sent')
-    })])
+    return Promise.race([
+      this.#link.caughtUp(),
+      this.#pump.life.closed.then(() => {
+        throw irohError('ERR_IROH_CONNECTION_CLOSED', 'the event target closed before all was sent')
+      }),
+    ])
   }
 
   /** Sends what is queued, then closes the connection with `code` and `reason`. */
   async close(code = 0, reason = '') {
-    if (this.#link !== null && !this.#life.isClosed) {
+    if (this.#link !== null && !this.#pump.isClosed) {
       await this.#caughtUp().catch(() => {})
       // What was delivered is acknowledged before the close, not lost with the ack timer.
       this.#link.settle()
     }
-    staging.commit()
-    this.#closing = true
-    if (!this.#life.isClosed) await native(() => this.#pump.close(code, reason))
-    return this.#life.closed
+    return this.#pump.close(code, reason)
   }
 
   #receive(message) {
-    if (TRACE && (message.kind === MSG_JSON || message.kind === MSG_FRAMES)) this.#trace.arrive()
+    if (TRACE && (message.kind === Message.JSON || message.kind === Message.FRAMES)) this.#trace.arrive()
     // Messages are handled one after another: a close never overtakes the events before it.
-    this.#inbox = this.#inbox.then(() => this.#handle(message)).catch((err) => this.#life.reportError(normalizeError(err)))
+    this.#inbox = this.#inbox.then(() => this.#handle(message)).catch((err) => this.#pump.life.reportError(normalizeError(err)))
   }
 
   async #handle(message) {
     switch (message.kind) {
-      case MSG_JSON: {
+      case Message.JSON: {
         const events = JSON.parse(message.json)
         if (TRACE) this.#trace.parsed(events.length)
         await this.#deliver(events, null)
         this.#pump.ack()
         break
       }
-      case MSG_FRAMES:
+      case Message.FRAMES:
         if (TRACE) this.#trace.parsed(message.frames.length)
         await this.#deliver(message.frames, this.#parse)
         this.#pump.ack()
         break
-      case MSG_DRAIN:
+      case Message.DRAIN:
         this.#link?.pump()
-        signalDrain(this.#pump, this.lifecycle)
+        this.#pump.drained()
         break
-      case MSG_CLOSED:
-        this.#finish(message.closed)
+      case Message.CLOSED:
+        this.#pump.finish(message.closed, () => {
+          this.#link?.stop()
+          this.#stopWatchingPaths?.()
+        })
         break
     }
   }
@@ -380,34 +322,11 @@ class IrohEventTarget {
     if (this.#forward !== null) this.#forward(type, detail)
     else this.#listeners.emit(this, type, detail)
   }
-
-  #finish(closed) {
-    this.#life.finish(closeInfoOf(closed), () => {
-      this.#link?.stop()
-      this.#stopWatchingPaths()
-    })
-  }
-}
-
-/**
- * Handles the pump's drain message. The writer saw an empty buffer, but this thread may
- * have queued more since: a drain that is no longer true waits for the next empty buffer.
- */
-function signalDrain(pump, lifecycle) {
-  if (pump.bufferedAmount() === 0) lifecycle.dispatchEvent(new Event('drain'))
-  else pump.wantDrain()
-}
-
-/** What `close` and `closed` report, from the pump's close message. */
-function closeInfoOf(closed) {
-  const info = { code: closed.code, reason: closed.reason, kind: closed.kind }
-  if (closed.errorCode) info.error = irohError(closed.errorCode, closed.errorMessage ?? closed.reason)
-  return info
 }
 
 /** The dialing side: opens the connection's one bidirectional stream. */
 async function createSpokeIrohEventTarget(connection, options) {
-  return new IrohEventTarget(connection, false, options)
+  return new IrohEventTarget(nativeSource(connection, false), options)
 }
 
 /**
@@ -415,14 +334,13 @@ async function createSpokeIrohEventTarget(connection, options) {
  * dispatch before the spoke's first event arrives are queued and then sent.
  */
 async function createHubIrohEventTarget(connection, options) {
-  return new IrohEventTarget(connection, true, options)
+  return new IrohEventTarget(nativeSource(connection, true), options)
 }
 
 module.exports = {
   IrohEventTarget,
   createSpokeIrohEventTarget,
   createHubIrohEventTarget,
-  SEND_ENCODED,
   SEND_TEXT,
   FORWARD,
   DELIVERY,
@@ -432,9 +350,5 @@ module.exports = {
   NUDGE,
   TAKE_BROADCAST,
   BROADCAST_REFUSED,
-  stageBroadcast,
-  broadcastFrames,
   checkOptions,
-  closeInfoOf,
-  signalDrain,
 }

@@ -4,15 +4,8 @@
 // target per connected spoke. Refusals happen before any stream is taken.
 
 const { encodeFrame } = require('./staging.js')
-const {
-  createHubIrohEventTarget,
-  TAKE_BROADCAST,
-  BROADCAST_REFUSED,
-  stageBroadcast,
-  broadcastFrames,
-  DELIVERY,
-  checkOptions: checkTargetOptions,
-} = require('./event-target.js')
+const { stageBroadcast, broadcastFrames } = require('./pump.js')
+const { createHubIrohEventTarget, TAKE_BROADCAST, BROADCAST_REFUSED, DELIVERY, checkOptions: checkTargetOptions } = require('./event-target.js')
 const { eventText, stringifierOf } = require('./wire-event.js')
 const { Endpoint, PREFER_ALPN } = require('./endpoint.js')
 const { Session, ackAlpn, isAckAlpn } = require('./delivery.js')

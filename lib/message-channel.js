@@ -7,28 +7,15 @@
 // every message of it was taken by `receive()`, so a consumer that stops taking pushes
 // back through QUIC flow control.
 
-const binding = require('./native.js')
-const { openWith } = require('./mailbox.js')
-const { NATIVE: CONNECTION } = require('./connection.js')
-const { checkOptions, closeInfoOf, signalDrain } = require('./event-target.js')
+const { Message, Pump, nativeSource } = require('./pump.js')
+const { checkOptions } = require('./event-target.js')
 const { irohError, invalidArgument, normalizeError, requireBytes } = require('./errors.js')
-const { native, nativeSync } = require('./pending.js')
-const { Lifecycle } = require('./lifecycle.js')
 const { refable } = require('./keep-alive.js')
-const { Outlet, Staging } = require('./staging.js')
+const { HEADER_BYTES } = require('./staging.js')
 
-// The pump's message kinds (PumpMessage in binding.d.ts, generated from src/pump/message.rs).
-const MSG_DRAIN = 'drain'
-const MSG_CLOSED = 'closed'
-const MSG_BINARY = 'binary'
-const HEADER_BYTES = 4
-
-// Small messages are copied (their one copy) into a shared staging buffer in wire format,
-// and the staged run is handed to the native pump once per tick, as the buffer itself:
-// Rust writes it to QUIC without copying it again. JS never writes into a run it handed
-// over; a full staging buffer is left to Rust and the GC, and a new one started.
-const staging = new Staging({ handOver: true })
-// Larger messages skip staging: the native send copies them once into its outbox.
+// Small messages are copied (their one copy) into the shared staging buffer in wire format
+// and handed to the native pump once per tick, as the buffer itself (lib/pump.js). Larger
+// messages skip staging: the native send copies them once into its outbox.
 const STAGE_MAX = 16 * 1024
 
 const ROLES = new Set(['open', 'accept'])
@@ -46,14 +33,9 @@ function checkChannelOptions(options) {
 class MessageChannel {
   // unref() lets the process exit while the channel is open (it unrefs its connection).
   static {
-    refable(this, (channel) => channel.#connection)
+    refable(this, (channel) => channel.#pump.connection)
   }
-  #life = new Lifecycle()
   #pump
-  #connection
-  /** The pump as staging sees it: its limits and what it buffers. */
-  #outlet
-  #closing = false
   // Messages received and not yet taken, from #head on.
   #queue = []
   #head = 0
@@ -62,52 +44,38 @@ class MessageChannel {
   #waiters = []
 
   /** `close` (detail `{ code, reason, kind, error? }`), `error` (detail: the Error), `drain`. */
-  lifecycle = this.#life.events
+  lifecycle
 
-  constructor(connection, options) {
-    const checked = checkChannelOptions(options)
-    if (!connection || !connection[CONNECTION]) {
-      throw invalidArgument('expected a Connection from endpoint.connect() or endpoint.accept()')
-    }
-    this.#connection = connection
-    // A pump's last message is `closed`.
-    this.#pump = openWith((message) => this.#onMessage(message), (message) => message.kind === MSG_CLOSED, (to) =>
-      nativeSync(() =>
-        binding.createEventPump(
-          connection[CONNECTION],
-          checked.role === 'accept',
-          {
-            maxFrameBytes: checked.maxFrameBytes,
-            maxBufferedBytes: checked.maxBufferedBytes,
-            frameTimeoutMs: checked.frameTimeoutMs,
-            binary: true,
-          },
-          to,
-        ),
-      ),
-    )
-    this.#outlet = new Outlet(this.#pump, nativeSync(() => this.#pump.limits()), (err) => this.#life.reportError(err))
+  /** Over a pump source (lib/pump.js): `nativeSource(connection, accept)`, or a stand-in. */
+  constructor(source, options) {
+    const checked = checkOptions(options)
+    this.#pump = new Pump(source, { ...checked, mode: 'binary' }, 'message channel', (message) => this.#onMessage(message))
+    this.lifecycle = this.#pump.life.events
   }
 
   /** The connection this channel runs on. */
   get connection() {
-    return this.#connection
+    return this.#pump.connection
+  }
+
+  /** `open`, `closing` (close() was called) or `closed`. */
+  get state() {
+    return this.#pump.state
   }
 
   /** Whether the channel (its connection) has closed. */
   get isClosed() {
-    return this.#life.isClosed
+    return this.#pump.isClosed
   }
 
   /** Resolves with `{ code, reason, kind, error? }` once the channel closes. */
   get closed() {
-    return this.#life.closed
+    return this.#pump.life.closed
   }
 
   /** Bytes sent but not yet handed to QUIC. */
   get bufferedAmount() {
-    staging.commit()
-    return nativeSync(() => this.#pump.bufferedAmount())
+    return this.#pump.bufferedAmount
   }
 
   /**
@@ -117,21 +85,17 @@ class MessageChannel {
    */
   send(message) {
     requireBytes(message, 'message')
-    if (this.#life.isClosed || this.#closing) throw irohError('ERR_IROH_CONNECTION_CLOSED', 'the message channel is closed')
+    this.#pump.checkOpen()
     const len = message.byteLength
-    if (len > this.#outlet.maxFrame) {
-      throw irohError('ERR_IROH_FRAME_TOO_LARGE', `the message is ${len} bytes, more than maxFrameBytes (${this.#outlet.maxFrame})`)
-    }
-    if (len > STAGE_MAX) {
-      staging.commit()
-      this.#outlet.send(message)
-    } else staging.stageBytes(this.#outlet, message)
+    const max = this.#pump.outlet.maxFrame
+    if (len > max) throw irohError('ERR_IROH_FRAME_TOO_LARGE', `the message is ${len} bytes, more than maxFrameBytes (${max})`)
+    if (len > STAGE_MAX) this.#pump.send(message)
+    else this.#pump.stageBytes(message)
   }
 
   /** Resolves once everything sent so far has been handed to QUIC. */
-  async flush() {
-    staging.commit()
-    await native(() => this.#pump.flush())
+  flush() {
+    return this.#pump.flush()
   }
 
   /**
@@ -141,7 +105,7 @@ class MessageChannel {
    */
   receive() {
     if (this.#head < this.#queue.length) return Promise.resolve(this.#take())
-    if (this.#life.isClosed) return this.#end()
+    if (this.#pump.isClosed) return this.#end()
     return new Promise((resolve, reject) => this.#waiters.push({ resolve, reject }))
   }
 
@@ -154,11 +118,8 @@ class MessageChannel {
   }
 
   /** Sends what is queued, waits until the peer has it, then closes the connection. */
-  async close(code = 0, reason = '') {
-    staging.commit()
-    this.#closing = true
-    if (!this.#life.isClosed) await native(() => this.#pump.close(code, reason))
-    return this.#life.closed
+  close(code = 0, reason = '') {
+    return this.#pump.close(code, reason)
   }
 
   #take() {
@@ -171,31 +132,31 @@ class MessageChannel {
     if (--this.#batchLeft[0] === 0) {
       this.#batchLeft.shift()
       // The pump may hand over the next batch: the consumer keeps up.
-      if (!this.#life.isClosed) nativeSync(() => this.#pump.ack())
+      this.#pump.ack()
     }
     return message
   }
 
   #end() {
-    const error = this.#life.info.error
+    const error = this.#pump.life.info.error
     return error ? Promise.reject(error) : Promise.resolve(null)
   }
 
   #onMessage(message) {
     try {
       switch (message.kind) {
-        case MSG_BINARY:
+        case Message.BINARY:
           this.#receiveBatch(message.data)
           break
-        case MSG_DRAIN:
-          signalDrain(this.#pump, this.lifecycle)
+        case Message.DRAIN:
+          this.#pump.drained()
           break
-        case MSG_CLOSED:
+        case Message.CLOSED:
           this.#finish(message.closed)
           break
       }
     } catch (err) {
-      this.#life.reportError(normalizeError(err))
+      this.#pump.life.reportError(normalizeError(err))
     }
   }
 
@@ -212,7 +173,7 @@ class MessageChannel {
   }
 
   #finish(closed) {
-    if (!this.#life.finish(closeInfoOf(closed))) return
+    if (!this.#pump.finish(closed)) return
     // Waiters exist only while nothing is queued: they get the end.
     for (const waiter of this.#waiters.splice(0)) this.#end().then(waiter.resolve, waiter.reject)
   }
@@ -223,7 +184,8 @@ class MessageChannel {
  * dialing side (it opens the stream and announces it at once), `'accept'` on the other.
  */
 function createMessageChannel(connection, options) {
-  return new MessageChannel(connection, options)
+  const checked = checkChannelOptions(options)
+  return new MessageChannel(nativeSource(connection, checked.role === 'accept'), checked)
 }
 
 module.exports = { MessageChannel, createMessageChannel }
