@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { connectSpoke, createHub, createSpokeIrohEventTarget } from '../lib/index.mjs'
-import { Incoming, Outgoing } from '../lib/delivery.js'
+import { Incoming, Outgoing } from '../lib/delivery/session.js'
 import { ALPN, closeAll, endpoint, stateIs, frame, readFrame, startHubProcess, within } from './helpers.mjs'
 
 const FAST = { alpn: ALPN, initialDelayMs: 20, maxDelayMs: 200, connectTimeoutMs: 2_000 }
@@ -65,6 +65,28 @@ describe('the bookkeeping', () => {
     expect(incoming.delivered).toBe(5)
     incoming.resume('b', 1) // the sender restarted
     expect(incoming.delivered).toBe(0)
+  })
+
+  it('one store for held and unacknowledged events: held are those no connection was handed', () => {
+    const out = new Outgoing(100)
+    out.push('aaaa', 4)
+    out.push('bbbbbb', 6)
+    out.push('cc', 2)
+    expect([out.holds, out.heldBytes]).toEqual([true, 12])
+    out.handed(2) // a connection took the first two; they stay kept until acknowledged
+    expect([out.holds, out.heldBytes, out.bytes]).toEqual([true, 2, 12])
+    out.ack(1)
+    expect([out.heldBytes, out.bytes]).toEqual([2, 8])
+    // A plain connection takes them by acknowledging as it hands over.
+    out.ack(3)
+    expect([out.holds, out.heldBytes, out.bytes]).toEqual([false, 0, 0])
+    out.push('dd', 2)
+    expect([out.holds, out.heldBytes]).toEqual([true, 2])
+    out.handed(99) // never past what is kept
+    expect([out.holds, out.heldBytes]).toEqual([false, 0])
+    // The bound covers both kinds.
+    out.push('e'.repeat(90), 90)
+    expect(() => out.push('f'.repeat(10), 10)).toThrow(expect.objectContaining({ code: 'ERR_IROH_BUFFER_FULL' }))
   })
 })
 

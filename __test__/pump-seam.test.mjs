@@ -9,7 +9,7 @@ import { within } from './helpers.mjs'
 const require = createRequire(import.meta.url)
 const { IrohEventTarget, DELIVERY, START, DEFER_START } = require('../lib/event-target.js')
 const { MessageChannel } = require('../lib/message-channel.js')
-const { Session } = require('../lib/delivery.js')
+const { Session } = require('../lib/delivery/session.js')
 
 /** Resolves with the details of `count` events of `type` heard on `target`. */
 function hear(target, type, count) {

@@ -10,7 +10,8 @@ const { Listeners, listenable } = require('./listeners.js')
 const { refable } = require('./keep-alive.js')
 const { bufferFull, frameTooLarge } = require('./staging.js')
 const { detailOf, eventText, isEvent, stringifierOf } = require('./wire-event.js')
-const { AckedLink, isControl } = require('./delivery.js')
+const { AckedLink } = require('./delivery/link.js')
+const { CONTROL_PREFIX, isControl } = require('./delivery/protocol.js')
 const { TRACE, STAMPS, TargetTrace } = require('./trace.js')
 
 // Package-internal hooks for the hub and the reconnecting spoke.
@@ -38,8 +39,6 @@ const TAKE_BROADCAST = Symbol('takeBroadcast')
 const BROADCAST_REFUSED = Symbol('broadcastRefused')
 /** `target[NUDGE]()`: an empty frame the peer's QUIC acknowledges and its JS never sees. */
 const NUDGE = Symbol('nudge')
-// Frames of the custom serializer that are control frames of acknowledged delivery.
-const CONTROL_PREFIX = '{"type":"\\u0000'
 
 // Dispatch at most this many events synchronously, then yield a macrotask: a
 // `createPubSub` subscriber (a Repeater without buffer) overflows past 1,024 pushes in

@@ -8,7 +8,8 @@ const { stageBroadcast, broadcastFrames } = require('./pump.js')
 const { createHubIrohEventTarget, TAKE_BROADCAST, BROADCAST_REFUSED, DELIVERY, checkOptions: checkTargetOptions } = require('./event-target.js')
 const { eventText, stringifierOf } = require('./wire-event.js')
 const { Endpoint, PREFER_ALPN } = require('./endpoint.js')
-const { Session, ackAlpn, isAckAlpn } = require('./delivery.js')
+const { Sessions } = require('./delivery/sessions.js')
+const { ackAlpn, isAckAlpn } = require('./delivery/protocol.js')
 const { parseNodeId } = require('./identity.js')
 const { invalidArgument, irohError, normalizeError, requireString } = require('./errors.js')
 const { HubCloseCode } = require('./close-codes.js')
@@ -46,10 +47,8 @@ class Hub extends EventTarget {
   #stringify
   #spokes = new Map()
   /** Acknowledged delivery per spoke node id, kept across its connections. */
-  #sessions = new Map()
+  #sessions
   #acks
-  #maxPendingBytes
-  #sessionTtlMs
   #arrivals = []
   #waiters = []
   #iterators = 0
@@ -69,8 +68,11 @@ class Hub extends EventTarget {
     this.#stringify = stringifierOf(this.#targetOptions)
     if (options.acks !== undefined && typeof options.acks !== 'boolean') throw invalidArgument('options.acks must be a boolean')
     this.#acks = options.acks !== false
-    this.#maxPendingBytes = positiveInteger(options.maxPendingBytes, 'maxPendingBytes', DEFAULT_MAX_PENDING_BYTES)
-    this.#sessionTtlMs = positiveInteger(options.sessionTtlMs, 'sessionTtlMs', DEFAULT_SESSION_TTL_MS)
+    this.#sessions = new Sessions({
+      maxPendingBytes: positiveInteger(options.maxPendingBytes, 'maxPendingBytes', DEFAULT_MAX_PENDING_BYTES),
+      ttlMs: positiveInteger(options.sessionTtlMs, 'sessionTtlMs', DEFAULT_SESSION_TTL_MS),
+      onLost: (nodeId, error, undelivered) => this.dispatchEvent(new CustomEvent('error', { detail: { nodeId, error, undelivered } })),
+    })
     // Offered by spokes of this package; preferred, so they get it whenever both can.
     if (this.#acks) endpoint[PREFER_ALPN](ackAlpn(this.#alpn))
     this.#loop = this.#acceptLoop()
@@ -95,7 +97,7 @@ class Hub extends EventTarget {
   revoke(nodeId, reason = 'revoked') {
     nodeId = parseNodeId(nodeId)
     this.#denied.add(nodeId)
-    this.#dropSession(nodeId, 'it was revoked')
+    this.#sessions.drop(nodeId, 'it was revoked')
     const target = this.#spokes.get(nodeId)
     if (target) {
       this.#spokes.delete(nodeId)
@@ -193,7 +195,7 @@ class Hub extends EventTarget {
       const targets = [...this.#spokes.values()]
       this.#spokes.clear()
       await Promise.all(targets.map((t) => t.close(HubCloseCode.CLOSING, reason).catch(() => {})))
-      for (const nodeId of [...this.#sessions.keys()]) this.#dropSession(nodeId, 'the hub closed')
+      this.#sessions.close('the hub closed')
     })()
     return this.#closing
   }
@@ -222,7 +224,7 @@ class Hub extends EventTarget {
     const acked = this.#acks && isAckAlpn(alpn, this.#alpn)
     if (alpn !== this.#alpn && !acked) return this.#refuse(conn, nodeId, HubCloseCode.WRONG_ALPN, `this hub speaks ${this.#alpn}`)
     if (!(await this.#allowed(nodeId))) return this.#refuse(conn, nodeId, HubCloseCode.REFUSED, 'node id not allowed')
-    const options = acked ? { ...this.#targetOptions, [DELIVERY]: this.#session(nodeId) } : this.#targetOptions
+    const options = acked ? { ...this.#targetOptions, [DELIVERY]: this.#sessions.take(nodeId) } : this.#targetOptions
     const target = await createHubIrohEventTarget(conn, options)
     // close() may have run while `allow` was thinking; it has already closed the others.
     if (this.#closing) return target.close(HubCloseCode.CLOSING, 'hub closing')
@@ -231,7 +233,7 @@ class Hub extends EventTarget {
     target.lifecycle.addEventListener('close', (e) => {
       if (this.#spokes.get(nodeId) === target) {
         this.#spokes.delete(nodeId)
-        if (acked) this.#expireSession(nodeId)
+        if (acked) this.#sessions.expire(nodeId)
       }
       this.dispatchEvent(new CustomEvent('disconnect', { detail: { nodeId, ...e.detail } }))
     })
@@ -240,38 +242,6 @@ class Hub extends EventTarget {
     const waiter = this.#waiters.shift()
     if (waiter) waiter(spoke)
     else if (this.#iterators > 0) this.#arrivals.push(spoke)
-  }
-
-  /** The spoke's delivery session: the one it had, if it comes back in time. */
-  #session(nodeId) {
-    let entry = this.#sessions.get(nodeId)
-    if (entry === undefined) {
-      entry = { session: new Session({ maxPendingBytes: this.#maxPendingBytes }), timer: null }
-      this.#sessions.set(nodeId, entry)
-    }
-    clearTimeout(entry.timer)
-    entry.timer = null
-    return entry.session
-  }
-
-  /** A spoke that does not come back within sessionTtlMs loses its session. */
-  #expireSession(nodeId) {
-    const entry = this.#sessions.get(nodeId)
-    if (entry === undefined || this.#closing) return
-    entry.timer = setTimeout(() => this.#dropSession(nodeId, `it did not reconnect within sessionTtlMs (${this.#sessionTtlMs} ms)`), this.#sessionTtlMs)
-    entry.timer.unref()
-  }
-
-  /** Forgets a spoke's session; events it never acknowledged are reported, not dropped silently. */
-  #dropSession(nodeId, why) {
-    const entry = this.#sessions.get(nodeId)
-    if (entry === undefined) return
-    this.#sessions.delete(nodeId)
-    clearTimeout(entry.timer)
-    const { out } = entry.session
-    const error = irohError('ERR_IROH_CONNECTION_CLOSED', `${out.size} events to spoke ${nodeId} were never acknowledged: ${why}`)
-    out.abandon(error)
-    if (out.size > 0) this.dispatchEvent(new CustomEvent('error', { detail: { nodeId, error, undelivered: out.size } }))
   }
 
   async #allowed(nodeId) {

@@ -17,7 +17,8 @@ const {
 const { checkEvent, eventText, stringifierOf } = require('./wire-event.js')
 const { Lifecycle } = require('./lifecycle.js')
 const { Endpoint, CALLER_HOLDS, ALSO_OFFER } = require('./endpoint.js')
-const { Session, ackAlpn } = require('./delivery.js')
+const { Session } = require('./delivery/session.js')
+const { ackAlpn } = require('./delivery/protocol.js')
 const { KeepAlive, refable } = require('./keep-alive.js')
 const { FINAL_HUB_CODES } = require('./close-codes.js')
 const { Listeners, listenable } = require('./listeners.js')
@@ -78,11 +79,10 @@ class ReconnectingSpoke {
   #listeners = new Listeners((err) => this.#life.reportError(err))
   #state = 'connecting'
   #inner = null
-  /** Serialized events waiting for a connection, in order: `{ text, bytes }`, its UTF-8 size measured once. */
-  #pending = []
-  /** The sum of their sizes. */
-  #pendingBytes = 0
-  /** Acknowledged delivery with the hub, across connections (when both ends speak it). */
+  /**
+   * What the spoke sends, across connections: events waiting for a connection and events the
+   * hub has not acknowledged, in order, under one bound (maxPendingBytes).
+   */
   #session
   /** Whether the live connection speaks acknowledged delivery. */
   #acked = false
@@ -138,7 +138,7 @@ class ReconnectingSpoke {
 
   /** Bytes dispatched and not yet handed to QUIC, waiting ones included. */
   get bufferedAmount() {
-    return this.#pendingBytes + (this.#inner?.bufferedAmount ?? 0)
+    return this.#session.out.heldBytes + (this.#inner?.bufferedAmount ?? 0)
   }
 
   /** Resolves with the close info once `close()` is called or redialing gives up. */
@@ -157,7 +157,10 @@ class ReconnectingSpoke {
       this.#greetingTexts.push(eventText(this.#stringify, event))
       return true
     }
-    if (this.#greeting || (this.#state === 'connected' && this.#pending.length === 0)) {
+    const out = this.#session.out
+    // An acknowledged connection keeps what it sends in the session itself; a plain one
+    // takes events straight once nothing waits before them.
+    if (this.#greeting || (this.#state === 'connected' && (this.#acked || out.size === 0))) {
       try {
         return this.#inner.dispatchEvent(event)
       } catch (err) {
@@ -166,17 +169,7 @@ class ReconnectingSpoke {
       }
     }
     const text = eventText(this.#stringify, event)
-    const bytes = Buffer.byteLength(text)
-    // Held events and those the hub has not acknowledged share one bound.
-    const waiting = this.#pendingBytes + this.#session.out.bytes
-    if (waiting > 0 && waiting + bytes > this.#options.maxPendingBytes) {
-      throw irohError(
-        'ERR_IROH_BUFFER_FULL',
-        `${waiting} bytes wait for a connection or an acknowledgement and ${bytes} more would pass maxPendingBytes (${this.#options.maxPendingBytes})`,
-      )
-    }
-    this.#pending.push({ text, bytes })
-    this.#pendingBytes += bytes
+    out.push(text, Buffer.byteLength(text))
     return true
   }
 
@@ -185,7 +178,7 @@ class ReconnectingSpoke {
    * with `{ acked: true }` once the hub has acknowledged delivering it to its listeners.
    */
   async flush(options) {
-    while (this.#pending.length > 0 || this.#state !== 'connected') {
+    while (this.#state !== 'connected' || (!this.#acked && this.#session.out.size > 0)) {
       if (this.#state === 'closed') throw irohError('ERR_IROH_CONNECTION_CLOSED', 'the spoke is closed')
       await new Promise((resolve) => this.lifecycle.addEventListener('statechange', resolve, { once: true }))
     }
@@ -281,7 +274,6 @@ class ReconnectingSpoke {
    */
   async #serve(conn) {
     const acked = this.#options.acks && conn.alpn() === ackAlpn(this.#options.alpn)
-    if (!acked && this.#session.out.size > 0) this.#unkeep()
     const options = acked ? { ...this.#options.eventTarget, [DELIVERY]: this.#session, [DEFER_START]: true } : this.#options.eventTarget
     const inner = await createSpokeIrohEventTarget(conn, options)
     inner[FORWARD] = (type, detail) => this.#listeners.emit(this, type, detail)
@@ -291,12 +283,9 @@ class ReconnectingSpoke {
     this.#inner = inner
     this.#acked = acked
     await this.#greet(inner)
-    if (acked) {
-      inner[START](this.#greetingTexts.splice(0))
-      // Held events join what the session keeps: they fit, as both share one bound.
-      for (const { text, bytes } of this.#pending.splice(0)) inner[SEND_TEXT](text, bytes)
-      this.#pendingBytes = 0
-    } else await this.#sendPending(inner, ended)
+    // Acknowledged: the link sends the hello, the greeting, then all the session keeps.
+    if (acked) inner[START](this.#greetingTexts.splice(0))
+    else await this.#sendPending(inner, ended)
     if (!inner.isClosed && !this.#stop.signal.aborted) this.#setState('connected')
     let outcome
     if (acked) {
@@ -368,16 +357,6 @@ class ReconnectingSpoke {
     }
   }
 
-  /** The hub no longer acknowledges: what the session kept goes first, as held events. */
-  #unkeep() {
-    const out = this.#session.out
-    const kept = []
-    for (let seq = out.from; seq <= out.last; seq++) kept.push({ text: out.textAt(seq), bytes: out.sizeAt(seq) })
-    this.#pending.unshift(...kept)
-    this.#pendingBytes += out.bytes
-    this.#session = new Session({ maxPendingBytes: this.#options.maxPendingBytes })
-  }
-
   /** Runs `onConnect`: what it dispatches goes first on the new connection. */
   async #greet(inner) {
     const onConnect = this.#options.onConnect
@@ -392,20 +371,23 @@ class ReconnectingSpoke {
     }
   }
 
-  /** Sends the waiting events in order, waiting for room as needed. */
+  /**
+   * A plain connection: sends what the session keeps in order, waiting for room as needed.
+   * Handed to QUIC is all a plain connection confirms, so that is where the session lets go.
+   */
   async #sendPending(inner, ended) {
-    while (this.#pending.length > 0) {
-      const { text, bytes } = this.#pending[0]
+    const out = this.#session.out
+    while (out.size > 0) {
+      const seq = out.from
       try {
-        inner[SEND_TEXT](text)
+        inner[SEND_TEXT](out.textAt(seq), out.sizeAt(seq))
       } catch (err) {
         if (err.code !== 'ERR_IROH_BUFFER_FULL') return // closed: they wait for the next connection
         const drained = new Promise((resolve) => inner.lifecycle.addEventListener('drain', resolve, { once: true }))
         if ((await Promise.race([drained, ended.then(() => 'ended')])) === 'ended') return
         continue
       }
-      this.#pending.shift()
-      this.#pendingBytes -= bytes
+      out.ack(seq)
     }
   }
 

@@ -1,147 +1,16 @@
 'use strict'
 
-// Acknowledged delivery, the negotiated extension of the wire protocol (README, "Wire
-// protocol"). Both ends must offer it: the dialer offers `ackAlpn(alpn)` next to `alpn`, and
-// a hub lists it first, so a peer that knows only the plain protocol never sees it.
-//
-// In it, events are numbered per sending session (a random id that outlives connections),
-// the receiver acknowledges what it has delivered to its listeners, and the sender keeps
-// what is unacknowledged and sends it again first on the next connection, where the
-// receiver drops what it has already delivered. Control frames are ordinary frames whose
-// type starts with U+0000, which no event of this extension may use.
+// Acknowledged delivery on one connection: the receiver acknowledges what it has delivered
+// to its listeners, and the sender keeps what is unacknowledged (lib/delivery/session.js)
+// and sends it again first on the next connection, where the receiver drops what it has
+// already delivered.
 
-const { randomBytes } = require('node:crypto')
-const { irohError } = require('./errors.js')
-
-const SUFFIX = '/alkdev-acks/1'
-/** The ALPN that offers acknowledged delivery on top of `alpn`. */
-const ackAlpn = (alpn) => `${alpn}${SUFFIX}`
-const isAckAlpn = (alpn, base) => alpn === ackAlpn(base)
-
-const CONTROL = '\u0000'
-const HELLO = `${CONTROL}hello`
-const ACK = `${CONTROL}ack`
-const PING = `${CONTROL}ping`
-const isControl = (type) => type.charCodeAt(0) === 0
+const { isControl, controlText, HELLO, ACK, PING } = require('./protocol.js')
 
 /** Acknowledge after this many delivered events, or ACK_DELAY_MS after the first unacknowledged one. */
 const ACK_EVERY = 1024
 const ACK_DELAY_MS = 20
 
-/** What one side sends: numbered events kept until the peer acknowledges them. */
-class Outgoing {
-  /** Identifies this numbering to the peer; a new one means "start afresh". */
-  id = randomBytes(8).toString('hex')
-  /** The number of the first retained event; events are numbered from 1. */
-  #first = 1
-  #texts = []
-  /** The UTF-8 size of each of `#texts`. */
-  #sizes = []
-  #head = 0
-  #bytes = 0
-  #waiters = []
-
-  constructor(maxBytes) {
-    this.maxBytes = maxBytes
-  }
-
-  /** Bytes kept (sent or waiting) until acknowledged. */
-  get bytes() {
-    return this.#bytes
-  }
-
-  /** How many events are kept. */
-  get size() {
-    return this.#texts.length - this.#head
-  }
-
-  /** The number of the first event kept, which the next connection starts with. */
-  get from() {
-    return this.#first
-  }
-
-  /** The number the next event gets, less one: everything dispatched so far. */
-  get last() {
-    return this.#first + this.size - 1
-  }
-
-  /** Keeps `text` (of `bytes` UTF-8 bytes) for resending; throws ERR_IROH_BUFFER_FULL past the bound. */
-  push(text, bytes) {
-    if (this.#bytes > 0 && this.#bytes + bytes > this.maxBytes) {
-      throw irohError(
-        'ERR_IROH_BUFFER_FULL',
-        `${this.#bytes} bytes of events wait for the peer's acknowledgement and ${bytes} more would pass maxPendingBytes (${this.maxBytes}): wait for flush({ acked: true })`,
-      )
-    }
-    this.#texts.push(text)
-    this.#sizes.push(bytes)
-    this.#bytes += bytes
-  }
-
-  /** The text of kept event number `seq`. */
-  textAt(seq) {
-    return this.#texts[this.#head + (seq - this.#first)]
-  }
-
-  /** The UTF-8 size of kept event number `seq`. */
-  sizeAt(seq) {
-    return this.#sizes[this.#head + (seq - this.#first)]
-  }
-
-  /** The peer has delivered every event up to number `seq`. */
-  ack(seq) {
-    while (this.#first <= seq && this.#head < this.#texts.length) {
-      this.#bytes -= this.#sizes[this.#head]
-      this.#texts[this.#head++] = undefined
-      this.#first++
-    }
-    // Compact now and then rather than shift on every ack.
-    if (this.#head > 1024 && this.#head * 2 > this.#texts.length) {
-      this.#texts = this.#texts.slice(this.#head)
-      this.#sizes = this.#sizes.slice(this.#head)
-      this.#head = 0
-    }
-    const acked = this.#first - 1
-    this.#waiters = this.#waiters.filter((w) => (w.seq <= acked ? (w.resolve(), false) : true))
-  }
-
-  /** Resolves once everything dispatched so far is acknowledged. */
-  acked() {
-    if (this.size === 0) return Promise.resolve()
-    return new Promise((resolve, reject) => this.#waiters.push({ seq: this.last, resolve, reject }))
-  }
-
-  /** Rejects the `acked()` waiters: nothing more will be acknowledged. */
-  abandon(error) {
-    for (const w of this.#waiters.splice(0)) w.reject(error)
-  }
-}
-
-/** What one side has delivered of the peer's numbered events. */
-class Incoming {
-  /** The peer's session id, once known. */
-  peer = null
-  /** The number of the last event delivered to listeners. */
-  delivered = 0
-
-  /** A peer's hello: a new session id starts the count afresh at `from`. */
-  resume(peer, from) {
-    if (peer !== this.peer) {
-      this.peer = peer
-      this.delivered = from - 1
-    }
-  }
-}
-
-/** Both directions of acknowledged delivery with one peer, kept across its connections. */
-class Session {
-  constructor({ maxPendingBytes }) {
-    this.out = new Outgoing(maxPendingBytes)
-    this.in = new Incoming()
-  }
-}
-
-const controlText = (type, detail) => JSON.stringify({ type, detail })
 const isCount = (n) => Number.isSafeInteger(n) && n >= 0
 
 /**
@@ -214,6 +83,7 @@ class AckedLink {
     const out = this.#session.out
     out.push(text, bytes)
     if (this.#started && !this.#ackOwed && this.#cursor === out.last) {
+      out.handed(this.#cursor)
       this.#cursor++
       return true
     }
@@ -239,6 +109,7 @@ class AckedLink {
         if (err.code === 'ERR_IROH_BUFFER_FULL') return
         throw err
       }
+      out.handed(this.#cursor)
       this.#cursor++
     }
     for (const resolve of this.#caughtUp.splice(0)) resolve()
@@ -349,18 +220,4 @@ class AckedLink {
   }
 }
 
-module.exports = {
-  ackAlpn,
-  isAckAlpn,
-  isControl,
-  controlText,
-  Session,
-  AckedLink,
-  Outgoing,
-  Incoming,
-  HELLO,
-  ACK,
-  PING,
-  ACK_EVERY,
-  ACK_DELAY_MS,
-}
+module.exports = { AckedLink, ACK_EVERY, ACK_DELAY_MS }
