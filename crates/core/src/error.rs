@@ -4,77 +4,65 @@
 
 use std::fmt;
 
-/// Stable error codes: the one list of them. The string form is part of the public API:
-/// never rename one. `index.d.ts` and the README list the same codes (a test compares).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorCode {
-    InvalidNodeId,
-    InvalidTicket,
-    InvalidSecretKey,
-    InvalidAddr,
-    InvalidRelayUrl,
-    InvalidCertificate,
-    InvalidAlpn,
-    InvalidArgument,
-    KeyFile,
-    Bind,
-    Connect,
-    ConnectTimeout,
-    Timeout,
-    Aborted,
-    NoRelay,
-    ConnectionClosed,
-    EndpointClosed,
-    StreamClosed,
-    StreamReset,
-    StreamStopped,
-    UnexpectedEnd,
-    TooLarge,
-    Datagram,
-    FrameTooLarge,
-    Protocol,
-    BufferFull,
-    /// Raised by the JS hub and spoke: a hub refused or revoked this spoke.
-    Refused,
-    /// Raised by the JS loader when no native addon loads (so never by this crate).
-    NativeBinding,
-    Internal,
+/// Declares an enum whose variants each name their code string (`Variant => "CODE",`),
+/// with `as_str` and `ALL` made from the same table: a code cannot be added to the enum
+/// and left out of `ALL` or of `as_str`.
+macro_rules! error_codes {
+    ($(#[$meta:meta])* pub enum $enum:ident { $($(#[$doc:meta])* $name:ident => $code:literal,)* }) => {
+        $(#[$meta])*
+        pub enum $enum {
+            $($(#[$doc])* $name,)*
+        }
+
+        impl $enum {
+            /// Every code, in the order declared.
+            pub const ALL: &'static [$enum] = &[$($enum::$name,)*];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($enum::$name => $code,)*
+                }
+            }
+        }
+    };
 }
 
-impl ErrorCode {
-    pub fn as_str(self) -> &'static str {
-        use ErrorCode::*;
-        match self {
-            InvalidNodeId => "ERR_IROH_INVALID_NODE_ID",
-            InvalidTicket => "ERR_IROH_INVALID_TICKET",
-            InvalidSecretKey => "ERR_IROH_INVALID_SECRET_KEY",
-            InvalidAddr => "ERR_IROH_INVALID_ADDR",
-            InvalidRelayUrl => "ERR_IROH_INVALID_RELAY_URL",
-            InvalidCertificate => "ERR_IROH_INVALID_CERTIFICATE",
-            InvalidAlpn => "ERR_IROH_INVALID_ALPN",
-            InvalidArgument => "ERR_IROH_INVALID_ARGUMENT",
-            KeyFile => "ERR_IROH_KEY_FILE",
-            Bind => "ERR_IROH_BIND",
-            Connect => "ERR_IROH_CONNECT",
-            ConnectTimeout => "ERR_IROH_CONNECT_TIMEOUT",
-            Timeout => "ERR_IROH_TIMEOUT",
-            Aborted => "ERR_IROH_ABORTED",
-            NoRelay => "ERR_IROH_NO_RELAY",
-            ConnectionClosed => "ERR_IROH_CONNECTION_CLOSED",
-            EndpointClosed => "ERR_IROH_ENDPOINT_CLOSED",
-            StreamClosed => "ERR_IROH_STREAM_CLOSED",
-            StreamReset => "ERR_IROH_STREAM_RESET",
-            StreamStopped => "ERR_IROH_STREAM_STOPPED",
-            UnexpectedEnd => "ERR_IROH_UNEXPECTED_END",
-            TooLarge => "ERR_IROH_TOO_LARGE",
-            Datagram => "ERR_IROH_DATAGRAM",
-            FrameTooLarge => "ERR_IROH_FRAME_TOO_LARGE",
-            Protocol => "ERR_IROH_PROTOCOL",
-            BufferFull => "ERR_IROH_BUFFER_FULL",
-            Refused => "ERR_IROH_REFUSED",
-            NativeBinding => "ERR_IROH_NATIVE_BINDING",
-            Internal => "ERR_IROH_INTERNAL",
-        }
+error_codes! {
+    /// Stable error codes: the one list of them. The string form is part of the public API:
+    /// never rename one. `index.d.ts` and the README list the same codes (a test compares).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum ErrorCode {
+        InvalidNodeId => "ERR_IROH_INVALID_NODE_ID",
+        InvalidTicket => "ERR_IROH_INVALID_TICKET",
+        InvalidSecretKey => "ERR_IROH_INVALID_SECRET_KEY",
+        InvalidAddr => "ERR_IROH_INVALID_ADDR",
+        InvalidRelayUrl => "ERR_IROH_INVALID_RELAY_URL",
+        InvalidCertificate => "ERR_IROH_INVALID_CERTIFICATE",
+        InvalidAlpn => "ERR_IROH_INVALID_ALPN",
+        InvalidArgument => "ERR_IROH_INVALID_ARGUMENT",
+        KeyFile => "ERR_IROH_KEY_FILE",
+        Bind => "ERR_IROH_BIND",
+        Connect => "ERR_IROH_CONNECT",
+        ConnectTimeout => "ERR_IROH_CONNECT_TIMEOUT",
+        Timeout => "ERR_IROH_TIMEOUT",
+        Aborted => "ERR_IROH_ABORTED",
+        NoRelay => "ERR_IROH_NO_RELAY",
+        ConnectionClosed => "ERR_IROH_CONNECTION_CLOSED",
+        EndpointClosed => "ERR_IROH_ENDPOINT_CLOSED",
+        StreamClosed => "ERR_IROH_STREAM_CLOSED",
+        StreamReset => "ERR_IROH_STREAM_RESET",
+        StreamStopped => "ERR_IROH_STREAM_STOPPED",
+        UnexpectedEnd => "ERR_IROH_UNEXPECTED_END",
+        TooLarge => "ERR_IROH_TOO_LARGE",
+        Datagram => "ERR_IROH_DATAGRAM",
+        FrameTooLarge => "ERR_IROH_FRAME_TOO_LARGE",
+        Protocol => "ERR_IROH_PROTOCOL",
+        BufferFull => "ERR_IROH_BUFFER_FULL",
+        /// Raised by the JS hub and spoke: a hub refused or revoked this spoke.
+        Refused => "ERR_IROH_REFUSED",
+        /// Raised by the JS loader when no native addon loads (so never by this crate).
+        NativeBinding => "ERR_IROH_NATIVE_BINDING",
+        Internal => "ERR_IROH_INTERNAL",
     }
 }
 
@@ -128,40 +116,8 @@ mod tests {
 
     #[test]
     fn codes_are_prefixed_and_distinct() {
-        use ErrorCode::*;
-        let all = [
-            InvalidNodeId,
-            InvalidTicket,
-            InvalidSecretKey,
-            InvalidAddr,
-            InvalidRelayUrl,
-            InvalidCertificate,
-            InvalidAlpn,
-            InvalidArgument,
-            KeyFile,
-            Bind,
-            Connect,
-            ConnectTimeout,
-            Timeout,
-            Aborted,
-            NoRelay,
-            ConnectionClosed,
-            EndpointClosed,
-            StreamClosed,
-            StreamReset,
-            StreamStopped,
-            UnexpectedEnd,
-            TooLarge,
-            Datagram,
-            FrameTooLarge,
-            Protocol,
-            BufferFull,
-            Refused,
-            NativeBinding,
-            Internal,
-        ];
         let mut seen = std::collections::HashSet::new();
-        for c in all {
+        for &c in ErrorCode::ALL {
             assert!(c.as_str().starts_with("ERR_IROH_"));
             assert!(seen.insert(c.as_str()), "duplicate code {}", c.as_str());
         }
