@@ -1,4 +1,4 @@
-// The option names JS accepts (lib/option-names.js) must be the fields of the Rust structs
+// The option names JS accepts (the strict tables of lib/options.js) must be the fields of the Rust structs
 // the native side takes, and of the types binding.d.ts generates from them (which
 // index.d.ts re-exports): a name missing from the JS list is refused although it works, and
 // one too many is passed on and ignored. Modelled on the error-code check in
@@ -9,7 +9,9 @@ import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { root, rustSources } from './rust-source.mjs'
 
-const { ENDPOINT_OPTIONS, RELAY_SERVER_OPTIONS, checkOptionNames } = createRequire(import.meta.url)('../lib/option-names.js')
+const { ENDPOINT, RELAY_SERVER, checkOptions, optionNames } = createRequire(import.meta.url)('../lib/options.js')
+const ENDPOINT_OPTIONS = optionNames(ENDPOINT)
+const RELAY_SERVER_OPTIONS = optionNames(RELAY_SERVER)
 
 /** The field names of `export interface <name>` in binding.d.ts. */
 function generatedFields(name) {
@@ -44,9 +46,9 @@ describe('option names', () => {
   })
 
   it('a name not on the list is refused with a coded error', () => {
-    expect(() => checkOptionNames({ relaymode: 'disabled' }, ENDPOINT_OPTIONS, 'endpoint')).toThrow(
+    expect(() => checkOptions(ENDPOINT, { relaymode: 'disabled' })).toThrow(
       expect.objectContaining({ code: 'ERR_IROH_INVALID_ARGUMENT', message: 'unknown endpoint option "relaymode"' }),
     )
-    expect(() => checkOptionNames({ relayMode: 'disabled', bindAddr: '127.0.0.1:0' }, ENDPOINT_OPTIONS, 'endpoint')).not.toThrow()
+    expect(() => checkOptions(ENDPOINT, { relayMode: 'disabled', bindAddr: '127.0.0.1:0' })).not.toThrow()
   })
 })

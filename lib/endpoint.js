@@ -5,7 +5,7 @@ const { pending, native, nativeSync, viaCallback } = require('./pending.js')
 const { Connection, RELEASE } = require('./connection.js')
 const { invalidArgument, irohError, requireString, optionalU32 } = require('./errors.js')
 const { KeepAlive, refable } = require('./keep-alive.js')
-const { ENDPOINT_OPTIONS, checkOptionNames } = require('./option-names.js')
+const { checkOptions, ENDPOINT } = require('./options.js')
 
 const NATIVE = Symbol('native')
 /** Package-internal connect option: the caller keeps the process alive while it dials. */
@@ -14,33 +14,6 @@ const CALLER_HOLDS = Symbol('callerHolds')
 const ALSO_OFFER = Symbol('alsoOffer')
 /** Package-internal: `endpoint[PREFER_ALPN](alpn)` accepts `alpn` too, ahead of the others. */
 const PREFER_ALPN = Symbol('preferAlpn')
-
-function checkOptions(options) {
-  if (options === undefined || options === null) return {}
-  if (typeof options !== 'object') throw invalidArgument('options must be an object')
-  // A misspelt option (say `relaymode`) would otherwise silently use n0's relays.
-  checkOptionNames(options, ENDPOINT_OPTIONS, 'endpoint')
-  if (options.alpns !== undefined && !Array.isArray(options.alpns)) {
-    throw invalidArgument('options.alpns must be an array of strings')
-  }
-  for (const alpn of options.alpns ?? []) requireString(alpn, 'each ALPN', 'ERR_IROH_INVALID_ALPN')
-  const relays = options.relayMode?.relays
-  if (relays !== undefined) {
-    if (!Array.isArray(relays)) throw invalidArgument('relayMode.relays must be an array')
-    for (const relay of relays) {
-      if (typeof relay === 'string') continue
-      if (relay === null || typeof relay !== 'object' || typeof relay.url !== 'string' || !Number.isInteger(relay.quicPort)) {
-        throw invalidArgument('each relay must be a URL string or { url, quicPort }, e.g. relayServer.relay')
-      }
-    }
-  }
-  if (options.relayCaCertificates !== undefined) {
-    if (!Array.isArray(options.relayCaCertificates)) throw invalidArgument('relayCaCertificates must be an array of PEM strings')
-    for (const pem of options.relayCaCertificates) requireString(pem, 'each relay CA certificate', 'ERR_IROH_INVALID_CERTIFICATE')
-  }
-  if (options.relayOnly !== undefined && typeof options.relayOnly !== 'boolean') throw invalidArgument('relayOnly must be a boolean')
-  return options
-}
 
 function checkTarget(target) {
   if (typeof target === 'string') return target
@@ -82,7 +55,7 @@ class Endpoint {
   }
 
   static async create(options) {
-    const checked = checkOptions(options)
+    const checked = checkOptions(ENDPOINT, options)
     return new Endpoint(await native(() => binding.Endpoint.create(checked)), checked.alpns)
   }
 

@@ -6,6 +6,7 @@
 
 const { Message, Pump, nativeSource } = require('./pump.js')
 const { irohError, invalidArgument, normalizeError } = require('./errors.js')
+const { checkOptions, EVENT_TARGET } = require('./options.js')
 const { Listeners, listenable } = require('./listeners.js')
 const { refable } = require('./keep-alive.js')
 const { bufferFull, frameTooLarge } = require('./staging.js')
@@ -46,22 +47,6 @@ const NUDGE = Symbol('nudge')
 const DISPATCH_CHUNK = 256
 const yieldMacrotask = () => new Promise((resolve) => setImmediate(resolve))
 
-function checkOptions(options) {
-  if (options === undefined || options === null) return {}
-  if (typeof options !== 'object') throw invalidArgument('options must be an object')
-  for (const name of ['maxFrameBytes', 'maxBufferedBytes', 'frameTimeoutMs']) {
-    const v = options[name]
-    if (v !== undefined && (!Number.isInteger(v) || v < 1 || v > 0xffffffff)) {
-      throw invalidArgument(`options.${name} must be a positive integer below 2^32`)
-    }
-  }
-  const s = options.serializer
-  if (s !== undefined && (typeof s !== 'object' || typeof s.stringify !== 'function' || typeof s.parse !== 'function')) {
-    throw invalidArgument('options.serializer must be an object with stringify and parse functions')
-  }
-  return options
-}
-
 /** A hub or spoke end of the framed event stream of one connection. */
 class IrohEventTarget {
   // An open target keeps the process alive as its connection does (this is the
@@ -92,7 +77,7 @@ class IrohEventTarget {
 
   /** Over a pump source (lib/pump.js): `nativeSource(connection, accept)`, or a stand-in. */
   constructor(source, options) {
-    const checked = checkOptions(options)
+    const checked = checkOptions(EVENT_TARGET, options)
     this.#stringify = stringifierOf(checked)
     this.#parse = checked.serializer ? checked.serializer.parse : null
     const mode = checked.serializer ? 'frames' : 'json'
@@ -349,5 +334,4 @@ module.exports = {
   NUDGE,
   TAKE_BROADCAST,
   BROADCAST_REFUSED,
-  checkOptions,
 }

@@ -5,7 +5,8 @@
 
 const { encodeFrame } = require('./staging.js')
 const { stageBroadcast, broadcastFrames } = require('./pump.js')
-const { createHubIrohEventTarget, TAKE_BROADCAST, BROADCAST_REFUSED, DELIVERY, checkOptions: checkTargetOptions } = require('./event-target.js')
+const { createHubIrohEventTarget, TAKE_BROADCAST, BROADCAST_REFUSED, DELIVERY } = require('./event-target.js')
+const { checkOptions, HUB } = require('./options.js')
 const { eventText, stringifierOf } = require('./wire-event.js')
 const { Endpoint, PREFER_ALPN } = require('./endpoint.js')
 const { Sessions } = require('./delivery/sessions.js')
@@ -14,23 +15,6 @@ const { parseNodeId } = require('./identity.js')
 const { invalidArgument, irohError, normalizeError, requireString } = require('./errors.js')
 const { HubCloseCode } = require('./close-codes.js')
 const { refable } = require('./keep-alive.js')
-
-const DEFAULT_MAX_PENDING_BYTES = 8 * 1024 * 1024
-const DEFAULT_SESSION_TTL_MS = 5 * 60_000
-
-function positiveInteger(value, name, fallback) {
-  if (value === undefined) return fallback
-  if (!Number.isInteger(value) || value < 1) throw invalidArgument(`options.${name} must be a positive integer`)
-  return value
-}
-
-function checkAllow(allow) {
-  if (allow === undefined) return null
-  if (typeof allow === 'function') return allow
-  if (allow instanceof Set) return allow
-  if (allow !== null && typeof allow[Symbol.iterator] === 'function' && typeof allow !== 'string') return new Set([...allow].map(parseNodeId))
-  throw invalidArgument('options.allow must be a Set or iterable of node ids, or a function (nodeId) => boolean | Promise<boolean>')
-}
 
 class Hub extends EventTarget {
   // unref() lets the process exit while the hub accepts (it unrefs its endpoint, which
@@ -56,21 +40,20 @@ class Hub extends EventTarget {
   #closing = null
   #loop
 
-  constructor(endpoint, options = {}) {
+  constructor(endpoint, options) {
     super()
     if (!(endpoint instanceof Endpoint)) throw invalidArgument('createHub expects an Endpoint')
-    if (options === null || typeof options !== 'object') throw invalidArgument('options must be an object')
+    const checked = checkOptions(HUB, options)
     this.#endpoint = endpoint
-    this.#alpn = requireString(options.alpn, 'options.alpn', 'ERR_IROH_INVALID_ALPN')
-    this.#allow = checkAllow(options.allow)
-    this.#denied = new Set([...(options.deny ?? [])].map(parseNodeId))
-    this.#targetOptions = checkTargetOptions(options.eventTarget)
+    this.#alpn = checked.alpn
+    this.#allow = checked.allow
+    this.#denied = checked.deny
+    this.#targetOptions = checked.eventTarget
     this.#stringify = stringifierOf(this.#targetOptions)
-    if (options.acks !== undefined && typeof options.acks !== 'boolean') throw invalidArgument('options.acks must be a boolean')
-    this.#acks = options.acks !== false
+    this.#acks = checked.acks
     this.#sessions = new Sessions({
-      maxPendingBytes: positiveInteger(options.maxPendingBytes, 'maxPendingBytes', DEFAULT_MAX_PENDING_BYTES),
-      ttlMs: positiveInteger(options.sessionTtlMs, 'sessionTtlMs', DEFAULT_SESSION_TTL_MS),
+      maxPendingBytes: checked.maxPendingBytes,
+      ttlMs: checked.sessionTtlMs,
       onLost: (nodeId, error, undelivered) => this.dispatchEvent(new CustomEvent('error', { detail: { nodeId, error, undelivered } })),
     })
     // Offered by spokes of this package; preferred, so they get it whenever both can.

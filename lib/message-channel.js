@@ -8,8 +8,8 @@
 // back through QUIC flow control.
 
 const { Message, Pump, nativeSource } = require('./pump.js')
-const { checkOptions } = require('./event-target.js')
-const { irohError, invalidArgument, normalizeError, requireBytes } = require('./errors.js')
+const { checkOptions, MESSAGE_CHANNEL } = require('./options.js')
+const { irohError, normalizeError, requireBytes } = require('./errors.js')
 const { refable } = require('./keep-alive.js')
 const { HEADER_BYTES } = require('./staging.js')
 
@@ -17,17 +17,6 @@ const { HEADER_BYTES } = require('./staging.js')
 // and handed to the native pump once per tick, as the buffer itself (lib/pump.js). Larger
 // messages skip staging: the native send copies them once into its outbox.
 const STAGE_MAX = 16 * 1024
-
-const ROLES = new Set(['open', 'accept'])
-
-function checkChannelOptions(options) {
-  if (options === null || typeof options !== 'object') {
-    throw invalidArgument("createMessageChannel expects options with role 'open' or 'accept'")
-  }
-  if (!ROLES.has(options.role)) throw invalidArgument("options.role must be 'open' (the dialing side) or 'accept'")
-  if (options.serializer !== undefined) throw invalidArgument('a message channel carries bytes: it takes no serializer')
-  return checkOptions(options)
-}
 
 /** One end of a connection's stream of length-framed binary messages. */
 class MessageChannel {
@@ -48,7 +37,7 @@ class MessageChannel {
 
   /** Over a pump source (lib/pump.js): `nativeSource(connection, accept)`, or a stand-in. */
   constructor(source, options) {
-    const checked = checkOptions(options)
+    const checked = checkOptions(MESSAGE_CHANNEL, options)
     this.#pump = new Pump(source, { ...checked, mode: 'binary' }, 'message channel', (message) => this.#onMessage(message))
     this.lifecycle = this.#pump.life.events
   }
@@ -184,7 +173,7 @@ class MessageChannel {
  * dialing side (it opens the stream and announces it at once), `'accept'` on the other.
  */
 function createMessageChannel(connection, options) {
-  const checked = checkChannelOptions(options)
+  const checked = checkOptions(MESSAGE_CHANNEL, options)
   return new MessageChannel(nativeSource(connection, checked.role === 'accept'), checked)
 }
 

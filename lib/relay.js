@@ -4,23 +4,8 @@
 
 const binding = require('./native.js')
 const { native, nativeSync } = require('./pending.js')
-const { invalidArgument } = require('./errors.js')
 const { KeepAlive, refable } = require('./keep-alive.js')
-const { RELAY_SERVER_OPTIONS, checkOptionNames } = require('./option-names.js')
-
-function checkOptions(options) {
-  if (options === undefined || options === null) return {}
-  if (typeof options !== 'object') throw invalidArgument('options must be an object')
-  checkOptionNames(options, RELAY_SERVER_OPTIONS, 'relay server')
-  for (const key of ['bindAddr', 'hostname', 'certificatePem', 'privateKeyPem']) {
-    if (options[key] !== undefined && typeof options[key] !== 'string') throw invalidArgument(`options.${key} must be a string`)
-  }
-  const port = options.quicPort
-  if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65535)) {
-    throw invalidArgument('options.quicPort must be a port number (0 to 65535)')
-  }
-  return options
-}
+const { checkOptions, RELAY_SERVER } = require('./options.js')
 
 /**
  * A running relay. Like a listening `net.Server`, it keeps the process alive until
@@ -69,7 +54,7 @@ class RelayServer {
 
 /** Starts an iroh relay server (see the README's "Self-hosting a relay"). */
 async function startRelayServer(options) {
-  const checked = checkOptions(options)
+  const checked = checkOptions(RELAY_SERVER, options)
   return new RelayServer(await native(() => binding.startRelayServer(checked)))
 }
 

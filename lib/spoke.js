@@ -12,8 +12,8 @@ const {
   START,
   LINK,
   NUDGE,
-  checkOptions: checkTargetOptions,
 } = require('./event-target.js')
+const { checkOptions, SPOKE } = require('./options.js')
 const { checkEvent, eventText, stringifierOf } = require('./wire-event.js')
 const { Lifecycle } = require('./lifecycle.js')
 const { Endpoint, CALLER_HOLDS, ALSO_OFFER } = require('./endpoint.js')
@@ -22,41 +22,7 @@ const { ackAlpn } = require('./delivery/protocol.js')
 const { KeepAlive, refable } = require('./keep-alive.js')
 const { FINAL_HUB_CODES } = require('./close-codes.js')
 const { Listeners, listenable } = require('./listeners.js')
-const { invalidArgument, irohError, normalizeError, requireString } = require('./errors.js')
-
-const DEFAULTS = {
-  initialDelayMs: 250,
-  maxDelayMs: 30_000,
-  maxAttempts: Infinity,
-  connectTimeoutMs: 10_000,
-  maxPendingBytes: 8 * 1024 * 1024,
-  heartbeatMs: 1_000,
-  ackTimeoutMs: 2_500,
-}
-
-function checkOptions(options) {
-  if (options === null || typeof options !== 'object') throw invalidArgument('options must be an object')
-  const out = { ...DEFAULTS }
-  for (const name of Object.keys(DEFAULTS)) {
-    const v = options[name]
-    if (v === undefined) continue
-    const ok = name === 'maxAttempts' ? v === Infinity || (Number.isInteger(v) && v >= 1) : Number.isInteger(v) && v >= 0
-    if (!ok) throw invalidArgument(`options.${name} must be a non-negative integer`)
-    out[name] = v
-  }
-  out.alpn = requireString(options.alpn, 'options.alpn', 'ERR_IROH_INVALID_ALPN')
-  out.eventTarget = checkTargetOptions(options.eventTarget)
-  if (options.onConnect !== undefined && typeof options.onConnect !== 'function') {
-    throw invalidArgument('options.onConnect must be a function (spoke) => void | Promise<void>')
-  }
-  out.onConnect = options.onConnect
-  if (options.acks !== undefined && typeof options.acks !== 'boolean') throw invalidArgument('options.acks must be a boolean')
-  out.acks = options.acks !== false
-  if (out.heartbeatMs < 1 || out.ackTimeoutMs <= out.heartbeatMs) {
-    throw invalidArgument('options.ackTimeoutMs must be longer than options.heartbeatMs, which must be positive')
-  }
-  return out
-}
+const { invalidArgument, irohError, normalizeError } = require('./errors.js')
 
 /** Full jitter over exponential backoff: a crowd of spokes does not redial in step. */
 function backoff(attempt, { initialDelayMs, maxDelayMs }) {
@@ -108,7 +74,7 @@ class ReconnectingSpoke {
     }
     this.#endpoint = endpoint
     this.#peer = peer
-    this.#options = checkOptions(options)
+    this.#options = checkOptions(SPOKE, options)
     this.#stringify = stringifierOf(this.#options.eventTarget)
     this.#session = new Session({ maxPendingBytes: this.#options.maxPendingBytes })
     // Only once the arguments passed: a spoke that never was must not hold the process.
