@@ -1,7 +1,7 @@
-// lib/close-codes.js is the one JS list of close codes. Its 40xx codes restate what the
-// native pump defines in Rust, so they are checked against the Rust source (as
+// lib/close-codes.js is the one JS list of close codes. Its 40xx codes come from the
+// native pump, which defines them in Rust, so they are checked against the Rust source (as
 // errors.test.mjs checks the error codes against src/error.rs); every close code the
-// README or index.d.ts names must be on the list. Pure JS: no native addon, no network.
+// README or index.d.ts names must be on the list. No network.
 import { describe, expect, it } from 'vitest'
 import { createRequire } from 'node:module'
 import { readFileSync } from 'node:fs'

@@ -1,21 +1,15 @@
 'use strict'
 
 // The application close codes this package puts on connections, in one place. The 40xx
-// codes are the native pump's (framing and stream errors) and are defined in Rust; they are
-// restated here for JS and the docs, and __test__/close-codes.test.mjs checks that the two
-// agree. The 41xx codes are the hub's and are defined here alone.
+// codes are the native pump's (framing and stream errors), defined in Rust and read from the
+// addon here (src/pump/message.rs documents each); the 41xx codes are the hub's and are
+// defined here alone. __test__/close-codes.test.mjs checks both against the Rust source.
+
+const binding = require('./native.js')
 
 /** Close codes the native pump puts on a connection whose stream broke the framing. */
-const PumpCloseCode = Object.freeze({
-  /** A frame's length is over `maxFrameBytes`. */
-  FRAME_TOO_LARGE: 4001,
-  /** A frame is not an event (not JSON, not an object with a string type, or the parser refused it). */
-  MALFORMED_FRAME: 4002,
-  /** The stream ended, or stalled past `frameTimeoutMs`, inside a frame. */
-  TRUNCATED_FRAME: 4003,
-  /** Reading or writing the stream failed. */
-  STREAM_ERROR: 4004,
-})
+const { NORMAL: _normal, ...pumpCodes } = binding.PumpCloseCode
+const PumpCloseCode = Object.freeze(pumpCodes)
 
 /** Close codes the hub puts on the connections it ends. */
 const HubCloseCode = Object.freeze({
