@@ -62,6 +62,12 @@ export type NodeId = string
 /** Where a peer can be reached, as returned by `Endpoint.addr()`: `directAddresses` are `ip:port`. */
 export type EndpointAddr = EndpointAddrInfo
 
+/**
+ * Where an object of this package is in its life, the one member every class has (as ws's
+ * `readyState`). `closing`: `close()` was called and has not finished.
+ */
+export type OpenState = 'open' | 'closing' | 'closed'
+
 /** Options of every call that can wait. */
 export interface PendingOptions {
   /** Aborting rejects the call with `ERR_IROH_ABORTED` and takes nothing from the stream or queue. */
@@ -114,7 +120,9 @@ export declare class Endpoint {
   accept(options?: PendingOptions): Promise<Connection | null>
   /** Closes all connections and the socket; every pending call settles. */
   close(): Promise<void>
+  /** Whether the endpoint has closed (a method, as in the community binding). */
   isClosed(): boolean
+  readonly state: 'open' | 'closed'
   /** Lets the process exit while this endpoint accepts. */
   unref(): this
   /** Undoes `unref()`. */
@@ -134,8 +142,9 @@ export interface BiStream {
  */
 export declare class Connection {
   private constructor()
-  /** Whether the connection has closed, whoever closed it. */
+  /** Whether the connection has closed, whoever closed it (a method, as in the community binding). */
   isClosed(): boolean
+  readonly state: 'open' | 'closed'
   /** Lets the process exit while this connection is open. */
   unref(): this
   /** Undoes `unref()`. */
@@ -293,6 +302,7 @@ export declare class IrohEventTarget<TEvent extends Event = CustomEvent> {
   paths(): PathInfo[]
   /** Bytes dispatched and not yet handed to QUIC. */
   readonly bufferedAmount: number
+  readonly state: OpenState
   readonly isClosed: boolean
   /** Resolves when the target closes. */
   readonly closed: Promise<EventTargetCloseInfo>
@@ -372,6 +382,7 @@ export declare class MessageChannel implements AsyncIterable<Buffer> {
   readonly connection: Connection
   /** Bytes sent and not yet handed to QUIC. */
   readonly bufferedAmount: number
+  readonly state: OpenState
   readonly isClosed: boolean
   /** Resolves when the channel (its connection) closes. */
   readonly closed: Promise<EventTargetCloseInfo>
@@ -471,6 +482,9 @@ export interface HubSpoke<TEvent extends Event = CustomEvent> {
  */
 export declare class Hub<TEvent extends Event = CustomEvent> extends EventTarget {
   private constructor()
+  readonly state: OpenState
+  /** Whether `close()` has finished. */
+  readonly isClosed: boolean
   /** Node ids of the spokes connected now. */
   readonly spokes: NodeId[]
   /** Node ids on the deny list. */
@@ -564,6 +578,8 @@ export type SpokeState = 'connecting' | 'connected' | 'disconnected' | 'closed'
 export declare class ReconnectingSpoke<TEvent extends Event = CustomEvent> {
   private constructor()
   readonly state: SpokeState
+  /** Whether the spoke has closed (`close()`, or it gave up redialing). */
+  readonly isClosed: boolean
   /**
    * `statechange` (detail `{ state, previous }`), `error` (detail: the Error), `close`, and
    * `pathchange` (detail: `PathState`) for each connection's paths.
@@ -621,6 +637,8 @@ export declare class RelayServer {
   readonly relay: RelayInfo
   /** The generated CA's certificate (PEM), or null when you passed your own certificate. */
   readonly caCertificatePem: string | null
+  readonly state: OpenState
+  readonly isClosed: boolean
   /** Stops serving and closes every client connection. */
   close(): Promise<void>
   /** Lets the process exit while the server runs. */

@@ -97,9 +97,14 @@ class Connection {
     }
   }
 
-  /** Whether the connection has closed, whoever closed it. */
+  /** Whether the connection has closed, whoever closed it (a method, as in the community binding). */
   isClosed() {
     return nativeSync(() => this[NATIVE].isClosed())
+  }
+
+  /** `open` or `closed`: the state every class of this package has. */
+  get state() {
+    return this.isClosed() ? 'closed' : 'open'
   }
 
   [RELEASE]() {

@@ -133,8 +133,13 @@ class Endpoint {
     else this.#connections.add(conn)
     return conn
   }
+  /** Whether the endpoint has closed (a method, as in the community binding). */
   isClosed() {
-    return nativeSync(() => this[NATIVE].isClosed())
+    return this.#closed || nativeSync(() => this[NATIVE].isClosed())
+  }
+  /** `open` or `closed`: the state every class of this package has. */
+  get state() {
+    return this.isClosed() ? 'closed' : 'open'
   }
 }
 

@@ -38,6 +38,7 @@ class Hub extends EventTarget {
   #iterators = 0
   #stop = new AbortController()
   #closing = null
+  #closed = false
   #loop
 
   constructor(endpoint, options) {
@@ -59,6 +60,16 @@ class Hub extends EventTarget {
     // Offered by spokes of this package; preferred, so they get it whenever both can.
     if (this.#acks) endpoint[PREFER_ALPN](ackAlpn(this.#alpn))
     this.#loop = this.#acceptLoop()
+  }
+
+  /** `open`, `closing` (close() was called) or `closed`. */
+  get state() {
+    return this.#closed ? 'closed' : this.#closing !== null ? 'closing' : 'open'
+  }
+
+  /** Whether close() has finished. */
+  get isClosed() {
+    return this.#closed
   }
 
   /** Node ids of the spokes connected now. */
@@ -179,6 +190,7 @@ class Hub extends EventTarget {
       this.#spokes.clear()
       await Promise.all(targets.map((t) => t.close(HubCloseCode.CLOSING, reason).catch(() => {})))
       this.#sessions.close('the hub closed')
+      this.#closed = true
     })()
     return this.#closing
   }

@@ -15,6 +15,7 @@ class RelayServer {
   #native
   #keepAlive = new KeepAlive().hold()
   #closing = null
+  #closed = false
   // unref() lets the process exit while the server runs; ref() undoes it.
   static {
     refable(this, (server) => server.#keepAlive)
@@ -44,10 +45,21 @@ class RelayServer {
     return nativeSync(() => this.#native.caCertificatePem)
   }
 
+  /** `open`, `closing` (close() was called) or `closed`. */
+  get state() {
+    return this.#closed ? 'closed' : this.#closing !== null ? 'closing' : 'open'
+  }
+
+  get isClosed() {
+    return this.#closed
+  }
+
   /** Stops serving; resolves once every socket is closed. */
   close() {
     this.#keepAlive.release()
-    this.#closing ??= native(() => this.#native.close())
+    this.#closing ??= native(() => this.#native.close()).finally(() => {
+      this.#closed = true
+    })
     return this.#closing
   }
 }

@@ -87,6 +87,11 @@ class ReconnectingSpoke {
     return this.#state
   }
 
+  /** Whether the spoke has closed (`close()` was called, or it gave up redialing). */
+  get isClosed() {
+    return this.#state === 'closed'
+  }
+
   /** The live connection, or null between connections. */
   get connection() {
     return this.#inner?.connection ?? null
