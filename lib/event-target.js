@@ -1,10 +1,10 @@
 'use strict'
 
-// The TypedEventTarget over the native pump: Rust frames and batches, JS parses and
+// The TypedEventTarget over a pump (lib/pump.js): Rust frames and batches, JS parses and
 // dispatches. Lifecycle signals (close, error, drain) live on `target.lifecycle`, a
 // separate EventTarget, so they never collide with the event types users send.
 
-const { Message, Pump, nativeSource } = require('./pump.js')
+const { Message, Pump, answeredByPump, nativeSource } = require('./pump.js')
 const { irohError, invalidArgument, normalizeError } = require('./errors.js')
 const { checkOptions, EVENT_TARGET } = require('./options.js')
 const { Listeners, listenable } = require('./listeners.js')
@@ -55,6 +55,7 @@ class IrohEventTarget {
   static {
     refable(this, (target) => target.#pump.connection)
     listenable(this, (target) => target.#listeners)
+    answeredByPump(this, (target) => target.#pump)
   }
   #pump
   #stringify
@@ -118,11 +119,6 @@ class IrohEventTarget {
     this.#pump.nudge()
   }
 
-  /** The connection this target runs on. */
-  get connection() {
-    return this.#pump.connection
-  }
-
   /** Where this target's data goes: `direct`, `relay`, `mixed`, or `none` once closed. */
   pathType() {
     return this.#pump.connection?.pathType() ?? 'none'
@@ -131,26 +127,6 @@ class IrohEventTarget {
   /** The connection's open paths: `{ kind, remoteAddr, rttMs, selected }` each. */
   paths() {
     return this.#pump.connection?.paths() ?? []
-  }
-
-  /** Bytes dispatched but not yet handed to QUIC. */
-  get bufferedAmount() {
-    return this.#pump.bufferedAmount
-  }
-
-  /** `open`, `closing` (close() was called) or `closed`. */
-  get state() {
-    return this.#pump.state
-  }
-
-  /** Whether the target has closed. */
-  get isClosed() {
-    return this.#pump.isClosed
-  }
-
-  /** Resolves with `{ code, reason, kind, error? }` once the target (its connection) closes. */
-  get closed() {
-    return this.#pump.life.closed
   }
 
   set [FORWARD](fn) {

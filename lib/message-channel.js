@@ -7,7 +7,7 @@
 // every message of it was taken by `receive()`, so a consumer that stops taking pushes
 // back through QUIC flow control.
 
-const { Message, Pump, nativeSource } = require('./pump.js')
+const { Message, Pump, answeredByPump, nativeSource } = require('./pump.js')
 const { checkOptions, MESSAGE_CHANNEL } = require('./options.js')
 const { irohError, normalizeError, requireBytes } = require('./errors.js')
 const { refable } = require('./keep-alive.js')
@@ -23,6 +23,7 @@ class MessageChannel {
   // unref() lets the process exit while the channel is open (it unrefs its connection).
   static {
     refable(this, (channel) => channel.#pump.connection)
+    answeredByPump(this, (channel) => channel.#pump)
   }
   #pump
   // Messages received and not yet taken, from #head on.
@@ -40,31 +41,6 @@ class MessageChannel {
     const checked = checkOptions(MESSAGE_CHANNEL, options)
     this.#pump = new Pump(source, { ...checked, mode: 'binary' }, 'message channel', (message) => this.#onMessage(message))
     this.lifecycle = this.#pump.life.events
-  }
-
-  /** The connection this channel runs on. */
-  get connection() {
-    return this.#pump.connection
-  }
-
-  /** `open`, `closing` (close() was called) or `closed`. */
-  get state() {
-    return this.#pump.state
-  }
-
-  /** Whether the channel (its connection) has closed. */
-  get isClosed() {
-    return this.#pump.isClosed
-  }
-
-  /** Resolves with `{ code, reason, kind, error? }` once the channel closes. */
-  get closed() {
-    return this.#pump.life.closed
-  }
-
-  /** Bytes sent but not yet handed to QUIC. */
-  get bufferedAmount() {
-    return this.#pump.bufferedAmount
   }
 
   /**

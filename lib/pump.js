@@ -199,10 +199,37 @@ class Pump {
 }
 
 /**
+ * Gives `Class` the members its pump answers, the same on every class over a pump:
+ * `connection`, `state` (`open`, `closing`, `closed`), `isClosed`, `closed` (resolves with
+ * `{ code, reason, kind, error? }` once closed) and `bufferedAmount` (bytes sent and not yet
+ * handed to QUIC). Call it from the class's static block, where `pumpOf` may read a private field.
+ */
+function answeredByPump(Class, pumpOf) {
+  const getter = (get) => ({ get, configurable: true, enumerable: false })
+  Object.defineProperties(Class.prototype, {
+    connection: getter(function () {
+      return pumpOf(this).connection
+    }),
+    state: getter(function () {
+      return pumpOf(this).state
+    }),
+    isClosed: getter(function () {
+      return pumpOf(this).isClosed
+    }),
+    closed: getter(function () {
+      return pumpOf(this).life.closed
+    }),
+    bufferedAmount: getter(function () {
+      return pumpOf(this).bufferedAmount
+    }),
+  })
+}
+
+/**
  * `hub.broadcast`: stages one encoded frame for every outlet; false if one of them might
  * be full (see Staging#stageBroadcast), and then the caller hands it over at once with
  * `broadcastFrames` and hears which pumps took it.
  */
 const stageBroadcast = (outlets, frame) => eventStaging.stageBroadcast(outlets, frame)
 
-module.exports = { Message, Pump, nativeSource, closeInfoOf, stageBroadcast, broadcastFrames }
+module.exports = { Message, Pump, answeredByPump, nativeSource, closeInfoOf, stageBroadcast, broadcastFrames }
