@@ -210,6 +210,12 @@ export declare class SendStream {
   reset(code: number): Promise<void>
 }
 
+/**
+ * The `code`s napi gives errors of an argument JS passed wrongly (`InvalidArg`, ...): JS
+ * maps them to `ERR_IROH_INVALID_ARGUMENT` as [`code_of_status`] does here.
+ */
+export declare function argumentErrorStatuses(): Array<string>
+
 /** Both halves of a bidirectional stream. */
 export interface BiStream {
   send: SendStream

@@ -843,6 +843,7 @@ module.exports.PathWatcher = nativeBinding.PathWatcher
 module.exports.RecvStream = nativeBinding.RecvStream
 module.exports.RelayServer = nativeBinding.RelayServer
 module.exports.SendStream = nativeBinding.SendStream
+module.exports.argumentErrorStatuses = nativeBinding.argumentErrorStatuses
 module.exports.broadcastFrames = nativeBinding.broadcastFrames
 module.exports.createEventPump = nativeBinding.createEventPump
 module.exports.generateSecretKey = nativeBinding.generateSecretKey

@@ -1,11 +1,8 @@
 'use strict'
 
-// napi reports argument conversion failures with its own status names as `code`;
-// users get one family of codes.
-const NAPI_ARGUMENT_CODES = new Set([
-  'InvalidArg', 'ObjectExpected', 'StringExpected', 'NumberExpected', 'BooleanExpected',
-  'ArrayExpected', 'FunctionExpected', 'BigintExpected',
-])
+// napi reports argument conversion failures with its own status names as `code`; users get
+// one family of codes. The statuses are listed once, in Rust (src/error.rs).
+const NAPI_ARGUMENT_CODES = new Set(require('./native.js').argumentErrorStatuses())
 
 /** Creates an Error with a stable `code`. */
 function irohError(code, message, extra) {

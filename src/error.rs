@@ -1,6 +1,8 @@
 //! How the core's `IrohError` reaches JavaScript: as a napi error whose `code` is the
 //! error code (the codes themselves are listed in `alkdev-iroh-core`'s `error.rs`).
 
+use napi_derive::napi;
+
 pub use alkdev_iroh_core::error::{ErrorCode, IrohError, IrohResult};
 
 /// The error of synchronous `#[napi]` functions: thrown as a JS error whose `code` is the
@@ -35,19 +37,34 @@ pub fn js_error(e: IrohError) -> napi::Error<ErrorCode> {
     napi::Error::new(e.code, e.message)
 }
 
+/// The napi statuses of an argument JS passed wrongly: the one list, which JS reads through
+/// [`argument_error_statuses`] for the errors napi's generated argument conversion throws
+/// before any of this crate's code runs.
+const ARGUMENT_STATUSES: [napi::Status; 8] = [
+    napi::Status::InvalidArg,
+    napi::Status::ObjectExpected,
+    napi::Status::StringExpected,
+    napi::Status::NumberExpected,
+    napi::Status::BooleanExpected,
+    napi::Status::ArrayExpected,
+    napi::Status::FunctionExpected,
+    napi::Status::BigintExpected,
+];
+
 /// The error code of a napi status.
 pub fn code_of_status(status: napi::Status) -> ErrorCode {
-    match status {
-        napi::Status::InvalidArg
-        | napi::Status::ObjectExpected
-        | napi::Status::StringExpected
-        | napi::Status::NumberExpected
-        | napi::Status::BooleanExpected
-        | napi::Status::ArrayExpected
-        | napi::Status::FunctionExpected
-        | napi::Status::BigintExpected => ErrorCode::InvalidArgument,
-        _ => ErrorCode::Internal,
+    if ARGUMENT_STATUSES.contains(&status) {
+        ErrorCode::InvalidArgument
+    } else {
+        ErrorCode::Internal
     }
+}
+
+/// The `code`s napi gives errors of an argument JS passed wrongly (`InvalidArg`, ...): JS
+/// maps them to `ERR_IROH_INVALID_ARGUMENT` as [`code_of_status`] does here.
+#[napi(catch_unwind)]
+pub fn argument_error_statuses() -> Vec<String> {
+    ARGUMENT_STATUSES.iter().map(|status| status.as_ref().to_string()).collect()
 }
 
 #[cfg(test)]
