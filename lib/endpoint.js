@@ -135,7 +135,7 @@ class Endpoint {
   }
   /** Whether the endpoint has closed (a method, as in the community binding). */
   isClosed() {
-    return this.#closed || nativeSync(() => this[NATIVE].isClosed())
+    return nativeSync(() => this[NATIVE].isClosed())
   }
   /** `open` or `closed`: the state every class of this package has. */
   get state() {
