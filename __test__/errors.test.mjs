@@ -26,7 +26,7 @@ describe('invalid input gets a coded error', () => {
     const ticket = server.ticket()
     await rejectsWithCode(ep.connect('endpointnotaticket', ALPN), 'ERR_IROH_INVALID_TICKET')
     await rejectsWithCode(ep.connect(ticket.slice(0, -4), ALPN), 'ERR_IROH_INVALID_TICKET')
-    await rejectsWithCode(ep.connect(ticket + 'x', ALPN), 'ERR_IROH_INVALID_TICKET')
+    await rejectsWithCode(ep.connect(`${ticket}x`, ALPN), 'ERR_IROH_INVALID_TICKET')
   })
 
   it('secret keys', async () => {

@@ -161,7 +161,12 @@ export function startHubProcess(config) {
     next: (key) => waitFor(() => lines.find((l) => key in l)?.[key]),
     find: (key, predicate) => waitFor(() => all(key).find(predicate)),
     count: (key, n) => waitFor(() => (all(key).length >= n ? all(key) : undefined)),
-    events: (n) => waitFor(() => (all('event').length >= n ? ((taken = n), all('event').slice(0, n)) : undefined)),
+    events: (n) =>
+      waitFor(() => {
+        if (all('event').length < n) return undefined
+        taken = n
+        return all('event').slice(0, n)
+      }),
     extra: () => all('event').slice(taken),
     rss: () => {
       const seen = all('rss').length

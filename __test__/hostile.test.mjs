@@ -36,7 +36,10 @@ function pingPong(spoke) {
   spoke.dispatchEvent(new CustomEvent('ping', { detail: sent++ }))
   return {
     answered: () => answered,
-    stop: () => ((stopped = true), done),
+    stop: () => {
+      stopped = true
+      return done
+    },
   }
 }
 

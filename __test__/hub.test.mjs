@@ -140,7 +140,9 @@ describe('hub', () => {
       const refusals = []
       hub.addEventListener('error', (e) => refusals.push(e.detail))
       const received = spokes.map(() => [])
-      spokes.forEach((s, i) => s.addEventListener('news', (e) => received[i].push(e.detail.i)))
+      spokes.forEach((s, i) => {
+        s.addEventListener('news', (e) => received[i].push(e.detail.i))
+      })
       const N = 300
       const detail = 'z'.repeat(1000)
       // One synchronous burst: the writer cannot keep a 4 KiB buffer from filling.
@@ -152,7 +154,7 @@ describe('hub', () => {
       else expect(refusals.length).toBeGreaterThan(0)
       const ends = spokes.map((s) => collect(s, 'end', 1))
       // After the burst, with room again: the end marker follows everything taken.
-      await Promise.all(spokes.map(async (s, i) => (await admitted(spokeEps[i].nodeId())).flush()))
+      await Promise.all(spokeEps.map(async (ep) => (await admitted(ep.nodeId())).flush()))
       hub.broadcast('end')
       await within(Promise.all(ends), 20_000, 'the end marker')
       const accepted = received.map((got) => got.length).reduce((a, b) => a + b, 0)

@@ -7,7 +7,7 @@ import { execFile } from 'node:child_process'
 import { createRequire } from 'node:module'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
-import { createHubIrohEventTarget, createSpokeIrohEventTarget } from '../lib/index.mjs'
+import { createSpokeIrohEventTarget } from '../lib/index.mjs'
 import { closeAll, pair } from './helpers.mjs'
 
 const trace = createRequire(import.meta.url)('../lib/trace.js')

@@ -229,6 +229,6 @@ describe('staging broadcasts', () => {
     // 14 staged + 4 + 20 > 30: the caller must hand it over itself and hear the verdict.
     expect(staging.stageBroadcast([outlet], frame('y'.repeat(20)))).toBe(false)
     expect(calls).toEqual([1])
-    expect(text(a)).toBe('|' + 'x'.repeat(10))
+    expect(text(a)).toBe(`|${'x'.repeat(10)}`)
   })
 })

@@ -143,7 +143,7 @@ async function main() {
   // The run whose traced round trip is the median one.
   const breakdown = breakdowns[Math.floor(breakdowns.length / 2)]?.breakdown ?? null
   for (const r of traced) if (r.error) process.stderr.write(`\nrtt breakdown: ${r.error}\n`)
-  process.stderr.write('\r'.padEnd(60) + '\r')
+  process.stderr.write(`${'\r'.padEnd(60)}\r`)
   process.stderr.write('slow listener (A, 64 KiB events, 2 ms each)')
   const slow = []
   for (let i = 0; i < RUNS && selected('A'); i++) slow.push(await runPair('alkdev', SLOW).catch((err) => ({ error: err.message })))
@@ -170,7 +170,7 @@ async function main() {
   for (const [id, why] of Object.entries(skipped)) console.log(`skipped ${id}: ${why}`)
   writeFileSync(
     path.join(here, 'results.json'),
-    `${JSON.stringify({ date: new Date().toISOString(), machine, runs: RUNS, scale: SCALE, workloads: WORKLOADS, results, slowListener: { config: SLOW, peakRssMB: slowRssMB, growthMB: slowGrowthMB, runs: slow }, slowChannel: { config: SLOW_CHANNEL, peakRssMB: slowChannelRssMB, growthMB: slowChannelGrowthMB, runs: slowChannel }, rttBreakdown: RTT_TRACE ? { shown: breakdown, runs: traced } : undefined, scale, goals, skipped, table }, null, 2)}\n`,
+    `${JSON.stringify({ date: new Date().toISOString(), machine, runs: RUNS, eventScale: SCALE, workloads: WORKLOADS, results, slowListener: { config: SLOW, peakRssMB: slowRssMB, growthMB: slowGrowthMB, runs: slow }, slowChannel: { config: SLOW_CHANNEL, peakRssMB: slowChannelRssMB, growthMB: slowChannelGrowthMB, runs: slowChannel }, rttBreakdown: RTT_TRACE ? { shown: breakdown, runs: traced } : undefined, scale, goals, skipped, table }, null, 2)}\n`,
   )
 }
 

@@ -13,7 +13,7 @@
 const binding = require('./native.js')
 const { openWith } = require('./mailbox.js')
 const { NATIVE: CONNECTION } = require('./connection.js')
-const { irohError, invalidArgument, normalizeError } = require('./errors.js')
+const { irohError, invalidArgument } = require('./errors.js')
 const { Lifecycle } = require('./lifecycle.js')
 const { native, nativeSync } = require('./pending.js')
 const { Outlet, Staging } = require('./staging.js')
@@ -43,7 +43,7 @@ const MODES = new Set(['json', 'frames', 'binary'])
  * dialing side (`accept` false) or taken by the accepting side.
  */
 function nativeSource(connection, accept) {
-  if (!connection || !connection[CONNECTION]) {
+  if (!connection?.[CONNECTION]) {
     throw invalidArgument('expected a Connection from endpoint.connect() or endpoint.accept()')
   }
   return {

@@ -253,7 +253,7 @@ class ReconnectingSpoke {
     const ended = new Promise((resolve) => inner.lifecycle.addEventListener('close', (e) => resolve(e.detail), { once: true }))
     this.#inner = inner
     this.#acked = acked
-    await this.#greet(inner)
+    await this.#greet()
     // Acknowledged: the link sends the hello, the greeting, then all the session keeps.
     if (acked) inner[START](this.#greetingTexts.splice(0))
     else await this.#sendPending(inner, ended)
@@ -329,7 +329,7 @@ class ReconnectingSpoke {
   }
 
   /** Runs `onConnect`: what it dispatches goes first on the new connection. */
-  async #greet(inner) {
+  async #greet() {
     const onConnect = this.#options.onConnect
     if (onConnect === undefined) return
     this.#greeting = true
@@ -367,7 +367,14 @@ class ReconnectingSpoke {
     return new Promise((resolve) => {
       const timer = setTimeout(resolve, ms)
       timer.unref()
-      this.#stop.signal.addEventListener('abort', () => (clearTimeout(timer), resolve()), { once: true })
+      this.#stop.signal.addEventListener(
+        'abort',
+        () => {
+          clearTimeout(timer)
+          resolve()
+        },
+        { once: true },
+      )
     })
   }
 

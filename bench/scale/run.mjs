@@ -126,7 +126,9 @@ async function measure(n, workers, { variant, env = {} } = {}) {
     for (const s of spokes) s.send({ close: true })
     hub.send({ close: true })
     const all = Promise.all([hub, ...spokes].map((c) => c.exited))
-    const timer = setTimeout(() => [hub, ...spokes].forEach((c) => c.proc.kill('SIGKILL')), 30_000)
+    const timer = setTimeout(() => {
+      for (const c of [hub, ...spokes]) c.proc.kill('SIGKILL')
+    }, 30_000)
     await all
     clearTimeout(timer)
   }
@@ -157,7 +159,7 @@ export async function runScale() {
       rows.push({ spokes: largest, workers: 1, variant: v.variant, error: err.message })
     }
   }
-  process.stderr.write('\r'.padEnd(50) + '\r')
+  process.stderr.write(`${'\r'.padEnd(50)}\r`)
   return rows
 }
 

@@ -21,7 +21,7 @@ export class FrameReader {
   }
 
   push(chunk) {
-    let buf = this.#pending === null ? chunk : Buffer.concat([this.#pending, chunk])
+    const buf = this.#pending === null ? chunk : Buffer.concat([this.#pending, chunk])
     let at = 0
     while (buf.length - at >= 4) {
       const len = buf.readUInt32BE(at)

@@ -106,7 +106,11 @@ class Outgoing {
       this.#head = 0
     }
     const acked = this.#first - 1
-    this.#waiters = this.#waiters.filter((w) => (w.seq <= acked ? (w.resolve(), false) : true))
+    this.#waiters = this.#waiters.filter((w) => {
+      if (w.seq > acked) return true
+      w.resolve()
+      return false
+    })
   }
 
   /** Resolves once everything dispatched so far is acknowledged. */
