@@ -1,9 +1,14 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { mkdtempSync, rmSync } from 'node:fs'
+import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { HubCloseCode, connectSpoke, createHub } from '../lib/index.mjs'
 import { ALPN, closeAll, endpoint, stateIs, startHubProcess, within } from './helpers.mjs'
+
+const require = createRequire(import.meta.url)
+const binding = require('../lib/native.js')
+const { HEADER_BYTES, Outlet } = require('../lib/staging.js')
 
 const FAST = { alpn: ALPN, initialDelayMs: 20, maxDelayMs: 200, connectTimeoutMs: 2_000 }
 const cleanups = []
@@ -11,6 +16,43 @@ afterEach(async () => {
   for (const fn of cleanups.splice(0).reverse()) await fn()
   await closeAll()
 })
+
+/** The details of the events in a run of wire frames, in order. */
+function detailsOf(run) {
+  const details = []
+  for (let at = 0; at < run.length; ) {
+    const len = run.readUInt32BE(at)
+    const payload = run.subarray(at + HEADER_BYTES, at + HEADER_BYTES + len).toString()
+    // An empty frame is a nudge (a heartbeat), not an event.
+    details.push(len === 0 ? null : JSON.parse(payload))
+    at += HEADER_BYTES + len
+  }
+  return details
+}
+
+/**
+ * Records what staging hands to the native pumps, while `fn` runs: one `{ to, details }`
+ * per hand-over, `to` the number of pumps (1 for one target's run, more for broadcasts).
+ */
+async function recordingHandOvers(fn) {
+  const handed = []
+  const take = Outlet.prototype.take
+  const broadcastFrames = binding.broadcastFrames
+  Outlet.prototype.take = function (run, handOver) {
+    handed.push({ to: 1, details: detailsOf(run) })
+    return take.call(this, run, handOver)
+  }
+  binding.broadcastFrames = (ids, frames) => {
+    handed.push({ to: ids.length, details: detailsOf(frames) })
+    return broadcastFrames(ids, frames)
+  }
+  try {
+    return await fn(handed)
+  } finally {
+    Outlet.prototype.take = take
+    binding.broadcastFrames = broadcastFrames
+  }
+}
 
 /** Resolves with the first `count` events of `type` that reach `target`. */
 function collect(target, type, count) {
@@ -119,15 +161,35 @@ describe('hub', () => {
     await Promise.all(spokes.map((s, i) => greet(admitted, s, spokeEps[i].nodeId())))
     const toFirst = await admitted(spokeEps[0].nodeId())
     const received = [collect(spokes[0], 'news', 7), collect(spokes[1], 'news', 5)]
-    hub.broadcast('news', 'b1')
-    hub.broadcast('news', 'b2')
-    toFirst.dispatchEvent(new CustomEvent('news', { detail: 'own1' }))
-    hub.broadcast('news', 'b3')
-    // Reading bufferedAmount hands over what is staged; order holds across it.
-    expect(toFirst.bufferedAmount).toBeGreaterThanOrEqual(0)
-    hub.broadcast('news', 'b4')
-    toFirst.dispatchEvent(new CustomEvent('news', { detail: 'own2' }))
-    hub.broadcast('news', 'b5')
+    await recordingHandOvers(async (handed) => {
+      hub.broadcast('news', 'b1')
+      hub.broadcast('news', 'b2')
+      toFirst.dispatchEvent(new CustomEvent('news', { detail: 'own1' }))
+      hub.broadcast('news', 'b3')
+      const news = (...details) => details.map((detail) => ({ type: 'news', detail }))
+      // Staged so far: b1 and b2 went over when own1 came, own1 when b3 did; b3 is staged.
+      const before = [
+        { to: 2, details: news('b1', 'b2') },
+        { to: 1, details: news('own1') },
+      ]
+      expect(handed).toEqual(before)
+      // Reading bufferedAmount hands over what is staged; order holds across it.
+      const buffered = toFirst.bufferedAmount
+      expect(Number.isInteger(buffered) && buffered >= 0).toBe(true)
+      expect(handed).toEqual([...before, { to: 2, details: news('b3') }])
+      hub.broadcast('news', 'b4')
+      toFirst.dispatchEvent(new CustomEvent('news', { detail: 'own2' }))
+      hub.broadcast('news', 'b5')
+      await new Promise((resolve) => setImmediate(resolve))
+      // b4 started a run of its own, after b3: not staged behind anything handed over.
+      expect(handed.filter((h) => h.details.some((d) => d?.type === 'news'))).toEqual([
+        ...before,
+        { to: 2, details: news('b3') },
+        { to: 2, details: news('b4') },
+        { to: 1, details: news('own2') },
+        { to: 2, details: news('b5') },
+      ])
+    })
     const [first, second] = await within(Promise.all(received), 10_000, 'broadcasts')
     expect(first).toEqual(['b1', 'b2', 'own1', 'b3', 'b4', 'own2', 'b5'])
     expect(second).toEqual(['b1', 'b2', 'b3', 'b4', 'b5'])
