@@ -181,3 +181,25 @@ export function startHubProcess(config) {
     },
   }
 }
+
+/**
+ * Rejects with the first error reported on `target.lifecycle` (its 'error' event, the Error
+ * as detail). An `expect` or `throw` inside one of `target`'s listeners goes there, not to
+ * vitest: race this against what the test waits for, and such a failure fails the test
+ * with its own message instead of showing as a timeout.
+ */
+export function failOnListenerError(target) {
+  return new Promise((_, reject) =>
+    target.lifecycle.addEventListener('error', (e) => reject(e.detail instanceof Error ? e.detail : new Error(`listener error: ${e.detail}`)), { once: true }),
+  )
+}
+
+/**
+ * `promise`, or the first listener error reported on any of `targets` (see failOnListenerError).
+ * Marked handled, so that it may be awaited later than it rejects; awaiting it still throws.
+ */
+export function orListenerError(promise, ...targets) {
+  const raced = Promise.race([promise, ...targets.map(failOnListenerError)])
+  raced.catch(() => {})
+  return raced
+}
