@@ -48,6 +48,64 @@ const failOnError = (err) => {
   throw err
 }
 
+/** A Rust integer expression of the test: `64 * 1024`, `1 << 20`, `101`, or a constant of `source`. */
+function rustInt(expr, source) {
+  const e = expr.trim()
+  if (/^[0-9_]+$/.test(e)) return Number(e.replaceAll('_', ''))
+  const shift = e.match(/^(.+?)<<(.+)$/)
+  if (shift) return rustInt(shift[1], source) * 2 ** rustInt(shift[2], source)
+  const times = e.match(/^(.+?)\*(.+)$/)
+  if (times) return rustInt(times[1], source) * rustInt(times[2], source)
+  const constant = source.match(new RegExp(`const ${e}: usize = ([^;]+);`))
+  if (constant) return rustInt(constant[1], source)
+  throw new Error(`cannot read the Rust integer ${e}`)
+}
+
+/** The payload length of a Rust test's `b"hello"`, `&[0; 101]` or `&vec![5; N]`. */
+function rustPayloadLength(expr, source) {
+  const literal = expr.match(/^b"([^"]*)"$/)
+  if (literal) return literal[1].length
+  const repeated = expr.match(/^&(?:vec!)?\[[^;]+;(.+)\]$/)
+  if (repeated) return rustInt(repeated[1], source)
+  throw new Error(`cannot read the Rust payload ${expr}`)
+}
+
+/**
+ * The pushes of the Rust test `outbox_coalesces_and_bounds`, read from its source: for each,
+ * the outbox's limits, what it buffered (writer's share included), the payload length, and
+ * the verdict the Rust test asserts (`ok`, `full`, `too large`). Follows the outbox's length
+ * through accepted pushes and `take()`, and checks it against the test's `o.len()` asserts.
+ */
+function rustOutboxCases(source) {
+  const start = source.indexOf('fn outbox_coalesces_and_bounds()')
+  const body = source.slice(start, source.indexOf('\n    }\n', start))
+  const cases = []
+  let limits = null
+  let len = 0
+  for (const raw of body.split('\n').slice(1)) {
+    const line = raw.trim()
+    const created = line.match(/Outbox::new\((.+), (.+)\);$/)
+    if (created) {
+      limits = { maxFrame: rustInt(created[1], source), maxBuffered: rustInt(created[2], source) }
+      len = 0
+      continue
+    }
+    if (/\bo\.take\(\)/.test(line)) len = 0
+    const length = line.match(/^assert_eq!\(o\.len\(\), (\d+)\);$/)
+    if (length) expect(len, `the outbox length at \`${line}\``).toBe(Number(length[1]))
+    const push = line.match(/o\.push\((b"[^"]*"|&(?:vec!)?\[[^\]]*\]), ([^,()]+)\)/)
+    if (!push) continue
+    const payload = rustPayloadLength(push[1], source)
+    const expected = /Ok\(|\.unwrap\(\)/.test(line) ? 'ok' : /OutboxError::Full/.test(line) ? 'full' : /OutboxError::FrameTooLarge/.test(line) ? 'too large' : null
+    if (expected === null) throw new Error(`no verdict in the Rust line ${line}`)
+    const ok = line.match(/Ok\((\d+)\)/)
+    if (ok) expect(Number(ok[1]), `the wire length at \`${line}\``).toBe(HEADER_BYTES + payload)
+    cases.push({ line, ...limits, buffered: len + rustInt(push[2], source), len: payload, expected })
+    if (expected === 'ok') len += HEADER_BYTES + payload
+  }
+  return cases
+}
+
 // Both kinds of staging: text frames copied by the pump (event targets), and byte frames
 // handed over whole (message channels).
 const modes = [
@@ -70,6 +128,13 @@ describe('the outbox rule', () => {
   it('is the rule of the Rust test these cases mirror', () => {
     const holder = rustSources().find(({ text }) => text.includes('fn outbox_coalesces_and_bounds()'))
     expect(holder, 'the Rust test outbox_coalesces_and_bounds, which staging.test.mjs mirrors').toBeDefined()
+    // Every push of the Rust test, run through the JS rule: the same verdict for each.
+    const cases = rustOutboxCases(holder.text)
+    expect(cases.map((c) => c.expected)).toEqual(['ok', 'ok', 'too large', 'full', 'full', 'ok', 'ok', 'ok', 'ok'])
+    for (const c of cases) {
+      const js = c.len > c.maxFrame ? 'too large' : overfull(c.buffered, c.len, c.maxBuffered) ? 'full' : 'ok'
+      expect(js, `JS verdict on the Rust case \`${c.line}\``).toBe(c.expected)
+    }
   })
 })
 
