@@ -73,7 +73,15 @@ describe('close() releases the socket at once', () => {
     expect(await closedPending).toMatchObject({ kind: 'local' })
     await rejectsWithCode(there.recv.read(), 'ERR_IROH_ENDPOINT_CLOSED')
     stopWatching()
-    expect([send, recv, hub, spoke, serverConn2].length).toBe(5)
+    // The rest JS held across the close answers too: the server's side closed locally,
+    // the client's side heard the close, and its streams reject with a coded error.
+    expect(await within(serverConn2.closed(), 10_000, 'serverConn2 closed')).toMatchObject({ kind: 'local' })
+    expect(await within(hub.closed, 10_000, 'hub closed')).toMatchObject({ kind: 'local' })
+    expect(hub.isClosed).toBe(true)
+    expect(await within(spoke.closed, 10_000, 'spoke closed')).toMatchObject({ kind: 'remote' })
+    expect(spoke.isClosed).toBe(true)
+    await expect(within(send.writeAll(Buffer.from('late')), 10_000, 'late write')).rejects.toMatchObject({ code: expect.stringMatching(/^ERR_IROH_/) })
+    await expect(within(recv.read(), 10_000, 'late read')).rejects.toMatchObject({ code: expect.stringMatching(/^ERR_IROH_/) })
   })
 
   it('a relay server closed in place can be started again on the same ports', async () => {
