@@ -30,6 +30,33 @@ export async function pair(alpn = ALPN) {
   return { server, client, clientConn, serverConn }
 }
 
+/** Resolves with the details of the first `count` events of `type` that reach `target`. */
+export function collect(target, type, count) {
+  const got = []
+  return new Promise((resolve) =>
+    target.addEventListener(type, (e) => {
+      got.push(e.detail)
+      if (got.length === count) resolve(got)
+    }),
+  )
+}
+
+/** Runs a Node script; resolves with its exit code and output, or kills it after `limitMs`. */
+export function runNode(args, limitMs) {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (d) => (stdout += d))
+    child.stderr.on('data', (d) => (stderr += d))
+    const killer = setTimeout(() => child.kill('SIGKILL'), limitMs)
+    child.on('exit', (code, signal) => {
+      clearTimeout(killer)
+      resolve({ code, signal, stdout, stderr })
+    })
+  })
+}
+
 /** Rejects if `promise` has not settled within `ms`: turns a hang into a failure. */
 export function within(promise, ms, what) {
   let timer

@@ -2,7 +2,7 @@
 // (issue 31, "Claims with no test"): one test per claim, each on loopback with relays off.
 import { afterEach, describe, expect, it } from 'vitest'
 import { HubCloseCode, connectSpoke, createHub, createSpokeIrohEventTarget } from '../lib/index.mjs'
-import { ALPN, closeAll, endpoint, frame, stateIs, within } from './helpers.mjs'
+import { ALPN, closeAll, collect, endpoint, frame, stateIs, within } from './helpers.mjs'
 
 // The pump's close code for a failed stream (STREAM_ERROR in lib/close-codes.js,
 // which the package does not export).
@@ -13,17 +13,6 @@ afterEach(async () => {
   for (const fn of cleanups.splice(0).reverse()) await fn()
   await closeAll()
 })
-
-/** Resolves with the first `count` events of `type` that reach `target`. */
-function collect(target, type, count) {
-  const got = []
-  return new Promise((resolve) =>
-    target.addEventListener(type, (e) => {
-      got.push(e.detail)
-      if (got.length === count) resolve(got)
-    }),
-  )
-}
 
 /** Resolves with the detail of the next `type` event on the hub. */
 function next(hub, type) {

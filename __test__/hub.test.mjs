@@ -4,7 +4,7 @@ import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { HubCloseCode, connectSpoke, createHub } from '../lib/index.mjs'
-import { ALPN, closeAll, endpoint, stateIs, startHubProcess, within } from './helpers.mjs'
+import { ALPN, closeAll, collect, endpoint, stateIs, startHubProcess, within } from './helpers.mjs'
 
 const require = createRequire(import.meta.url)
 const binding = require('../lib/native.js')
@@ -52,17 +52,6 @@ async function recordingHandOvers(fn) {
     Outlet.prototype.take = take
     binding.broadcastFrames = broadcastFrames
   }
-}
-
-/** Resolves with the first `count` events of `type` that reach `target`. */
-function collect(target, type, count) {
-  const got = []
-  return new Promise((resolve) =>
-    target.addEventListener(type, (e) => {
-      got.push(e.detail)
-      if (got.length === count) resolve(got)
-    }),
-  )
 }
 
 async function hubWithSpokes(n, hubOptions = {}) {

@@ -1,24 +1,8 @@
 import { describe, expect, it } from 'vitest'
-import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
+import { runNode } from './helpers.mjs'
 
 const fixture = (name) => fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url))
-
-/** Runs a Node script; resolves with its exit code and output, or kills it after `limitMs`. */
-function runNode(args, limitMs) {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (d) => (stdout += d))
-    child.stderr.on('data', (d) => (stderr += d))
-    const killer = setTimeout(() => child.kill('SIGKILL'), limitMs)
-    child.on('exit', (code, signal) => {
-      clearTimeout(killer)
-      resolve({ code, signal, stdout, stderr })
-    })
-  })
-}
 
 describe('process lifetime', () => {
   for (const mode of ['endpoints', 'connection-first']) {

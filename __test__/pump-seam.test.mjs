@@ -4,23 +4,12 @@
 import { describe, expect, it } from 'vitest'
 import { createRequire } from 'node:module'
 import { memoryPair } from './memory-pump.mjs'
-import { within } from './helpers.mjs'
+import { collect as hear, within } from './helpers.mjs'
 
 const require = createRequire(import.meta.url)
 const { IrohEventTarget, DELIVERY, START, DEFER_START } = require('../lib/event-target.js')
 const { MessageChannel } = require('../lib/message-channel.js')
 const { Session } = require('../lib/delivery/session.js')
-
-/** Resolves with the details of `count` events of `type` heard on `target`. */
-function hear(target, type, count) {
-  const got = []
-  return new Promise((resolve) => {
-    target.addEventListener(type, (e) => {
-      got.push(e.detail)
-      if (got.length === count) resolve(got)
-    })
-  })
-}
 
 describe('the pump seam', () => {
   it('carries events both ways between two targets over a memory pair', async () => {

@@ -2,27 +2,15 @@
 // process. Each case is one async call on a closed or closing object in a script with
 // nothing else to do (fixtures/settles.mjs); it must print how the call settled and exit 0.
 import { describe, expect, it } from 'vitest'
-import { execFileSync, spawn } from 'node:child_process'
+import { execFileSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
+import { runNode } from './helpers.mjs'
 
 const script = fileURLToPath(new URL('./fixtures/settles.mjs', import.meta.url))
 const CASES = JSON.parse(execFileSync(process.execPath, [script, '--list'], { encoding: 'utf8' }))
 const LIMIT_MS = 30_000
 
-function run(name, mode) {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [script, name, mode], { stdio: ['ignore', 'pipe', 'pipe'] })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (d) => (stdout += d))
-    child.stderr.on('data', (d) => (stderr += d))
-    const killer = setTimeout(() => child.kill('SIGKILL'), LIMIT_MS)
-    child.on('exit', (code, signal) => {
-      clearTimeout(killer)
-      resolve({ code, signal, stdout, stderr })
-    })
-  })
-}
+const run = (name, mode) => runNode([script, name, mode], LIMIT_MS)
 
 // What each call settles with, where the answer is not simply "it settled". A closed object
 // answers as its kind says (null for "no more", a coded error for "cannot").
