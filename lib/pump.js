@@ -232,4 +232,4 @@ function answeredByPump(Class, pumpOf) {
  */
 const stageBroadcast = (outlets, frame) => eventStaging.stageBroadcast(outlets, frame)
 
-module.exports = { Message, Pump, answeredByPump, nativeSource, closeInfoOf, stageBroadcast, broadcastFrames }
+module.exports = { Message, Pump, answeredByPump, nativeSource, stageBroadcast, broadcastFrames }
