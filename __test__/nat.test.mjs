@@ -137,4 +137,59 @@ describe.skipIf(unavailable)('through NAT routers', () => {
     expect(spokeReport.twice).toBe(0)
     expect(spokeReport.runs).toEqual(hubReport.accepted)
   })
+
+  it('10 % loss for 3 s and a 4 s outage ride on one connection; a NAT rebinding loses nothing either', { timeout: 180_000 }, async () => {
+    const { network, start, relay, ca } = await withRelay({ r1: 'endpoint-independent', r2: 'endpoint-independent' })
+    const hub = start(network.ns.h1, 'stream-hub', { relay, ca, alpn: ALPN })
+    const { nodeId } = await within(hub.next('ready'), 30_000, 'hub online')
+    const spoke = start(network.ns.h2, 'stream-spoke', { relay, ca, alpn: ALPN, hub: nodeId })
+    await within(spoke.until('state', (s) => s.state === 'connected'), 30_000, 'spoke connected')
+    await within(spoke.until('path', (p) => p.pathType === 'direct'), 30_000, 'direct path')
+    const flowing = async (what) => {
+      const sentThen = spoke.lines.filter((l) => 'sent' in l).at(-1)?.sent ?? 0
+      await within(spoke.until('sent', (n) => n >= sentThen + 2_000), 60_000, `events flowing ${what}`)
+    }
+    const reconnectsSince = (from, to = Number.POSITIVE_INFINITY) =>
+      spoke.lines.filter((l) => l.state && l.state.at > from && l.state.at <= to && l.state.state !== 'connected').length
+    await flowing('before the faults')
+    const faultsFrom = Date.now()
+
+    network.lose('r2', 10)
+    await new Promise((resolve) => setTimeout(resolve, 3_000)) // the fault itself
+    network.stopLosing('r2')
+    await flowing('after the loss')
+
+    network.cut('r2')
+    await new Promise((resolve) => setTimeout(resolve, 4_000)) // the fault itself
+    network.mend('r2')
+    await flowing('after the outage')
+
+    const rebindAt = Date.now()
+    network.rebind('r2')
+    // The old UDP mapping is gone for good: the connection (or the spoke's next one) must
+    // find its way back, over the relay and then a new direct path, on its own.
+    const directAgain = await within(
+      spoke.until('path', (p) => p.pathType === 'direct' && p.at > rebindAt),
+      90_000,
+      'a direct path after the rebinding',
+    )
+    await flowing('after the rebinding')
+
+    hub.send('stop')
+    const hubReport = await within(hub.next('report'), 30_000, 'hub report')
+    spoke.send('stop')
+    const spokeReport = await within(spoke.next('report'), 30_000, 'spoke report')
+    hub.send('count')
+    Object.assign(hubReport, await within(hub.next('count'), 30_000, 'hub count'))
+    const paths = spoke.lines.filter((l) => l.path?.at > rebindAt).map((l) => `${l.path.pathType}@${l.path.at - rebindAt}ms`)
+    console.log(
+      `loss, outage, rebinding: ${JSON.stringify({ reconnectsAfterRebinding: reconnectsSince(rebindAt), directAgainAfterMs: directAgain.at - rebindAt, pathsAfterRebinding: paths, spoke: { sent: spokeReport.sent, twice: spokeReport.twice, received: spokeReport.count }, hub: { received: hubReport.count, twice: hubReport.twice, broadcasts: hubReport.broadcasts, acceptedRuns: hubReport.accepted.length } })}`,
+    )
+    // QUIC rides out the loss and the outage: the spoke never saw its connection go.
+    expect(reconnectsSince(faultsFrom, rebindAt)).toBe(0)
+    // Whatever the rebinding did, every event arrived once, in order, both ways.
+    expect(hubReport).toMatchObject({ count: spokeReport.sent, twice: 0, runs: [[0, spokeReport.sent - 1]] })
+    expect(spokeReport.twice).toBe(0)
+    expect(spokeReport.runs).toEqual(hubReport.accepted)
+  })
 })

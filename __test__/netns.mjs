@@ -1,5 +1,5 @@
 // A small simulated internet in Linux network namespaces, made and removed by the tests
-// that use it (root and iproute2 + nftables needed). Addresses come from documentation
+// that use it (root and iproute2, nftables and conntrack needed). Addresses come from documentation
 // ranges and no namespace has a route to the host, so nothing leaves the machine:
 //
 //   pub  203.0.113.10 on a bridge: the "internet", where the relay runs
@@ -22,6 +22,11 @@ export function netnsUnavailable() {
     run('nft', '--version')
   } catch {
     return 'nft (nftables) is not installed'
+  }
+  try {
+    run('conntrack', '--version')
+  } catch {
+    return 'conntrack (conntrack-tools) is not installed'
   }
   try {
     run('ip', 'netns', 'add', probe)
@@ -69,6 +74,7 @@ export function createNetwork(nat) {
   const id = `ak${process.pid % 100000}`
   const ns = { pub: `${id}pub`, r1: `${id}r1`, r2: `${id}r2`, h1: `${id}h1`, h2: `${id}h2` }
   const created = []
+  const rebinds = {}
   const inNs = (name, ...args) => run('ip', 'netns', 'exec', name, ...args)
   const ipIn = (name, ...args) => run('ip', '-n', name, ...args)
   const network = {
@@ -93,6 +99,30 @@ export function createNetwork(nat) {
     /** Undoes `cut(router)`. */
     mend(router) {
       inNs(ns[router], 'nft', 'delete', 'table', 'inet', 'cut')
+    },
+    /** Makes `router` drop `percent` % of what it forwards, at random, until `stopLosing()`. */
+    lose(router, percent) {
+      execFileSync('ip', ['netns', 'exec', ns[router], 'nft', '-f', '-'], {
+        input: `table inet loss {\n chain forward {\n type filter hook forward priority -10; policy accept;\n numgen random mod 100 < ${percent} drop\n }\n}\n`,
+      })
+    },
+    /** Undoes `lose(router)`. */
+    stopLosing(router) {
+      inNs(ns[router], 'nft', 'delete', 'table', 'inet', 'loss')
+    },
+    /**
+     * A NAT rebinding at `router`, as when a home router forgets an idle UDP mapping: its
+     * UDP mappings are dropped and new ones come from another port range, so every UDP
+     * flow from the home reappears from a new public port. TCP (the relay connection)
+     * keeps its mapping. Needs `conntrack` (conntrack-tools).
+     */
+    rebind(router) {
+      rebinds[router] = (rebinds[router] ?? 0) + 1
+      const from = 20_000 + rebinds[router] * 1_000
+      execFileSync('ip', ['netns', 'exec', ns[router], 'nft', '-f', '-'], {
+        input: `flush chain ip nat postrouting\nadd rule ip nat postrouting oifname "wan" meta l4proto udp masquerade to :${from}-${from + 999}\nadd rule ip nat postrouting oifname "wan" masquerade\n`,
+      })
+      inNs(ns[router], 'conntrack', '-D', '-p', 'udp')
     },
     remove() {
       for (const name of created.splice(0).reverse()) {
