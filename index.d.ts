@@ -496,6 +496,13 @@ export declare class Hub<TEvent extends Event = CustomEvent> extends EventTarget
   /** Takes `nodeId` off the deny list. */
   restore(nodeId: NodeId): void
   /**
+   * Dials a spoke that listens (`listenForHub`) and admits it as if it had dialed in:
+   * `spoke` event, `spoke(nodeId)`, broadcasts, revoke, and the same acknowledged session
+   * per node id. `allow` is not asked (the hub chose to dial); `deny` is. Rejects with
+   * `ERR_IROH_REFUSED` for a denied spoke, `ERR_IROH_CONNECTION_CLOSED` once the hub closes.
+   */
+  connect(spoke: NodeId | string | EndpointAddr, options?: { timeoutMs?: number; signal?: AbortSignal }): Promise<IrohEventTarget<TEvent>>
+  /**
    * Serializes `{ type, detail }` once and queues the same bytes for every connected spoke.
    * Returns how many took it; a full spoke gets an `error` event instead of a silent drop.
    * Broadcasts made in one tick go out together at its end, in order with the hub's other
@@ -565,8 +572,8 @@ export interface SpokeOptions {
   onConnect?: (spoke: ReconnectingSpoke) => void | Promise<void>
 }
 
-/** Where a reconnecting spoke is. */
-export type SpokeState = 'connecting' | 'connected' | 'disconnected' | 'closed'
+/** Where a reconnecting spoke is; a listening one (`listenForHub`) is `listening` between connections. */
+export type SpokeState = 'connecting' | 'connected' | 'disconnected' | 'listening' | 'closed'
 
 /**
  * One event target for a hub that redials on its own. Listeners stay attached across
@@ -621,6 +628,32 @@ export declare function connectSpoke<TEvent extends Event = CustomEvent>(
   endpoint: Endpoint,
   hub: NodeId | string | EndpointAddr,
   options: SpokeOptions,
+): ReconnectingSpoke<TEvent>
+
+/** Options of `listenForHub`. */
+export interface ListeningSpokeOptions {
+  /** The hub's ALPN; the endpoint is made to accept it (and the acks ALPN) until close. */
+  alpn: string
+  /** Hub node ids let in (a Set is read live), or a function; others are refused with `REFUSED`. */
+  allow: Iterable<NodeId> | ((nodeId: NodeId) => boolean | Promise<boolean>)
+  /** As in `SpokeOptions`. */
+  maxPendingBytes?: number
+  /** As in `SpokeOptions`. */
+  acks?: boolean
+  /** Options of each connection's event target. */
+  eventTarget?: IrohEventTargetOptions
+  /** Runs first on every connection the hub makes, as in `SpokeOptions`. */
+  onConnect?: (spoke: ReconnectingSpoke) => void | Promise<void>
+}
+
+/**
+ * Waits for the hubs in `allow` to dial this endpoint (`hub.connect`) and gives one target
+ * that outlives their connections, as `connectSpoke` does: listeners stay, events are held
+ * while no hub is connected, `onConnect` runs first on each connection. It never dials.
+ */
+export declare function listenForHub<TEvent extends Event = CustomEvent>(
+  endpoint: Endpoint,
+  options: ListeningSpokeOptions,
 ): ReconnectingSpoke<TEvent>
 
 /**

@@ -59,11 +59,19 @@ class Endpoint {
     return new Endpoint(await native(() => binding.Endpoint.create(checked)), checked.alpns)
   }
 
+  /** Returns a function that undoes it: a listening spoke that closes stops accepting. */
   [PREFER_ALPN](alpn) {
+    const before = this.#alpns
     this.#alpns = [alpn, ...this.#alpns.filter((a) => a !== alpn)]
     nativeSync(() => this[NATIVE].setAlpns(this.#alpns))
     // It accepts now, if it did not before.
     this.#keepAlive.hold()
+    return () => {
+      if (this.#closed) return
+      this.#alpns = before
+      nativeSync(() => this[NATIVE].setAlpns(before))
+      if (before.length === 0) this.#keepAlive.release()
+    }
   }
 
   /** The old binding's name for `create`. */

@@ -5,16 +5,17 @@
 
 const { encodeFrame } = require('./staging.js')
 const { stageBroadcast, broadcastFrames } = require('./pump.js')
-const { createHubIrohEventTarget, TAKE_BROADCAST, BROADCAST_REFUSED, DELIVERY } = require('./event-target.js')
+const { createHubIrohEventTarget, createSpokeIrohEventTarget, TAKE_BROADCAST, BROADCAST_REFUSED, DELIVERY } = require('./event-target.js')
 const { checkOptions, HUB } = require('./options.js')
 const { eventText, stringifierOf } = require('./wire-event.js')
-const { Endpoint, PREFER_ALPN } = require('./endpoint.js')
+const { Endpoint, PREFER_ALPN, ALSO_OFFER } = require('./endpoint.js')
 const { Sessions } = require('./delivery/sessions.js')
 const { ackAlpn, isAckAlpn } = require('./delivery/protocol.js')
 const { parseNodeId } = require('./identity.js')
 const { invalidArgument, irohError, normalizeError, requireString } = require('./errors.js')
 const { HubCloseCode } = require('./close-codes.js')
 const { refable } = require('./keep-alive.js')
+const { allowedBy } = require('./spoke.js')
 
 class Hub extends EventTarget {
   // unref() lets the process exit while the hub accepts (it unrefs its endpoint, which
@@ -97,6 +98,26 @@ class Hub extends EventTarget {
       this.#spokes.delete(nodeId)
       target.connection.close(HubCloseCode.REVOKED, reason)
     }
+  }
+
+  /**
+   * Hub push: dials a spoke that listens (`listenForHub`) by node id, ticket or address and
+   * admits it as if it had dialed in (`spoke` event, `hub.spoke()`, broadcasts, its delivery
+   * session). Resolves with its target; rejects if the dial fails, the spoke is denied
+   * (`ERR_IROH_REFUSED`) or the hub closes first. `allow` is not asked: the hub chose it.
+   */
+  async connect(peer, options = {}) {
+    if (this.#closing) throw irohError('ERR_IROH_CONNECTION_CLOSED', 'the hub is closed')
+    if (options === null || typeof options !== 'object') throw invalidArgument('options must be an object')
+    const signal = options.signal ? AbortSignal.any([options.signal, this.#stop.signal]) : this.#stop.signal
+    const conn = await this.#endpoint.connect(peer, this.#alpn, {
+      timeoutMs: options.timeoutMs,
+      signal,
+      [ALSO_OFFER]: this.#acks ? [ackAlpn(this.#alpn)] : undefined,
+    })
+    const target = await this.#admit(conn, true)
+    if (target === undefined) throw irohError('ERR_IROH_REFUSED', `spoke ${conn.remoteNodeId()} is denied, or the hub closed`)
+    return target
   }
 
   /** Takes `nodeId` off the deny list; `allow` decides again. */
@@ -213,16 +234,21 @@ class Hub extends EventTarget {
     }
   }
 
-  async #admit(conn) {
+  /** `dialed`: the hub dialed it (hub push), so the hub opens the stream and `allow` is not asked. */
+  async #admit(conn, dialed = false) {
     const nodeId = conn.remoteNodeId()
     const alpn = conn.alpn()
     const acked = this.#acks && isAckAlpn(alpn, this.#alpn)
     if (alpn !== this.#alpn && !acked) return this.#refuse(conn, nodeId, HubCloseCode.WRONG_ALPN, `this hub speaks ${this.#alpn}`)
-    if (!(await this.#allowed(nodeId))) return this.#refuse(conn, nodeId, HubCloseCode.REFUSED, 'node id not allowed')
+    if (!(await allowedBy(dialed ? null : this.#allow, this.#denied, nodeId))) return this.#refuse(conn, nodeId, HubCloseCode.REFUSED, 'node id not allowed')
+    // The same session whoever dialed: it is per node id.
     const options = acked ? { ...this.#targetOptions, [DELIVERY]: this.#sessions.take(nodeId) } : this.#targetOptions
-    const target = await createHubIrohEventTarget(conn, options)
+    const target = await (dialed ? createSpokeIrohEventTarget : createHubIrohEventTarget)(conn, options)
     // close() may have run while `allow` was thinking; it has already closed the others.
-    if (this.#closing) return target.close(HubCloseCode.CLOSING, 'hub closing')
+    if (this.#closing) {
+      await target.close(HubCloseCode.CLOSING, 'hub closing')
+      return undefined
+    }
     this.#spokes.get(nodeId)?.connection.close(HubCloseCode.REPLACED, 'replaced by a newer connection')
     this.#spokes.set(nodeId, target)
     target.lifecycle.addEventListener('close', (e) => {
@@ -237,15 +263,7 @@ class Hub extends EventTarget {
     const waiter = this.#waiters.shift()
     if (waiter) waiter(spoke)
     else if (this.#iterators > 0) this.#arrivals.push(spoke)
-  }
-
-  async #allowed(nodeId) {
-    if (this.#denied.has(nodeId)) return false
-    const allow = this.#allow
-    if (allow === null) return true
-    if (allow instanceof Set) return allow.has(nodeId)
-    // Denial may have come while `allow` was thinking.
-    return (await allow(nodeId)) === true && !this.#denied.has(nodeId)
+    return target
   }
 
   #refuse(conn, nodeId, code, reason) {

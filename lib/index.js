@@ -9,7 +9,7 @@ const { IrohEventTarget, createSpokeIrohEventTarget, createHubIrohEventTarget } 
 const { MessageChannel, createMessageChannel } = require('./message-channel.js')
 const { Hub, createHub } = require('./hub.js')
 const { HubCloseCode } = require('./close-codes.js')
-const { ReconnectingSpoke, connectSpoke } = require('./spoke.js')
+const { ReconnectingSpoke, connectSpoke, listenForHub } = require('./spoke.js')
 const { RelayServer, startRelayServer } = require('./relay.js')
 const { generateSecretKey, nodeIdFromSecretKey, parseNodeId } = require('./identity.js')
 
@@ -38,6 +38,7 @@ module.exports = {
   createHub,
   ReconnectingSpoke,
   connectSpoke,
+  listenForHub,
   RelayServer,
   startRelayServer,
   generateSecretKey,

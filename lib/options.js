@@ -171,6 +171,30 @@ const HUB = table(
   },
 )
 
+/**
+ * `listenForHub` options: a spoke the hub dials. What a spoke shares with the reconnecting
+ * one, plus whom it lets in; nothing about dialing.
+ */
+const LISTENING_SPOKE = table(
+  'listening spoke',
+  {
+    alpn: SPOKE.fields.alpn,
+    allow: { ...allow, required: true },
+    maxPendingBytes: SPOKE.fields.maxPendingBytes,
+    acks,
+    onConnect: SPOKE.fields.onConnect,
+    eventTarget: nested(EVENT_TARGET),
+  },
+  {
+    required: 'options must be an object with alpn and allow',
+    refine: (out) => {
+      out.eventTarget ??= checkOptions(EVENT_TARGET, undefined)
+      // How long close() waits for the hub to take what is queued.
+      out.ackTimeoutMs = SPOKE.fields.ackTimeoutMs.default ?? 2_500
+    },
+  },
+)
+
 /** A relay for `relayMode.relays`: a URL, or `{ url, quicPort }` (say `relayServer.relay`). */
 const isRelay = (r) => typeof r === 'string' || (r !== null && typeof r === 'object' && typeof r.url === 'string' && Number.isInteger(r.quicPort))
 
@@ -218,4 +242,4 @@ const RELAY_SERVER = table(
 /** The option names of a table. */
 const optionNames = (t) => new Set(Object.keys(t.fields))
 
-module.exports = { checkOptions, optionNames, EVENT_TARGET, MESSAGE_CHANNEL, SPOKE, HUB, ENDPOINT, RELAY_SERVER }
+module.exports = { checkOptions, optionNames, EVENT_TARGET, MESSAGE_CHANNEL, SPOKE, LISTENING_SPOKE, HUB, ENDPOINT, RELAY_SERVER }

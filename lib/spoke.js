@@ -5,6 +5,7 @@
 
 const {
   createSpokeIrohEventTarget,
+  createHubIrohEventTarget,
   FORWARD,
   SEND_TEXT,
   DELIVERY,
@@ -13,16 +14,25 @@ const {
   LINK,
   NUDGE,
 } = require('./event-target.js')
-const { checkOptions, SPOKE } = require('./options.js')
+const { checkOptions, SPOKE, LISTENING_SPOKE } = require('./options.js')
 const { checkEvent, eventText, stringifierOf } = require('./wire-event.js')
 const { Lifecycle } = require('./lifecycle.js')
-const { Endpoint, CALLER_HOLDS, ALSO_OFFER } = require('./endpoint.js')
+const { Endpoint, CALLER_HOLDS, ALSO_OFFER, PREFER_ALPN } = require('./endpoint.js')
 const { Session } = require('./delivery/session.js')
 const { ackAlpn } = require('./delivery/protocol.js')
 const { KeepAlive, refable } = require('./keep-alive.js')
-const { FINAL_HUB_CODES } = require('./close-codes.js')
+const { FINAL_HUB_CODES, HubCloseCode } = require('./close-codes.js')
 const { Listeners, listenable } = require('./listeners.js')
 const { invalidArgument, irohError, normalizeError } = require('./errors.js')
+
+/** A node id the `allow` of a hub or a listening spoke lets in (a Set is read live). */
+async function allowedBy(allow, denied, nodeId) {
+  if (denied.has(nodeId)) return false
+  if (allow === null) return true
+  if (allow instanceof Set) return allow.has(nodeId)
+  // Denial may have come while `allow` was thinking.
+  return (await allow(nodeId)) === true && !denied.has(nodeId)
+}
 
 /** Full jitter over exponential backoff: a crowd of spokes does not redial in step. */
 function backoff(attempt, { initialDelayMs, maxDelayMs }) {
@@ -30,12 +40,23 @@ function backoff(attempt, { initialDelayMs, maxDelayMs }) {
   return Math.round(ceiling / 2 + (Math.random() * ceiling) / 2)
 }
 
+/**
+ * A spoke that outlives its connections. It either dials the hub (`connectSpoke`) or waits
+ * for the hub to dial it (`listenForHub`, hub push): only who opens the connection differs;
+ * listeners, held events, onConnect and the delivery session are the same code.
+ */
 class ReconnectingSpoke {
   // A spoke keeps the process alive from connectSpoke() until it is closed or gives up:
-  // unref() lets it exit while the spoke is open or redialing (the live connection too).
+  // unref() lets it exit while the spoke is open or redialing (the live connection too, and
+  // a listening spoke's endpoint, which accepts for it).
   // Listeners are added to and removed from #listeners, which outlive connections.
   static {
-    refable(this, (spoke) => spoke.#keepAlive, (spoke) => spoke.#inner)
+    refable(
+      this,
+      (spoke) => spoke.#keepAlive,
+      (spoke) => spoke.#inner,
+      (spoke) => (spoke.#peer === null ? spoke.#endpoint : null),
+    )
     listenable(this, (spoke) => spoke.#listeners)
   }
   #life = new Lifecycle()
@@ -60,6 +81,11 @@ class ReconnectingSpoke {
   #keepAlive = new KeepAlive()
   /** While `onConnect` runs, events go straight to the new connection, ahead of held ones. */
   #greeting = false
+  /** A listening spoke: connections from allowed hubs, not served yet. */
+  #incoming = []
+  #incomingWaiter = null
+  /** Undoes what listening changed on the endpoint, newest first. */
+  #unlisten = []
 
   /**
    * `statechange` (detail `{ state, previous }`), `error` (detail: the Error), `close`, and
@@ -67,22 +93,34 @@ class ReconnectingSpoke {
    */
   lifecycle = this.#life.events
 
+  /** `peer` null: a listening spoke (`listenForHub`), which the hub dials. */
   constructor(endpoint, peer, options) {
-    if (!(endpoint instanceof Endpoint)) throw invalidArgument('connectSpoke expects an Endpoint')
-    if (typeof peer !== 'string' && (peer === null || typeof peer !== 'object')) {
+    const listening = peer === null
+    if (!(endpoint instanceof Endpoint)) throw invalidArgument(`${listening ? 'listenForHub' : 'connectSpoke'} expects an Endpoint`)
+    if (!listening && typeof peer !== 'string' && typeof peer !== 'object') {
       throw invalidArgument('the hub to dial must be a node id, a ticket or an address object')
     }
     this.#endpoint = endpoint
     this.#peer = peer
-    this.#options = checkOptions(SPOKE, options)
+    this.#options = checkOptions(listening ? LISTENING_SPOKE : SPOKE, options)
     this.#stringify = stringifierOf(this.#options.eventTarget)
     this.#session = new Session({ maxPendingBytes: this.#options.maxPendingBytes })
     // Only once the arguments passed: a spoke that never was must not hold the process.
     this.#keepAlive.hold()
-    this.#run()
+    if (listening) {
+      this.#state = 'listening'
+      // Accept the plain protocol, and prefer acknowledged delivery when the hub offers it.
+      this.#unlisten.push(endpoint[PREFER_ALPN](this.#options.alpn))
+      if (this.#options.acks) this.#unlisten.push(endpoint[PREFER_ALPN](ackAlpn(this.#options.alpn)))
+      this.#acceptLoop()
+      this.#listen()
+    } else this.#run()
   }
 
-  /** `connecting`, `connected`, `disconnected` (waiting to redial) or `closed`. */
+  /**
+   * `connecting`, `connected`, `disconnected` (waiting to redial) or `closed`; a listening
+   * spoke is `listening` (no hub connected), `connected` or `closed`.
+   */
   get state() {
     return this.#state
   }
@@ -177,6 +215,87 @@ class ReconnectingSpoke {
     return this.#life.closed
   }
 
+  /** A listening spoke: takes the endpoint's connections and lets in the allowed hubs. */
+  async #acceptLoop() {
+    const { alpn, acks, allow } = this.#options
+    const signal = this.#stop.signal
+    const none = new Set()
+    for (;;) {
+      let conn
+      try {
+        conn = await this.#endpoint.accept({ signal })
+      } catch (err) {
+        if (!signal.aborted) this.#life.reportError(normalizeError(err))
+        conn = null
+      }
+      if (conn === null) {
+        // The endpoint closed under the spoke: nothing can reach it any more.
+        if (!signal.aborted) this.#finish({ code: 0, reason: 'the endpoint closed', kind: 'local' })
+        return
+      }
+      const nodeId = conn.remoteNodeId()
+      const known = conn.alpn() === alpn || (acks && conn.alpn() === ackAlpn(alpn))
+      let ok = false
+      try {
+        ok = known && (await allowedBy(allow, none, nodeId))
+      } catch (err) {
+        this.#life.reportError(normalizeError(err))
+      }
+      if (!ok || signal.aborted) {
+        // The same codes a hub uses, so a peer reads a refusal the same way.
+        const [code, reason] = known ? [HubCloseCode.REFUSED, 'node id not allowed'] : [HubCloseCode.WRONG_ALPN, `this spoke speaks ${alpn}`]
+        conn.close(code, reason)
+        if (!signal.aborted) this.#life.emit('refused', { nodeId, code, reason })
+        continue
+      }
+      if (!this.#keepAlive.refed) conn.unref()
+      this.#incoming.push(conn)
+      this.#incomingWaiter?.()
+    }
+  }
+
+  /** The next connection from an allowed hub, or null once the spoke closes. */
+  #nextIncoming() {
+    if (this.#incoming.length > 0) return Promise.resolve(this.#incoming.shift())
+    if (this.#stop.signal.aborted) return Promise.resolve(null)
+    return new Promise((resolve) => {
+      const done = () => {
+        this.#incomingWaiter = null
+        this.#stop.signal.removeEventListener('abort', done)
+        resolve(this.#incoming.shift() ?? null)
+      }
+      this.#incomingWaiter = done
+      this.#stop.signal.addEventListener('abort', done, { once: true })
+    })
+  }
+
+  /**
+   * A listening spoke serves one hub connection at a time; a newer one from the hub replaces
+   * the live one (as a hub replaces a spoke that dials again): the hub dials again only when
+   * it has lost the old one, and the session carries on across them.
+   */
+  async #listen() {
+    const signal = this.#stop.signal
+    let next = null
+    while (!signal.aborted) {
+      const conn = next ?? (await this.#nextIncoming())
+      next = null
+      if (conn === null) return
+      let outcome
+      try {
+        outcome = await this.#serve(conn, true)
+      } catch (err) {
+        conn.close(0, 'failed to start')
+        outcome = { info: { kind: 'local', code: 0 } }
+        this.#life.reportError(normalizeError(err))
+      }
+      for (const stale of this.#incoming.splice(0, this.#incoming.length - 1)) stale.close(HubCloseCode.REPLACED, 'replaced by a newer connection')
+      if (signal.aborted) return
+      if (outcome.replacedBy) next = outcome.replacedBy
+      else this.#setState('listening')
+    }
+  }
+
   async #run() {
     let attempt = 0
     const signal = this.#stop.signal
@@ -243,10 +362,11 @@ class ReconnectingSpoke {
    * Runs one connection until it ends (`{ info }`) or, with acknowledged delivery, until the
    * hub has been silent past ackTimeoutMs and a new connection replaced it (`{ replacedBy }`).
    */
-  async #serve(conn) {
+  async #serve(conn, accepted = false) {
     const acked = this.#options.acks && conn.alpn() === ackAlpn(this.#options.alpn)
     const options = acked ? { ...this.#options.eventTarget, [DELIVERY]: this.#session, [DEFER_START]: true } : this.#options.eventTarget
-    const inner = await createSpokeIrohEventTarget(conn, options)
+    // The dialer opens the one stream, whoever dialed: the wire looks as the README says.
+    const inner = await (accepted ? createHubIrohEventTarget : createSpokeIrohEventTarget)(conn, options)
     inner[FORWARD] = (type, detail) => this.#listeners.emit(this, type, detail)
     inner.lifecycle.addEventListener('error', (e) => this.#life.reportError(e.detail))
     inner.lifecycle.addEventListener('pathchange', (e) => this.#life.emit('pathchange', e.detail))
@@ -259,7 +379,19 @@ class ReconnectingSpoke {
     else await this.#sendPending(inner, ended)
     if (!inner.isClosed && !this.#stop.signal.aborted) this.#setState('connected')
     let outcome
-    if (acked) {
+    if (accepted) {
+      // The hub dials; this side can only wait for it, or for a newer connection from it.
+      const newer = new Promise((resolve) => {
+        const check = () => {
+          if (this.#incoming.length > 0) resolve({ replacedBy: this.#incoming.pop() })
+          else this.#incomingWaiter = check
+        }
+        check()
+      })
+      outcome = await Promise.race([ended.then((info) => ({ info })), newer])
+      if (this.#incomingWaiter !== null && !outcome.replacedBy) this.#incomingWaiter = null
+      if (outcome.replacedBy) inner.connection.close(HubCloseCode.REPLACED, 'replaced by a newer connection')
+    } else if (acked) {
       const watch = this.#watchSilence(inner)
       outcome = await Promise.race([ended.then((info) => ({ info })), watch.replaced])
       watch.stop()
@@ -393,6 +525,8 @@ class ReconnectingSpoke {
   #finish(info) {
     this.#life.finish(info, () => {
       this.#keepAlive.release()
+      for (const undo of this.#unlisten.splice(0).reverse()) undo()
+      for (const conn of this.#incoming.splice(0)) conn.close(0, 'the spoke closed')
       this.#session.out.abandon(irohError('ERR_IROH_CONNECTION_CLOSED', 'the spoke closed before the hub acknowledged everything'))
       this.#stop.abort()
       this.#setState('closed')
@@ -402,7 +536,13 @@ class ReconnectingSpoke {
 
 /** One event target for the hub at `peer` that redials on its own (see the README). */
 function connectSpoke(endpoint, peer, options) {
+  if (peer === null) throw invalidArgument('the hub to dial must be a node id, a ticket or an address object')
   return new ReconnectingSpoke(endpoint, peer, options)
 }
 
-module.exports = { ReconnectingSpoke, connectSpoke }
+/** One event target for the hubs in `options.allow`, which dial this endpoint (hub push). */
+function listenForHub(endpoint, options) {
+  return new ReconnectingSpoke(endpoint, null, options)
+}
+
+module.exports = { ReconnectingSpoke, connectSpoke, listenForHub, allowedBy }
