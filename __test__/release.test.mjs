@@ -194,8 +194,10 @@ describe('endpoints created and closed in a loop', () => {
     const [first, fifty, last] = [at(1), at(50), at(1000)]
     console.log(JSON.stringify({ start: run.lines[0], first, fifty, last }))
     // Measured while JS still held the last cycle's endpoints, connection and streams.
-    expect(last.fds).toBeLessThanOrEqual(first.fds)
-    expect(fifty.fds).toBeLessThanOrEqual(first.fds)
+    if (process.platform === 'linux') {
+      expect(last.fds).toBeLessThanOrEqual(first.fds)
+      expect(fifty.fds).toBeLessThanOrEqual(first.fds)
+    } else expect(last.fds).toBeNull() // not counted where there is no /proc
     expect(last.native - fifty.native).toBeLessThan(32)
   })
 })
