@@ -431,6 +431,8 @@ export declare const HubCloseCode: {
   readonly WRONG_ALPN: 4103
   /** The hub is closing. */
   readonly CLOSING: 4104
+  /** Hub and spoke dialed each other at once: the hub's connection closes, the spoke's stays. */
+  readonly BOTH_DIALED: 4105
 }
 
 /** Options of `flush`. */
@@ -471,6 +473,8 @@ export interface HubOptions {
 export interface HubSpoke<TEvent extends Event = CustomEvent> {
   nodeId: NodeId
   target: IrohEventTarget<TEvent>
+  /** Whether the hub dialed this connection (`hub.connect`); false when the spoke dialed in. */
+  dialed: boolean
 }
 
 /**
@@ -500,6 +504,11 @@ export declare class Hub<TEvent extends Event = CustomEvent> extends EventTarget
    * `spoke` event, `spoke(nodeId)`, broadcasts, revoke, and the same acknowledged session
    * per node id. `allow` is not asked (the hub chose to dial); `deny` is. Rejects with
    * `ERR_IROH_REFUSED` for a denied spoke, `ERR_IROH_CONNECTION_CLOSED` once the hub closes.
+   * A spoke that dials too (`connectSpoke` with `listen: true`) keeps its own connection
+   * when both dial at once: if it is connected already this dial's connection is closed
+   * (`BOTH_DIALED`) and the promise resolves with its target; if the spoke's connection
+   * arrives later, the target this resolved with closes with `BOTH_DIALED` (`spoke(nodeId)`
+   * is the survivor).
    */
   connect(spoke: NodeId | string | EndpointAddr, options?: { timeoutMs?: number; signal?: AbortSignal }): Promise<IrohEventTarget<TEvent>>
   /**
@@ -560,6 +569,16 @@ export interface SpokeOptions {
    * busy still acknowledges packets, and is not redialed.
    */
   ackTimeoutMs?: number
+  /**
+   * Let the hub dial this spoke too (`hub.connect`), default false: the endpoint accepts
+   * `alpn` (and the acks ALPN) from the hub's node id alone, read from `hub` (a node id, a
+   * ticket or an address). One connection is served at a time; when both dial at once the
+   * spoke's own connection is kept on both ends and the hub's is closed with `BOTH_DIALED`.
+   * A call from the hub while the spoke's own connection is up is taken only if that one no
+   * longer answers (a restarted hub is reached at once); a call while the spoke waits to
+   * redial is taken at once.
+   */
+  listen?: boolean
   /** Options of each connection's event target; its `serializer` also encodes held events. */
   eventTarget?: IrohEventTargetOptions
   /**
@@ -640,6 +659,14 @@ export interface ListeningSpokeOptions {
   maxPendingBytes?: number
   /** As in `SpokeOptions`. */
   acks?: boolean
+  /** With acknowledged delivery: nudge a hub silent this long (ms, default 1,000), as in `SpokeOptions`. */
+  heartbeatMs?: number
+  /**
+   * With acknowledged delivery: a connection without a packet from the hub this long (ms,
+   * default 2,500) is closed and the spoke goes back to `listening` (it cannot redial): what
+   * is dispatched is held for the hub's next call. Also how long `close()` waits for the hub.
+   */
+  ackTimeoutMs?: number
   /** Options of each connection's event target. */
   eventTarget?: IrohEventTargetOptions
   /** Runs first on every connection the hub makes, as in `SpokeOptions`. */

@@ -23,6 +23,11 @@ const HubCloseCode = Object.freeze({
   WRONG_ALPN: 4103,
   /** The hub is closing. */
   CLOSING: 4104,
+  /**
+   * Hub and spoke dialed each other at once: the connection the hub dialed is closed, the
+   * one the spoke dialed is kept (both ends apply the same rule, see the README).
+   */
+  BOTH_DIALED: 4105,
 })
 
 /** The hub said no: a spoke that dials again would only be refused again. */

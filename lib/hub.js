@@ -31,6 +31,8 @@ class Hub extends EventTarget {
   #targetOptions
   #stringify
   #spokes = new Map()
+  /** The spokes' targets over connections this hub dialed (`connect`). */
+  #dialedByHub = new WeakSet()
   /** Acknowledged delivery per spoke node id, kept across its connections. */
   #sessions
   #acks
@@ -105,6 +107,9 @@ class Hub extends EventTarget {
    * admits it as if it had dialed in (`spoke` event, `hub.spoke()`, broadcasts, its delivery
    * session). Resolves with its target; rejects if the dial fails, the spoke is denied
    * (`ERR_IROH_REFUSED`) or the hub closes first. `allow` is not asked: the hub chose it.
+   * A spoke that dials too (`listen: true`) and is connected on its own connection keeps
+   * that one: this dial's connection is closed (`BOTH_DIALED`) and the promise resolves with
+   * the target of the spoke's own.
    */
   async connect(peer, options = {}) {
     if (this.#closing) throw irohError('ERR_IROH_CONNECTION_CLOSED', 'the hub is closed')
@@ -241,6 +246,17 @@ class Hub extends EventTarget {
     const acked = this.#acks && isAckAlpn(alpn, this.#alpn)
     if (alpn !== this.#alpn && !acked) return this.#refuse(conn, nodeId, HubCloseCode.WRONG_ALPN, `this hub speaks ${this.#alpn}`)
     if (!(await allowedBy(dialed ? null : this.#allow, this.#denied, nodeId))) return this.#refuse(conn, nodeId, HubCloseCode.REFUSED, 'node id not allowed')
+    // Both dialed: the spoke's own connection wins, as the spoke decides too.
+    const own = () => {
+      const live = this.#spokes.get(nodeId)
+      if (!dialed || live === undefined || this.#dialedByHub.has(live)) return undefined
+      // One closed here a moment ago is still listed until its close event.
+      return live.isClosed || live.connection?.isClosed() ? undefined : live
+    }
+    if (own() !== undefined) {
+      conn.close(HubCloseCode.BOTH_DIALED, 'both dialed: the spoke keeps its own connection')
+      return own()
+    }
     // The same session whoever dialed: it is per node id.
     const options = acked ? { ...this.#targetOptions, [DELIVERY]: this.#sessions.take(nodeId) } : this.#targetOptions
     const target = await (dialed ? createSpokeIrohEventTarget : createHubIrohEventTarget)(conn, options)
@@ -249,7 +265,19 @@ class Hub extends EventTarget {
       await target.close(HubCloseCode.CLOSING, 'hub closing')
       return undefined
     }
-    this.#spokes.get(nodeId)?.connection.close(HubCloseCode.REPLACED, 'replaced by a newer connection')
+    const live = own()
+    if (live !== undefined) {
+      conn.close(HubCloseCode.BOTH_DIALED, 'both dialed: the spoke keeps its own connection')
+      return live
+    }
+    const previous = this.#spokes.get(nodeId)
+    if (previous !== undefined) {
+      // A connection the spoke dialed beats one this hub dialed; otherwise the newer wins.
+      const crossed = !dialed && this.#dialedByHub.has(previous)
+      if (crossed) previous.connection.close(HubCloseCode.BOTH_DIALED, 'both dialed: the spoke keeps its own connection')
+      else previous.connection.close(HubCloseCode.REPLACED, 'replaced by a newer connection')
+    }
+    if (dialed) this.#dialedByHub.add(target)
     this.#spokes.set(nodeId, target)
     target.lifecycle.addEventListener('close', (e) => {
       if (this.#spokes.get(nodeId) === target) {
@@ -258,7 +286,8 @@ class Hub extends EventTarget {
       }
       this.dispatchEvent(new CustomEvent('disconnect', { detail: { nodeId, ...e.detail } }))
     })
-    const spoke = { nodeId, target }
+    // `dialed`: this hub dialed it (`connect`); false when the spoke dialed in.
+    const spoke = { nodeId, target, dialed }
     this.dispatchEvent(new CustomEvent('spoke', { detail: spoke }))
     const waiter = this.#waiters.shift()
     if (waiter) waiter(spoke)

@@ -130,6 +130,7 @@ const SPOKE = table(
     heartbeatMs: integer({ min: 1, default: 1_000 }),
     ackTimeoutMs: integer({ default: 2_500 }),
     acks,
+    listen: boolean(false),
     onConnect: func('(spoke) => void | Promise<void>'),
     eventTarget: nested(EVENT_TARGET),
   },
@@ -181,6 +182,8 @@ const LISTENING_SPOKE = table(
     alpn: SPOKE.fields.alpn,
     allow: { ...allow, required: true },
     maxPendingBytes: SPOKE.fields.maxPendingBytes,
+    heartbeatMs: SPOKE.fields.heartbeatMs,
+    ackTimeoutMs: SPOKE.fields.ackTimeoutMs,
     acks,
     onConnect: SPOKE.fields.onConnect,
     eventTarget: nested(EVENT_TARGET),
@@ -188,9 +191,8 @@ const LISTENING_SPOKE = table(
   {
     required: 'options must be an object with alpn and allow',
     refine: (out) => {
+      if (out.ackTimeoutMs <= out.heartbeatMs) throw invalidArgument('options.ackTimeoutMs must be longer than options.heartbeatMs')
       out.eventTarget ??= checkOptions(EVENT_TARGET, undefined)
-      // How long close() waits for the hub to take what is queued.
-      out.ackTimeoutMs = SPOKE.fields.ackTimeoutMs.default ?? 2_500
     },
   },
 )

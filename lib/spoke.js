@@ -24,6 +24,10 @@ const { KeepAlive, refable } = require('./keep-alive.js')
 const { FINAL_HUB_CODES, HubCloseCode } = require('./close-codes.js')
 const { Listeners, listenable } = require('./listeners.js')
 const { invalidArgument, irohError, normalizeError } = require('./errors.js')
+const { nodeIdOfTarget } = require('./identity.js')
+
+/** How long a spoke waits for a packet after nudging its connection, to tell it is alive. */
+const PROBE_MS = 500
 
 /** A node id the `allow` of a hub or a listening spoke lets in (a Set is read live). */
 async function allowedBy(allow, denied, nodeId) {
@@ -41,9 +45,13 @@ function backoff(attempt, { initialDelayMs, maxDelayMs }) {
 }
 
 /**
- * A spoke that outlives its connections. It either dials the hub (`connectSpoke`) or waits
- * for the hub to dial it (`listenForHub`, hub push): only who opens the connection differs;
- * listeners, held events, onConnect and the delivery session are the same code.
+ * A spoke that outlives its connections. It dials the hub (`connectSpoke`), waits for the
+ * hub to dial it (`listenForHub`, hub push), or both (`connectSpoke` with `listen: true`):
+ * only who opens a connection differs; listeners, held events, onConnect and the delivery
+ * session are the same code, and one connection is served at a time.
+ *
+ * When both ends dial at once, the connection the spoke dialed wins, on both ends (the hub
+ * applies the same rule): both know who is the spoke, so they agree without a word.
  */
 class ReconnectingSpoke {
   // A spoke keeps the process alive from connectSpoke() until it is closed or gives up:
@@ -81,9 +89,15 @@ class ReconnectingSpoke {
   #keepAlive = new KeepAlive()
   /** While `onConnect` runs, events go straight to the new connection, ahead of held ones. */
   #greeting = false
-  /** A listening spoke: connections from allowed hubs, not served yet. */
+  /** Whether this spoke dials the hub, and whether the hub may dial it. */
+  #dials
+  #listens
+  /** Connections from allowed hubs, not served yet. */
   #incoming = []
-  #incomingWaiter = null
+  /** Resolves (and is replaced) when a connection from the hub arrives or the spoke closes. */
+  #arrival = null
+  /** The spoke's own dial, settling as `{ conn }` or `{ err }`, while nobody awaits it. */
+  #dialing = null
   /** Undoes what listening changed on the endpoint, newest first. */
   #unlisten = []
 
@@ -95,26 +109,31 @@ class ReconnectingSpoke {
 
   /** `peer` null: a listening spoke (`listenForHub`), which the hub dials. */
   constructor(endpoint, peer, options) {
-    const listening = peer === null
-    if (!(endpoint instanceof Endpoint)) throw invalidArgument(`${listening ? 'listenForHub' : 'connectSpoke'} expects an Endpoint`)
-    if (!listening && typeof peer !== 'string' && typeof peer !== 'object') {
+    const listenOnly = peer === null
+    if (!(endpoint instanceof Endpoint)) throw invalidArgument(`${listenOnly ? 'listenForHub' : 'connectSpoke'} expects an Endpoint`)
+    if (!listenOnly && typeof peer !== 'string' && typeof peer !== 'object') {
       throw invalidArgument('the hub to dial must be a node id, a ticket or an address object')
     }
     this.#endpoint = endpoint
     this.#peer = peer
-    this.#options = checkOptions(listening ? LISTENING_SPOKE : SPOKE, options)
+    this.#options = checkOptions(listenOnly ? LISTENING_SPOKE : SPOKE, options)
+    this.#dials = !listenOnly
+    this.#listens = listenOnly || this.#options.listen
+    // A spoke that dials and listens lets in the hub it dials, and no one else.
+    if (!listenOnly && this.#listens) this.#options.allow = new Set([nodeIdOfTarget(peer)])
     this.#stringify = stringifierOf(this.#options.eventTarget)
     this.#session = new Session({ maxPendingBytes: this.#options.maxPendingBytes })
     // Only once the arguments passed: a spoke that never was must not hold the process.
     this.#keepAlive.hold()
-    if (listening) {
-      this.#state = 'listening'
+    this.#stop.signal.addEventListener('abort', () => this.#signalArrival(), { once: true })
+    if (listenOnly) this.#state = 'listening'
+    if (this.#listens) {
       // Accept the plain protocol, and prefer acknowledged delivery when the hub offers it.
       this.#unlisten.push(endpoint[PREFER_ALPN](this.#options.alpn))
       if (this.#options.acks) this.#unlisten.push(endpoint[PREFER_ALPN](ackAlpn(this.#options.alpn)))
       this.#acceptLoop()
-      this.#listen()
-    } else this.#run()
+    }
+    this.#run()
   }
 
   /**
@@ -250,97 +269,113 @@ class ReconnectingSpoke {
       }
       if (!this.#keepAlive.refed) conn.unref()
       this.#incoming.push(conn)
-      this.#incomingWaiter?.()
+      this.#signalArrival()
     }
   }
 
-  /** The next connection from an allowed hub, or null once the spoke closes. */
-  #nextIncoming() {
-    if (this.#incoming.length > 0) return Promise.resolve(this.#incoming.shift())
-    if (this.#stop.signal.aborted) return Promise.resolve(null)
-    return new Promise((resolve) => {
-      const done = () => {
-        this.#incomingWaiter = null
-        this.#stop.signal.removeEventListener('abort', done)
-        resolve(this.#incoming.shift() ?? null)
-      }
-      this.#incomingWaiter = done
-      this.#stop.signal.addEventListener('abort', done, { once: true })
-    })
+  /** Resolves once a connection from the hub waits (at once if one does) or the spoke closes. */
+  #arrived() {
+    if (this.#incoming.length > 0 || this.#stop.signal.aborted) return Promise.resolve()
+    if (this.#arrival === null) {
+      let resolve
+      const promise = new Promise((r) => (resolve = r))
+      this.#arrival = { promise, resolve }
+    }
+    return this.#arrival.promise
+  }
+
+  #signalArrival() {
+    const arrival = this.#arrival
+    this.#arrival = null
+    arrival?.resolve()
+  }
+
+  /** The newest connection from the hub, or null; older ones waiting are closed (REPLACED). */
+  #takeIncoming() {
+    const conn = this.#incoming.pop() ?? null
+    for (const stale of this.#incoming.splice(0)) stale.close(HubCloseCode.REPLACED, 'replaced by a newer connection')
+    return conn
+  }
+
+  /** The spoke's own dial: the one under way, or a new one. */
+  #startDial() {
+    this.#dialing ??= this.#dial(this.#options.connectTimeoutMs).then(
+      (conn) => ({ conn }),
+      (err) => ({ err }),
+    )
+    return this.#dialing
   }
 
   /**
-   * A listening spoke serves one hub connection at a time; a newer one from the hub replaces
-   * the live one (as a hub replaces a spoke that dials again): the hub dials again only when
-   * it has lost the old one, and the session carries on across them.
+   * Serves one connection at a time: the spoke's own (dialed, redialed with backoff) or one
+   * the hub dialed, whichever comes first. A newer connection from the hub replaces one the
+   * hub dialed (the hub dials again only when it has lost the old one); the spoke's own dial
+   * replaces one the hub dialed, and beats one the hub dials while the spoke's is alive.
    */
-  async #listen() {
-    const signal = this.#stop.signal
-    let next = null
-    while (!signal.aborted) {
-      const conn = next ?? (await this.#nextIncoming())
-      next = null
-      if (conn === null) return
-      let outcome
-      try {
-        outcome = await this.#serve(conn, true)
-      } catch (err) {
-        conn.close(0, 'failed to start')
-        outcome = { info: { kind: 'local', code: 0 } }
-        this.#life.reportError(normalizeError(err))
-      }
-      for (const stale of this.#incoming.splice(0, this.#incoming.length - 1)) stale.close(HubCloseCode.REPLACED, 'replaced by a newer connection')
-      if (signal.aborted) return
-      if (outcome.replacedBy) next = outcome.replacedBy
-      else this.#setState('listening')
-    }
-  }
-
   async #run() {
     let attempt = 0
     const signal = this.#stop.signal
-    // A connection a probe already made, when the live one went silent.
+    // `{ conn, accepted }` to serve next: one that replaced the last, or a probe's.
     let next = null
     while (!signal.aborted) {
-      let conn = next
+      let entry = next
       next = null
-      if (conn === null) {
+      if (entry === null && this.#listens) {
+        const conn = this.#takeIncoming()
+        if (conn !== null) entry = { conn, accepted: true }
+      }
+      if (entry === null && !this.#dials) {
+        this.#setState('listening')
+        await this.#arrived()
+        continue
+      }
+      if (entry === null) {
         this.#setState('connecting')
-        try {
-          conn = await this.#dial(this.#options.connectTimeoutMs)
-        } catch (err) {
+        const dialing = this.#startDial()
+        const got = await (this.#listens ? Promise.race([dialing, this.#arrived().then(() => null)]) : dialing)
+        // The hub called first: serve its connection; the dial goes on, and wins if it gets through.
+        if (got === null) continue
+        this.#dialing = null
+        if (got.err) {
           if (signal.aborted) return
           attempt++
-          if (attempt >= this.#options.maxAttempts) return this.#giveUp(normalizeError(err), attempt)
+          if (attempt >= this.#options.maxAttempts) return this.#giveUp(normalizeError(got.err), attempt)
           this.#setState('disconnected')
-          await this.#sleep(backoff(attempt, this.#options))
+          await this.#sleep(backoff(attempt, this.#options), this.#listens)
           continue
         }
+        if (signal.aborted) {
+          got.conn.close(0, 'the spoke closed')
+          return
+        }
+        entry = { conn: got.conn, accepted: false }
       }
       attempt = 0
       let outcome
       try {
-        outcome = await this.#serve(conn)
+        outcome = await this.#serve(entry.conn, entry.accepted)
       } catch (err) {
-        conn.close(0, 'failed to start')
+        entry.conn.close(0, 'failed to start')
         outcome = { info: { kind: 'local', code: 0 } }
         this.#life.reportError(normalizeError(err))
       }
       if (signal.aborted) return
       if (outcome.replacedBy) {
-        // The old connection went silent and a new one is up: say so, and carry on there.
-        this.#setState('connecting')
+        // Carry on on the new connection; a spoke that dials says it is connecting again.
+        if (this.#dials) this.#setState('connecting')
         next = outcome.replacedBy
         continue
       }
       const info = outcome.info
-      if (info.kind === 'remote' && FINAL_HUB_CODES.has(info.code)) {
+      if (!entry.accepted && info.kind === 'remote' && FINAL_HUB_CODES.has(info.code)) {
         const error = irohError('ERR_IROH_REFUSED', `the hub refused this spoke (code ${info.code}: ${info.reason})`)
         return this.#finish({ ...info, error })
       }
+      // A connection the hub dialed ended: dial at once (a dial may be under way already).
+      if (entry.accepted || !this.#dials) continue
       attempt++
       this.#setState('disconnected')
-      await this.#sleep(backoff(attempt, this.#options))
+      await this.#sleep(backoff(attempt, this.#options), this.#listens)
     }
   }
 
@@ -359,8 +394,9 @@ class ReconnectingSpoke {
   }
 
   /**
-   * Runs one connection until it ends (`{ info }`) or, with acknowledged delivery, until the
-   * hub has been silent past ackTimeoutMs and a new connection replaced it (`{ replacedBy }`).
+   * Runs one connection until it ends (`{ info }`) or another replaces it (`{ replacedBy:
+   * { conn, accepted } }`): with acknowledged delivery, a new one after the hub was silent
+   * past ackTimeoutMs; one the hub dialed anew; the spoke's own dial (see #await).
    */
   async #serve(conn, accepted = false) {
     const acked = this.#options.acks && conn.alpn() === ackAlpn(this.#options.alpn)
@@ -378,28 +414,79 @@ class ReconnectingSpoke {
     if (acked) inner[START](this.#greetingTexts.splice(0))
     else await this.#sendPending(inner, ended)
     if (!inner.isClosed && !this.#stop.signal.aborted) this.#setState('connected')
-    let outcome
-    if (accepted) {
-      // The hub dials; this side can only wait for it, or for a newer connection from it.
-      const newer = new Promise((resolve) => {
-        const check = () => {
-          if (this.#incoming.length > 0) resolve({ replacedBy: this.#incoming.pop() })
-          else this.#incomingWaiter = check
-        }
-        check()
-      })
-      outcome = await Promise.race([ended.then((info) => ({ info })), newer])
-      if (this.#incomingWaiter !== null && !outcome.replacedBy) this.#incomingWaiter = null
-      if (outcome.replacedBy) inner.connection.close(HubCloseCode.REPLACED, 'replaced by a newer connection')
-    } else if (acked) {
-      const watch = this.#watchSilence(inner)
-      outcome = await Promise.race([ended.then((info) => ({ info })), watch.replaced])
-      watch.stop()
-      if (outcome.replacedBy) inner.connection.close(0, 'replaced: the hub went silent')
-    } else outcome = { info: await ended }
+    const outcome = await this.#await(inner, ended, accepted)
     this.#inner = null
     this.#acked = false
     return outcome
+  }
+
+  /** Waits for the live connection to end or be replaced; closes it when replaced. */
+  async #await(inner, ended, accepted) {
+    const watch = this.#acked ? this.#watchSilence(inner) : null
+    const signal = this.#stop.signal
+    try {
+      for (;;) {
+        const races = [ended.then((info) => ({ info }))]
+        if (watch !== null) races.push(watch.replaced)
+        if (this.#listens && !signal.aborted) races.push(this.#arrived().then(() => ({ arrived: true })))
+        const dialing = accepted ? this.#dialing : null
+        if (dialing !== null) races.push(dialing.then((dialed) => ({ dialed })))
+        const got = await Promise.race(races)
+        if (got.info) return got
+        if (got.silent) {
+          // A listening spoke cannot redial: it lets the dead connection go and waits for the hub.
+          inner.connection.close(0, 'the hub went silent')
+          return { info: await ended }
+        }
+        if (got.replacedBy) {
+          inner.connection.close(0, 'replaced: the hub went silent')
+          return got
+        }
+        if (got.dialed) {
+          this.#dialing = null
+          if (got.dialed.err || signal.aborted) {
+            got.dialed.conn?.close(0, 'the spoke closed')
+            continue
+          }
+          // Both dialed: the spoke's own connection wins, here and at the hub.
+          inner.connection.close(HubCloseCode.BOTH_DIALED, 'both dialed: the spoke keeps its own connection')
+          return { replacedBy: { conn: got.dialed.conn, accepted: false } }
+        }
+        if (signal.aborted) continue
+        const newer = this.#takeIncoming()
+        if (newer === null) continue
+        if (accepted) {
+          inner.connection.close(HubCloseCode.REPLACED, 'replaced by a newer connection')
+          return { replacedBy: { conn: newer, accepted: true } }
+        }
+        // The hub dialed while this spoke's own connection is up. If that one is alive, the
+        // hub has it too and closes the one it dialed, as this side does; if it is dead (the
+        // hub restarted), the hub's call is the way back, at once.
+        if (await this.#alive(inner)) newer.close(HubCloseCode.BOTH_DIALED, 'both dialed: the spoke keeps its own connection')
+        else {
+          inner.connection.close(0, 'replaced: the hub went silent')
+          return { replacedBy: { conn: newer, accepted: true } }
+        }
+      }
+    } finally {
+      watch?.stop()
+    }
+  }
+
+  /** Whether the hub still answers on `inner`: a packet within PROBE_MS of a nudge. */
+  async #alive(inner) {
+    const conn = inner.connection
+    const received = () => (inner.isClosed ? -1 : conn.stats().udpRx.datagrams)
+    const before = received()
+    inner[NUDGE]()
+    const deadline = Date.now() + Math.min(PROBE_MS, this.#options.heartbeatMs)
+    while (!inner.isClosed && Date.now() < deadline) {
+      // Nothing signals a packet's arrival: read the transport's count now and then.
+      await new Promise((resolve) => setTimeout(resolve, 10).unref())
+      const now = received()
+      if (now !== -1 && now !== before) return true
+    }
+    return false
   }
 
   /**
@@ -408,7 +495,9 @@ class ReconnectingSpoke {
    * (and its JS never sees); past ackTimeoutMs without a packet it dials again alongside: a
    * hub that restarted accepts the new connection at once, long before the old one's idle
    * timeout, and the session resends what it lost. A hub that is only slow is not redialed:
-   * with a thousand spokes, redials fed its backlog and made it slower still.
+   * with a thousand spokes, redials fed its backlog and made it slower still. A spoke that
+   * only listens cannot dial: past ackTimeoutMs it closes the silent connection instead
+   * (`{ silent: true }`), so what it dispatches is held for the hub's next call.
    */
   #watchSilence(inner) {
     const link = inner[LINK]
@@ -438,11 +527,12 @@ class ReconnectingSpoke {
         inner[NUDGE]()
       }
       if (silent < ackTimeoutMs || probing) return
+      if (!this.#dials) return resolveReplaced({ silent: true })
       probing = true
       try {
         const conn = await this.#dial(ackTimeoutMs)
         if (stopped) conn.close(0, 'not needed')
-        else resolveReplaced({ replacedBy: conn })
+        else resolveReplaced({ replacedBy: { conn, accepted: false } })
       } catch {
         // The hub is not there yet: the next check tries again.
       } finally {
@@ -494,19 +584,22 @@ class ReconnectingSpoke {
     }
   }
 
-  /** Waits `ms`, or less if closed. The timer does not hold the process open. */
-  #sleep(ms) {
+  /**
+   * Waits `ms`, or less if closed or (`orCall`) once the hub dials. The timer does not hold
+   * the process open.
+   */
+  #sleep(ms, orCall = false) {
     return new Promise((resolve) => {
-      const timer = setTimeout(resolve, ms)
+      const signal = this.#stop.signal
+      const done = () => {
+        clearTimeout(timer)
+        signal.removeEventListener('abort', done)
+        resolve()
+      }
+      const timer = setTimeout(done, ms)
       timer.unref()
-      this.#stop.signal.addEventListener(
-        'abort',
-        () => {
-          clearTimeout(timer)
-          resolve()
-        },
-        { once: true },
-      )
+      signal.addEventListener('abort', done, { once: true })
+      if (orCall) this.#arrived().then(done)
     })
   }
 
@@ -527,6 +620,9 @@ class ReconnectingSpoke {
       this.#keepAlive.release()
       for (const undo of this.#unlisten.splice(0).reverse()) undo()
       for (const conn of this.#incoming.splice(0)) conn.close(0, 'the spoke closed')
+      const dialing = this.#dialing
+      this.#dialing = null
+      dialing?.then((r) => r.conn?.close(0, 'the spoke closed'))
       this.#session.out.abandon(irohError('ERR_IROH_CONNECTION_CLOSED', 'the spoke closed before the hub acknowledged everything'))
       this.#stop.abort()
       this.#setState('closed')
@@ -534,7 +630,10 @@ class ReconnectingSpoke {
   }
 }
 
-/** One event target for the hub at `peer` that redials on its own (see the README). */
+/**
+ * One event target for the hub at `peer` that redials on its own (see the README); with
+ * `listen: true` the hub may dial it too.
+ */
 function connectSpoke(endpoint, peer, options) {
   if (peer === null) throw invalidArgument('the hub to dial must be a node id, a ticket or an address object')
   return new ReconnectingSpoke(endpoint, peer, options)

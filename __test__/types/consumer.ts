@@ -96,6 +96,15 @@ export async function hub(): Promise<void> {
   console.log(unrefed.state, stillOpen, hub.unref() === hub)
   // @ts-expect-error onConnect takes a function
   connectSpoke(endpoint, endpoint.nodeId(), { alpn: 'alkhub/1', onConnect: 'register' })
+  // A spoke the hub may dial too; the hub says who dialed each connection.
+  const both = connectSpoke(endpoint, endpoint.ticket(), { alpn: 'alkhub/1', listen: true })
+  // @ts-expect-error: listen is a boolean
+  connectSpoke(endpoint, endpoint.ticket(), { alpn: 'alkhub/1', listen: 'yes' })
+  for await (const { target, dialed } of hub) {
+    const byHub: boolean = dialed
+    console.log(byHub, target.isClosed, both.state, HubCloseCode.BOTH_DIALED === 4105)
+    break
+  }
   spoke.lifecycle.addEventListener('statechange', () => console.log(spoke.state, spoke.pathType()))
   // Listeners typed by the event's type, on the redialing spoke as on a target.
   type Config = CustomEvent<{ version: number }> & { type: 'config.changed' }
