@@ -3,6 +3,7 @@
 // A hub: runs an endpoint's accept loop, admits spokes by node id, and keeps one event
 // target per connected spoke. Refusals happen before any stream is taken.
 
+const { setMaxListeners } = require('node:events')
 const { encodeFrame } = require('./staging.js')
 const { stageBroadcast, broadcastFrames } = require('./pump.js')
 const { createHubIrohEventTarget, createSpokeIrohEventTarget, TAKE_BROADCAST, BROADCAST_REFUSED, DELIVERY } = require('./event-target.js')
@@ -62,6 +63,8 @@ class Hub extends EventTarget {
     })
     // Offered by spokes of this package; preferred, so they get it whenever both can.
     if (this.#acks) endpoint[PREFER_ALPN](ackAlpn(this.#alpn))
+    // Each pending connect() listens on it: hundreds at once after a restart are expected.
+    setMaxListeners(0, this.#stop.signal)
     this.#loop = this.#acceptLoop()
   }
 

@@ -26,8 +26,12 @@ const { Listeners, listenable } = require('./listeners.js')
 const { invalidArgument, irohError, normalizeError } = require('./errors.js')
 const { nodeIdOfTarget } = require('./identity.js')
 
-/** How long a spoke waits for a packet after nudging its connection, to tell it is alive. */
-const PROBE_MS = 500
+/**
+ * How long a spoke waits for a packet after nudging its connection, to tell it is alive:
+ * three round trips and QUIC's largest ack delay (25 ms), within these bounds.
+ */
+const PROBE_MIN_MS = 100
+const PROBE_MAX_MS = 500
 
 /** A node id the `allow` of a hub or a listening spoke lets in (a Set is read live). */
 async function allowedBy(allow, denied, nodeId) {
@@ -473,13 +477,18 @@ class ReconnectingSpoke {
     }
   }
 
-  /** Whether the hub still answers on `inner`: a packet within PROBE_MS of a nudge. */
+  /**
+   * Whether the hub still answers on `inner`: a packet within three round trips (and the ack
+   * delay) of a nudge, 100-500 ms and at most heartbeatMs. A live connection taken for dead
+   * costs one redial: both ends close the hub's, and the spoke dials again at once.
+   */
   async #alive(inner) {
     const conn = inner.connection
     const received = () => (inner.isClosed ? -1 : conn.stats().udpRx.datagrams)
     const before = received()
+    const window = Math.min(this.#options.heartbeatMs, Math.max(PROBE_MIN_MS, Math.min(PROBE_MAX_MS, 3 * conn.rtt() + 25)))
     inner[NUDGE]()
-    const deadline = Date.now() + Math.min(PROBE_MS, this.#options.heartbeatMs)
+    const deadline = Date.now() + window
     while (!inner.isClosed && Date.now() < deadline) {
       // Nothing signals a packet's arrival: read the transport's count now and then.
       await new Promise((resolve) => setTimeout(resolve, 10).unref())
