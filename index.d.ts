@@ -504,11 +504,11 @@ export declare class Hub<TEvent extends Event = CustomEvent> extends EventTarget
    * `spoke` event, `spoke(nodeId)`, broadcasts, revoke, and the same acknowledged session
    * per node id. `allow` is not asked (the hub chose to dial); `deny` is. Rejects with
    * `ERR_IROH_REFUSED` for a denied spoke, `ERR_IROH_CONNECTION_CLOSED` once the hub closes.
-   * A spoke that dials too (`connectSpoke` with `listen: true`) keeps its own connection
-   * when both dial at once: if it is connected already this dial's connection is closed
-   * (`BOTH_DIALED`) and the promise resolves with its target; if the spoke's connection
-   * arrives later, the target this resolved with closes with `BOTH_DIALED` (`spoke(nodeId)`
-   * is the survivor).
+   * A spoke that dials too (`connectSpoke` with `listen: true`) keeps its own connection:
+   * if it is connected on it already, this resolves with its target without dialing; if
+   * it connects while this dials, this dial's connection is closed (`BOTH_DIALED`) and the
+   * promise resolves with the spoke's target, or, when that arrives after this resolved,
+   * the target this resolved with closes with `BOTH_DIALED` (`spoke(nodeId)` is the survivor).
    */
   connect(spoke: NodeId | string | EndpointAddr, options?: { timeoutMs?: number; signal?: AbortSignal }): Promise<IrohEventTarget<TEvent>>
   /**
@@ -607,8 +607,10 @@ export declare class ReconnectingSpoke<TEvent extends Event = CustomEvent> {
   /** Whether the spoke has closed (`close()`, or it gave up redialing). */
   readonly isClosed: boolean
   /**
-   * `statechange` (detail `{ state, previous }`), `error` (detail: the Error), `close`, and
-   * `pathchange` (detail: `PathState`) for each connection's paths.
+   * `statechange` (detail `{ state, previous }`), `error` (detail: the Error), `close`,
+   * `pathchange` (detail: `PathState`) for each connection's paths, and, on a spoke that
+   * listens, `refused` (detail `{ nodeId, code, reason }`) for each connection it closed
+   * because the node is not let in (`REFUSED`) or asked for another ALPN (`WRONG_ALPN`).
    */
   readonly lifecycle: EventTarget
   /** The live connection, or null between connections. */

@@ -161,6 +161,32 @@ describe('a spoke that dials and listens', () => {
     })
   }
 
+  it("hub.connect for a spoke connected on its own connection resolves with that target and changes nothing", async () => {
+    const { hubEp, hub, received, admitted } = await recordingHub()
+    const spokeEp = await endpoint()
+    const spoke = connectSpoke(spokeEp, hubEp.addr(), { alpn: ALPN, listen: true })
+    cleanups.push(() => spoke.close())
+    const own = await within(
+      admittedWhere(hub, admitted, (s) => !s.dialed),
+      15_000,
+      'the spoke dials',
+    )
+    await within(stateIs(spoke, 'connected'), 10_000, 'connected')
+    const connection = spoke.connection
+    const states = []
+    spoke.lifecycle.addEventListener('statechange', (e) => states.push(e.detail.state))
+    const target = await within(hub.connect(spokeEp.addr(), { timeoutMs: 10_000 }), 15_000, 'hub.connect')
+    expect(target).toBe(own.target)
+    expect(admitted).toEqual([own])
+    // No call was made: the spoke keeps its own connection, untouched.
+    for (let i = 0; i < 10; i++) spoke.dispatchEvent(new CustomEvent('n', { detail: i }))
+    await within(spoke.flush({ acked: true }), 10_000, 'acknowledged')
+    expect(received).toEqual(range(0, 10))
+    expect(spoke.connection).toBe(connection)
+    expect(states).toEqual([])
+    expect(hub.spoke(spokeEp.nodeId())).toBe(own.target)
+  })
+
   it('acknowledged delivery goes on from a hub-dialed connection to a spoke-dialed one: nothing lost, nothing twice', async () => {
     // No hub on the endpoint yet: the spoke's first dial fails and it waits 10-20 s to redial.
     const hubEp = await endpoint({ alpns: [] })

@@ -12,7 +12,7 @@ const { eventText, stringifierOf } = require('./wire-event.js')
 const { Endpoint, PREFER_ALPN, ALSO_OFFER } = require('./endpoint.js')
 const { Sessions } = require('./delivery/sessions.js')
 const { ackAlpn, isAckAlpn } = require('./delivery/protocol.js')
-const { parseNodeId } = require('./identity.js')
+const { parseNodeId, nodeIdOfTarget } = require('./identity.js')
 const { invalidArgument, irohError, normalizeError, requireString } = require('./errors.js')
 const { HubCloseCode } = require('./close-codes.js')
 const { refable } = require('./keep-alive.js')
@@ -111,12 +111,15 @@ class Hub extends EventTarget {
    * session). Resolves with its target; rejects if the dial fails, the spoke is denied
    * (`ERR_IROH_REFUSED`) or the hub closes first. `allow` is not asked: the hub chose it.
    * A spoke that dials too (`listen: true`) and is connected on its own connection keeps
-   * that one: this dial's connection is closed (`BOTH_DIALED`) and the promise resolves with
-   * the target of the spoke's own.
+   * that one: the promise resolves with its target without dialing (or, if it connected
+   * while this dialed, this dial's connection is closed with `BOTH_DIALED`).
    */
   async connect(peer, options = {}) {
     if (this.#closing) throw irohError('ERR_IROH_CONNECTION_CLOSED', 'the hub is closed')
     if (options === null || typeof options !== 'object') throw invalidArgument('options must be an object')
+    // Connected on its own connection already: that one is kept anyway, so do not dial.
+    const own = this.#ownConnection(peer)
+    if (own !== undefined) return own
     const signal = options.signal ? AbortSignal.any([options.signal, this.#stop.signal]) : this.#stop.signal
     const conn = await this.#endpoint.connect(peer, this.#alpn, {
       timeoutMs: options.timeoutMs,
@@ -126,6 +129,20 @@ class Hub extends EventTarget {
     const target = await this.#admit(conn, true)
     if (target === undefined) throw irohError('ERR_IROH_REFUSED', `spoke ${conn.remoteNodeId()} is denied, or the hub closed`)
     return target
+  }
+
+  /** The live target of a connection the spoke at `peer` dialed, or undefined. */
+  #ownConnection(peer) {
+    let nodeId
+    try {
+      nodeId = nodeIdOfTarget(peer)
+    } catch {
+      return undefined // the dial says what is wrong with it
+    }
+    const live = this.#spokes.get(nodeId)
+    if (live === undefined || this.#dialedByHub.has(live)) return undefined
+    // One closed here a moment ago is still listed until its close event.
+    return live.isClosed || live.connection?.isClosed() ? undefined : live
   }
 
   /** Takes `nodeId` off the deny list; `allow` decides again. */
@@ -250,12 +267,7 @@ class Hub extends EventTarget {
     if (alpn !== this.#alpn && !acked) return this.#refuse(conn, nodeId, HubCloseCode.WRONG_ALPN, `this hub speaks ${this.#alpn}`)
     if (!(await allowedBy(dialed ? null : this.#allow, this.#denied, nodeId))) return this.#refuse(conn, nodeId, HubCloseCode.REFUSED, 'node id not allowed')
     // Both dialed: the spoke's own connection wins, as the spoke decides too.
-    const own = () => {
-      const live = this.#spokes.get(nodeId)
-      if (!dialed || live === undefined || this.#dialedByHub.has(live)) return undefined
-      // One closed here a moment ago is still listed until its close event.
-      return live.isClosed || live.connection?.isClosed() ? undefined : live
-    }
+    const own = () => (dialed ? this.#ownConnection(nodeId) : undefined)
     if (own() !== undefined) {
       conn.close(HubCloseCode.BOTH_DIALED, 'both dialed: the spoke keeps its own connection')
       return own()

@@ -106,8 +106,9 @@ class ReconnectingSpoke {
   #unlisten = []
 
   /**
-   * `statechange` (detail `{ state, previous }`), `error` (detail: the Error), `close`, and
-   * `pathchange` (detail `{ pathType, paths }`) for each connection's paths.
+   * `statechange` (detail `{ state, previous }`), `error` (detail: the Error), `close`,
+   * `pathchange` (detail `{ pathType, paths }`) for each connection's paths, and on a spoke
+   * that listens `refused` (detail `{ nodeId, code, reason }`).
    */
   lifecycle = this.#life.events
 
