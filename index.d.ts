@@ -49,6 +49,7 @@ export type IrohErrorCode =
   | 'ERR_IROH_BUFFER_FULL'
   | 'ERR_IROH_REFUSED'
   | 'ERR_IROH_NATIVE_BINDING'
+  | 'ERR_IROH_UNSUPPORTED'
   | 'ERR_IROH_INTERNAL'
 
 /** The shape of every error from this package. */

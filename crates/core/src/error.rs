@@ -62,6 +62,9 @@ error_codes! {
         Refused => "ERR_IROH_REFUSED",
         /// Raised by the JS loader when no native addon loads (so never by this crate).
         NativeBinding => "ERR_IROH_NATIVE_BINDING",
+        /// Raised by the browser build for what a page cannot do (bindAddr, secretKeyPath,
+        /// a relay server, raw streams): never by the native addon.
+        Unsupported => "ERR_IROH_UNSUPPORTED",
         Internal => "ERR_IROH_INTERNAL",
     }
 }

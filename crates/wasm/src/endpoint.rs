@@ -1,0 +1,331 @@
+//! `Endpoint`: a relay-only iroh endpoint with the native binding's methods (src/endpoint.rs).
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::Duration;
+
+use alkdev_iroh_core::error::{ErrorCode, IrohError};
+use alkdev_iroh_core::identity;
+use iroh::endpoint::presets;
+use iroh::{EndpointAddr, RelayMap, RelayMode};
+use n0_future::time::timeout;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::{future_to_promise, spawn_local};
+
+use crate::connection::Connection;
+use crate::{coded, iroh, js, js_error, token_of, unsupported, JsResult, Token};
+
+const DEFAULT_ONLINE_TIMEOUT_MS: u32 = 15_000;
+
+struct Shared {
+    ep: RefCell<Option<iroh::Endpoint>>,
+    id: iroh::EndpointId,
+    closed: Rc<Token>,
+}
+
+impl Shared {
+    fn handle(&self) -> Result<iroh::Endpoint, IrohError> {
+        self.ep.borrow().clone().ok_or_else(IrohError::endpoint_closed)
+    }
+}
+
+#[wasm_bindgen]
+pub struct Endpoint {
+    shared: Rc<Shared>,
+}
+
+/// `relayMode` as in Node: `{ relays: [url | { url, quicPort }] }`; a browser needs relays.
+fn relays_of(options: &JsValue) -> JsResult<RelayMap> {
+    let mode = js::get(options, "relayMode");
+    let Some(mode) = mode else {
+        return Err(unsupported("relayMode 'default' (n0's public relays)")
+            .and_then_msg("pass relayMode: { relays: [url] }: a page reaches peers only through relays you name"));
+    };
+    if let Some(s) = mode.as_string() {
+        return Err(match s.as_str() {
+            "disabled" => coded(
+                ErrorCode::Unsupported.as_str(),
+                "relayMode 'disabled' leaves a page no way to reach anyone: a browser has no UDP, only relays",
+            ),
+            "default" => coded(
+                ErrorCode::Unsupported.as_str(),
+                "relayMode 'default' (n0's public relays) is not used by the browser build: pass relayMode: { relays: [url] }",
+            ),
+            other => js_error(&IrohError::invalid_argument(format!(
+                "relayMode must be {{ relays: [...] }} in a browser, got {other:?}"
+            ))),
+        });
+    }
+    let list =
+        js::get(&mode, "relays").ok_or_else(|| js_error(&IrohError::invalid_argument("relayMode.relays must be an array")))?;
+    let list: js_sys::Array =
+        list.dyn_into().map_err(|_| js_error(&IrohError::invalid_argument("relayMode.relays must be an array")))?;
+    if list.length() == 0 {
+        return Err(js_error(&IrohError::invalid_argument("relayMode.relays is empty")));
+    }
+    let mut urls = Vec::new();
+    for entry in list.iter() {
+        let url = entry.as_string().or_else(|| js::string(&entry, "url"));
+        let url = url.ok_or_else(|| js_error(&IrohError::invalid_argument("each relay is a URL or { url, quicPort }")))?;
+        urls.push(iroh(identity::parse_relay_url(&url))?);
+    }
+    Ok(urls.into_iter().collect::<RelayMap>())
+}
+
+trait AndThenMsg {
+    fn and_then_msg(self, extra: &str) -> JsValue;
+}
+impl AndThenMsg for JsValue {
+    fn and_then_msg(self, extra: &str) -> JsValue {
+        if let Some(m) = js::string(&self, "message") {
+            js::set(&self, "message", &JsValue::from_str(&format!("{m}; {extra}")));
+        }
+        self
+    }
+}
+
+fn alpns_of(value: Option<JsValue>) -> JsResult<Vec<Vec<u8>>> {
+    let Some(value) = value else { return Ok(Vec::new()) };
+    let list: js_sys::Array =
+        value.dyn_into().map_err(|_| js_error(&IrohError::invalid_argument("alpns must be an array of strings")))?;
+    list.iter()
+        .map(|a| {
+            let a = a.as_string().ok_or_else(|| coded("ERR_IROH_INVALID_ALPN", "alpns must be an array of strings"))?;
+            iroh(identity::validate_alpn(&a))
+        })
+        .collect()
+}
+
+fn settle(done: &js_sys::Function, result: Result<Option<Connection>, IrohError>) {
+    let settled = match result {
+        Ok(conn) => js::object(&[("connection", conn.map_or(JsValue::NULL, JsValue::from))]),
+        Err(e) => js::object(&[
+            ("connection", JsValue::NULL),
+            ("errorCode", JsValue::from_str(e.code())),
+            ("errorMessage", JsValue::from_str(&e.message)),
+        ]),
+    };
+    let _ = done.call1(&JsValue::NULL, &settled);
+}
+
+/// Runs `fut` unless `cancel` or the endpoint's close comes first.
+async fn guarded<T>(
+    fut: impl std::future::Future<Output = Result<T, IrohError>>,
+    cancel: Option<Rc<Token>>,
+    closed: &Token,
+    on_close: impl FnOnce() -> Result<T, IrohError>,
+) -> Result<T, IrohError> {
+    let cancelled = async {
+        match cancel {
+            Some(t) => t.cancelled().await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        biased;
+        _ = closed.cancelled() => on_close(),
+        r = fut => r,
+        _ = cancelled => Err(IrohError::aborted()),
+    }
+}
+
+#[wasm_bindgen]
+impl Endpoint {
+    /// Binds a relay-only endpoint. `bindAddr`, `secretKeyPath` and `relayOnly: false` do not
+    /// apply in a browser and are refused with `ERR_IROH_UNSUPPORTED`.
+    pub fn create(options: JsValue) -> js_sys::Promise {
+        future_to_promise(async move {
+            if js::get(&options, "bindAddr").is_some() {
+                return Err(unsupported("bindAddr (a page has no sockets of its own)"));
+            }
+            if js::get(&options, "secretKeyPath").is_some() {
+                return Err(unsupported(
+                    "secretKeyPath (a page has no file system): keep the secretKey yourself, in IndexedDB say",
+                ));
+            }
+            if js::get(&options, "addressLookup").and_then(|v| v.as_string()).is_some_and(|s| s != "none") {
+                return Err(unsupported("addressLookup other than 'none'"));
+            }
+            let alpns = alpns_of(js::get(&options, "alpns"))?;
+            let secret_key = match js::string(&options, "secretKey") {
+                Some(k) => iroh(identity::parse_secret_key(&k))?,
+                None => identity::generate_secret_key(),
+            };
+            let relays = relays_of(&options)?;
+            let mut builder = iroh::Endpoint::builder(presets::Minimal)
+                .secret_key(secret_key)
+                .alpns(alpns)
+                .relay_mode(RelayMode::Custom(relays));
+            let _ = &mut builder;
+            let ep = builder
+                .bind()
+                .await
+                .map_err(|e| js_error(&IrohError::new(ErrorCode::Bind, format!("cannot bind the endpoint: {e}"))))?;
+            let id = ep.id();
+            Ok(Endpoint { shared: Rc::new(Shared { ep: RefCell::new(Some(ep)), id, closed: Rc::new(Token::default()) }) }.into())
+        })
+    }
+
+    #[wasm_bindgen(js_name = nodeId)]
+    pub fn node_id(&self) -> String {
+        self.shared.id.to_string()
+    }
+
+    fn current_addr(&self) -> EndpointAddr {
+        match self.shared.handle() {
+            Ok(ep) => ep.addr(),
+            Err(_) => EndpointAddr::new(self.shared.id),
+        }
+    }
+
+    pub fn addr(&self) -> JsValue {
+        let addr = self.current_addr();
+        let (relay_url, direct) = identity::addr_parts(&addr);
+        let directs = js_sys::Array::new();
+        for d in direct {
+            directs.push(&JsValue::from_str(&d));
+        }
+        js::object(&[
+            ("nodeId", JsValue::from_str(&addr.id.to_string())),
+            ("relayUrl", js::opt_str(relay_url.as_deref())),
+            ("directAddresses", directs.into()),
+        ])
+    }
+
+    pub fn ticket(&self) -> String {
+        identity::make_ticket(&self.current_addr())
+    }
+
+    pub fn online(&self, timeout_ms: Option<u32>, cancel: JsValue) -> js_sys::Promise {
+        let shared = self.shared.clone();
+        let cancel = token_of(&cancel);
+        let ms = timeout_ms.unwrap_or(DEFAULT_ONLINE_TIMEOUT_MS);
+        future_to_promise(async move {
+            let ep = iroh(shared.handle())?;
+            let wait = async move {
+                timeout(Duration::from_millis(u64::from(ms)), ep.online())
+                    .await
+                    .map_err(|_| IrohError::new(ErrorCode::Timeout, format!("no relay was reachable within {ms} ms")))
+            };
+            iroh(guarded(wait, cancel, &shared.closed, || Err(IrohError::endpoint_closed())).await)?;
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+
+    /// Dials a peer by node id, ticket or `addr()`-shaped object; reports through `done`.
+    pub fn connect(
+        &self,
+        target: JsValue,
+        alpn: String,
+        timeout_ms: Option<u32>,
+        additional_alpns: Option<Vec<String>>,
+        cancel: JsValue,
+        done: js_sys::Function,
+    ) -> JsResult<()> {
+        let shared = self.shared.clone();
+        let cancel = token_of(&cancel);
+        spawn_local(async move {
+            let result = async {
+                let addr: EndpointAddr = match target.as_string() {
+                    Some(s) => identity::parse_target(&s)?,
+                    None => {
+                        let node_id = js::string(&target, "nodeId").unwrap_or_default();
+                        let relay = js::string(&target, "relayUrl");
+                        identity::addr_from_parts(&node_id, relay.as_deref(), &[])?
+                    }
+                };
+                let alpn = identity::validate_alpn(&alpn)?;
+                let additional = additional_alpns
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|a| identity::validate_alpn(a))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let remote = addr.id;
+                let ep = shared.handle()?;
+                let dial = async {
+                    let connecting = async {
+                        let options = iroh::endpoint::ConnectOptions::new().with_additional_alpns(additional);
+                        match ep.connect_with_opts(addr, &alpn, options).await {
+                            Ok(connecting) => connecting.await.map_err(|e| e.to_string()),
+                            Err(e) => Err(e.to_string()),
+                        }
+                    };
+                    let result = match timeout_ms {
+                        Some(ms) => timeout(Duration::from_millis(u64::from(ms)), connecting).await.map_err(|_| {
+                            IrohError::new(
+                                ErrorCode::ConnectTimeout,
+                                format!("no connection to {} within {ms} ms", remote.fmt_short()),
+                            )
+                        })?,
+                        None => connecting.await,
+                    };
+                    result.map_err(|e| {
+                        if ep.is_closed() {
+                            IrohError::endpoint_closed()
+                        } else {
+                            IrohError::new(ErrorCode::Connect, format!("cannot connect to {}: {e}", remote.fmt_short()))
+                        }
+                    })
+                };
+                let conn = guarded(dial, cancel, &shared.closed, || Err(IrohError::endpoint_closed())).await?;
+                Ok(Some(Connection::new(conn, shared.closed.clone())))
+            }
+            .await;
+            settle(&done, result);
+        });
+        Ok(())
+    }
+
+    /// The next incoming connection (through the relay), or null once closed.
+    pub fn accept(&self, cancel: JsValue, done: js_sys::Function) -> JsResult<()> {
+        let shared = self.shared.clone();
+        let cancel = token_of(&cancel);
+        spawn_local(async move {
+            let result = async {
+                let Ok(ep) = shared.handle() else { return Ok(None) };
+                let next = async {
+                    loop {
+                        let Some(incoming) = ep.accept().await else { return Ok(None) };
+                        let accepted = match incoming.accept() {
+                            Ok(accepting) => accepting.await.map_err(|e| e.to_string()),
+                            Err(e) => Err(e.to_string()),
+                        };
+                        if let Ok(conn) = accepted {
+                            return Ok(Some(conn));
+                        }
+                    }
+                };
+                let conn = guarded(next, cancel, &shared.closed, || Ok(None)).await?;
+                Ok(conn.map(|c| Connection::new(c, shared.closed.clone())))
+            }
+            .await;
+            settle(&done, result);
+        });
+        Ok(())
+    }
+
+    pub fn close(&self) -> js_sys::Promise {
+        let shared = self.shared.clone();
+        shared.closed.cancelled.set(true);
+        shared.closed.notify.notify_waiters();
+        future_to_promise(async move {
+            let ep = shared.ep.borrow_mut().take();
+            if let Some(ep) = ep {
+                ep.close().await;
+            }
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+
+    #[wasm_bindgen(js_name = isClosed)]
+    pub fn is_closed(&self) -> bool {
+        self.shared.ep.borrow().as_ref().is_none_or(|ep| ep.is_closed())
+    }
+
+    #[wasm_bindgen(js_name = setAlpns)]
+    pub fn set_alpns(&self, alpns: Vec<String>) -> JsResult<()> {
+        let alpns = alpns.iter().map(|a| identity::validate_alpn(a)).collect::<Result<Vec<_>, _>>();
+        iroh(self.shared.handle())?.set_alpns(iroh(alpns)?);
+        Ok(())
+    }
+}
