@@ -5,7 +5,7 @@
 // dist/build-stamp.json so that the browser tests can tell a stale build from a fresh one.
 // `--rust-only` stops after the wasm and its glue: .ci/run starts that before `npm ci`.
 import { execFileSync } from 'node:child_process'
-import { readFileSync, writeFileSync, mkdirSync, statSync } from 'node:fs'
+import { existsSync, readFileSync, writeFileSync, mkdirSync, statSync } from 'node:fs'
 import { gzipSync } from 'node:zlib'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -66,7 +66,12 @@ await esbuild.build({
         build.onResolve({ filter: /^\.\/keep-alive\.js$/ }, (args) =>
           args.importer.startsWith(browser) ? undefined : { path: join(browser, 'keep-alive.js') },
         )
-        build.onResolve({ filter: /^node:crypto$/ }, () => ({ path: join(browser, 'crypto.js') }))
+        // Each node: module lib/ uses has a stand-in here, named after it (lib/browser/crypto.js).
+        build.onResolve({ filter: /^node:/ }, (args) => {
+          const standIn = join(browser, `${args.path.slice(5)}.js`)
+          if (existsSync(standIn)) return { path: standIn }
+          return { errors: [{ text: `${args.path} (from ${args.importer}) has no browser stand-in: add lib/browser/${args.path.slice(5)}.js with what lib/ uses of it` }] }
+        })
         build.onResolve({ filter: /^buffer$/ }, () => ({ path: join(root, 'node_modules/buffer/index.js') }))
       },
     },
