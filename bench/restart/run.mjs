@@ -7,6 +7,7 @@
 // (`hub.connect`). Orientation only: one run each, on whatever else the machine is doing.
 //   node bench/restart/run.mjs              200 spokes, 4 processes
 //   BENCH_RESTART_SPOKES=1000 node bench/restart/run.mjs
+//   BENCH_RESTART_DOWN_MS=45000 node bench/restart/run.mjs   the hub stays away 45 s first
 import { spawn } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -17,7 +18,9 @@ import { fileURLToPath } from 'node:url'
 const here = path.dirname(fileURLToPath(import.meta.url))
 const SPOKES = Number(process.env.BENCH_RESTART_SPOKES ?? 200)
 const PROCESSES = Number(process.env.BENCH_RESTART_PROCESSES ?? 4)
-const TIMEOUT_MS = 120_000
+// How long the hub stays away before it is started again (figures still count from the kill).
+const DOWN_MS = Number(process.env.BENCH_RESTART_DOWN_MS ?? 0)
+const TIMEOUT_MS = 120_000 + DOWN_MS
 
 /** A child speaking JSON lines: `next(key)` resolves the next message holding `key`. */
 function child(script, arg) {
@@ -65,6 +68,7 @@ async function scenario(hubDials) {
   first.proc.kill('SIGKILL')
   const killedAt = Date.now()
   await first.exited
+  if (DOWN_MS > 0) await new Promise((resolve) => setTimeout(resolve, DOWN_MS))
   const second = child('hub.mjs', { keyPath, bindAddr, expect: SPOKES, dial: hubDials ? addrs : undefined })
   const ready = await second.next('ready')
   const all = await second.next('all')
@@ -91,7 +95,7 @@ for (const hubDials of [false, true]) {
   const r = await scenario(hubDials)
   results.push(r)
   console.log(
-    `${r.spokes} spokes, hub ${hubDials ? 'dials them (hub.connect each)' : 'waits for them'}: up ${r.upMs} ms after the kill; ` +
+    `${r.spokes} spokes, hub ${hubDials ? 'dials them (hub.connect each)' : 'waits for them'}${DOWN_MS ? `, away ${DOWN_MS} ms` : ''}: up ${r.upMs} ms after the kill; ` +
       `all admitted ${r.allAdmittedMs} ms, all heard a broadcast ${r.allHeardMs} ms after it ` +
       `(${r.admittedByHubDial} admitted on the hub's dial, ${r.bothDialedClosed} closed as both dialed)`,
   )
