@@ -24,19 +24,48 @@ export function browserBuildProblem() {
   return null
 }
 
+/** The package's browser entry, as its `browser` export condition names it. */
+export function browserEntry() {
+  const manifest = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'))
+  return manifest.exports['.'].browser.replace(/^\.\//, '/')
+}
+
+/** `createPubSub` from @graphql-yoga/subscription, bundled for the page as an app would. */
+async function pubsubBundle() {
+  const esbuild = await import('esbuild')
+  const out = await esbuild.build({
+    stdin: { contents: "export { createPubSub } from '@graphql-yoga/subscription'", resolveDir: root },
+    bundle: true,
+    format: 'esm',
+    platform: 'browser',
+    write: false,
+  })
+  return out.outputFiles[0].contents
+}
+
 const TYPES = { '.mjs': 'text/javascript', '.js': 'text/javascript', '.wasm': 'application/wasm', '.html': 'text/html' }
 
 /** Serves the package's dist/ on 127.0.0.1, and an empty page at `/`. */
 export async function servePackage() {
+  const pubsub = await pubsubBundle()
+  const imports = { '@alkdev/iroh': browserEntry(), '@graphql-yoga/subscription': '/vendor/subscription.mjs' }
   const server = createServer((req, res) => {
     const path = new URL(req.url, 'http://x').pathname
     if (path === '/') {
       res.writeHead(200, { 'content-type': 'text/html' })
-      // The page imports the package's browser entry the way an app would.
+      // The page imports the package by name, resolved to its browser entry (an import map
+      // from package.json's `browser` condition), as an app without a bundler would.
       return res.end(`<!doctype html><title>@alkdev/iroh browser test</title>
+<script type="importmap">${JSON.stringify({ imports })}</script>
 <script type="module">
-  import('/dist/browser.mjs').then((m) => { globalThis.iroh = m }, (e) => { globalThis.irohError = String(e && e.stack || e) })
+  Promise.all([import('@alkdev/iroh'), import('@graphql-yoga/subscription')]).then(
+    ([iroh, sub]) => { globalThis.createPubSub = sub.createPubSub; globalThis.iroh = iroh },
+    (e) => { globalThis.irohError = String(e && e.stack || e) })
 </script>`)
+    }
+    if (path === '/vendor/subscription.mjs') {
+      res.writeHead(200, { 'content-type': 'text/javascript' })
+      return res.end(pubsub)
     }
     const file = normalize(join(root, path))
     if (!file.startsWith(join(root, 'dist')) || !existsSync(file)) {

@@ -3,11 +3,12 @@
 // a local relay to a Node hub of this package. Loopback only: the relay is startRelayServer()
 // here, every endpoint has addressLookup 'none', and Chromium resolves no host name.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { Endpoint, createHub, startRelayServer } from '../lib/index.mjs'
+import { Endpoint, createHub, createMessageChannel, startRelayServer } from '../lib/index.mjs'
 import { browserBuildProblem, launchBrowser, openPage, servePackage } from './browser.mjs'
 import { within } from './helpers.mjs'
 
 const ALPN = 'alkdev/browser-test/1'
+const SIZES = [0, 1, 3, 1000, 65_536, 200 * 1024]
 const problem = process.env.IROH_BROWSER_TESTS === 'skip' ? 'IROH_BROWSER_TESTS=skip' : browserBuildProblem()
 // In CI the build is made before the tests (.ci/run): missing or stale is a failure there
 // (unless the run says IROH_BROWSER_TESTS=skip, as the workflow matrix without the toolchain does).
@@ -54,7 +55,7 @@ describe.skipIf(problem)('the browser build in headless Chromium, through a loca
 
   const pageOptions = () => ({ relayMode: { relays: [relay.url] }, addressLookup: 'none' })
 
-  it('a page dials a Node hub by ticket and events go both ways; the hub sees its node id on a relay path', async () => {
+  it('a page dials a Node hub by ticket and its createPubSub exchanges events with the hub both ways; the hub sees its node id on a relay path', async () => {
     const hubEp = await nodeEndpoint({ alpns: [ALPN] })
     const hub = createHub(hubEp, { alpn: ALPN })
     // Listening from the moment the hub admits the page: its events may be on their way.
@@ -83,15 +84,18 @@ describe.skipIf(problem)('the browser build in headless Chromium, through a loca
           globalThis.ep = ep
           const conn = await ep.connect(ticket, alpn, { timeoutMs: 15_000 })
           const target = await createSpokeIrohEventTarget(conn)
-          globalThis.target = target
-          globalThis.heard = new Promise((resolve) => {
+          // The pubsub of @graphql-yoga/subscription over the target, as a page app would use it.
+          const pubsub = globalThis.createPubSub({ eventTarget: target })
+          const subscription = pubsub.subscribe('hub.said')
+          globalThis.heard = (async () => {
             const got = []
-            target.addEventListener('hub.said', (e) => {
-              got.push(e.detail)
-              if (got.length === 3) resolve(got)
-            })
-          })
-          for (let i = 0; i < 3; i++) target.dispatchEvent(new CustomEvent('page.said', { detail: { i, from: 'page' } }))
+            for await (const detail of subscription) {
+              got.push(detail)
+              if (got.length === 3) break
+            }
+            return got
+          })()
+          for (let i = 0; i < 3; i++) pubsub.publish('page.said', { i, from: 'page' })
           return { nodeId: ep.nodeId(), pathType: conn.pathType() }
         },
         { options: pageOptions(), ticket: hubEp.ticket(), alpn: ALPN },
@@ -116,5 +120,148 @@ describe.skipIf(problem)('the browser build in headless Chromium, through a loca
       await page.close()
     }
     expect(log.filter((l) => l.startsWith('pageerror'))).toEqual([])
+  })
+
+  it('message channels carry binary messages both ways, byte-exact, empty and 200 KiB ones included', async () => {
+    const nodeEp = await nodeEndpoint({ alpns: [ALPN] })
+    const echoed = (async () => {
+      const conn = await nodeEp.accept()
+      const channel = createMessageChannel(conn, { role: 'accept' })
+      const seen = []
+      for await (const message of channel) {
+        seen.push(Buffer.from(message))
+        channel.send(message)
+        if (seen.length === SIZES.length) break
+      }
+      await channel.flush()
+      return seen
+    })()
+    const page = await openPage(browser, site, log)
+    try {
+      const result = await within(
+        page.evaluate(
+          async ({ options, ticket, alpn, sizes }) => {
+            const { Endpoint, createMessageChannel } = globalThis.iroh
+            const ep = await Endpoint.create(options)
+            const conn = await ep.connect(ticket, alpn, { timeoutMs: 15_000 })
+            const channel = createMessageChannel(conn, { role: 'open' })
+            const made = sizes.map((n, k) => Uint8Array.from({ length: n }, (_, i) => (i * 31 + k * 7) & 0xff))
+            for (const m of made) channel.send(m)
+            const back = []
+            for (let k = 0; k < made.length; k++) back.push(await channel.receive())
+            const same = back.map((b, k) => b.length === made[k].length && b.every((x, i) => x === made[k][i]))
+            await ep.close()
+            return { same, lengths: back.map((b) => b.length) }
+          },
+          { options: pageOptions(), ticket: nodeEp.ticket(), alpn: ALPN, sizes: SIZES },
+        ),
+        30_000,
+        'page echo',
+      )
+      expect(result.lengths).toEqual(SIZES)
+      expect(result.same).toEqual(SIZES.map(() => true))
+      const seen = await within(echoed, 10_000, 'node side')
+      seen.forEach((b, k) => {
+        expect(b.length).toBe(SIZES[k])
+        expect(b.every((x, i) => x === ((i * 31 + k * 7) & 0xff))).toBe(true)
+      })
+    } finally {
+      await page.close()
+    }
+  })
+
+  it('a bad ticket, bindAddr, secretKeyPath, relays off and a relay server give coded errors in the page', async () => {
+    const page = await openPage(browser, site, log)
+    try {
+      const codes = await within(
+        page.evaluate(async (options) => {
+          const { Endpoint, startRelayServer } = globalThis.iroh
+          const codeOf = async (f) => {
+            try {
+              await f()
+              return 'no error'
+            } catch (err) {
+              return `${err.code}: ${err.message}`
+            }
+          }
+          const ep = await Endpoint.create(options)
+          const out = {
+            badTicket: await codeOf(() => ep.connect('endpointnotaticketatall', 'x/1')),
+            badNodeId: await codeOf(() => ep.connect('not-a-node-id', 'x/1')),
+            bindAddr: await codeOf(() => Endpoint.create({ ...options, bindAddr: '127.0.0.1:0' })),
+            secretKeyPath: await codeOf(() => Endpoint.create({ ...options, secretKeyPath: './key' })),
+            relaysOff: await codeOf(() => Endpoint.create({ relayMode: 'disabled' })),
+            relayServer: await codeOf(() => startRelayServer()),
+          }
+          await ep.close()
+          return out
+        }, pageOptions()),
+        20_000,
+        'page errors',
+      )
+      expect(codes.badTicket).toMatch(/^ERR_IROH_INVALID_TICKET: /)
+      expect(codes.badNodeId).toMatch(/^ERR_IROH_INVALID_NODE_ID: /)
+      expect(codes.bindAddr).toMatch(/^ERR_IROH_UNSUPPORTED: bindAddr/)
+      expect(codes.secretKeyPath).toMatch(/^ERR_IROH_UNSUPPORTED: secretKeyPath/)
+      expect(codes.relaysOff).toMatch(/^ERR_IROH_UNSUPPORTED: /)
+      expect(codes.relayServer).toMatch(/^ERR_IROH_UNSUPPORTED: startRelayServer/)
+    } finally {
+      await page.close()
+    }
+  })
+
+  it('two pages talk to each other through the relay: one accepts, one dials its ticket', async () => {
+    const [a, b] = [await openPage(browser, site, log), await openPage(browser, site, log)]
+    try {
+      const ticket = await within(
+        a.evaluate(
+          async ({ options, alpn }) => {
+            const { Endpoint, createHubIrohEventTarget } = globalThis.iroh
+            const ep = await Endpoint.create({ ...options, alpns: [alpn] })
+            await ep.online({ timeoutMs: 10_000 })
+            globalThis.served = (async () => {
+              const conn = await ep.accept()
+              const target = await createHubIrohEventTarget(conn)
+              const got = await new Promise((resolve) => target.addEventListener('ping', (e) => resolve(e.detail)))
+              target.dispatchEvent(new CustomEvent('pong', { detail: { ...got, by: ep.nodeId() } }))
+              await target.flush()
+              return { got, remote: conn.remoteNodeId(), pathType: conn.pathType() }
+            })()
+            return ep.ticket()
+          },
+          { options: pageOptions(), alpn: ALPN },
+        ),
+        20_000,
+        'page A online',
+      )
+      const dialer = await within(
+        b.evaluate(
+          async ({ options, alpn, ticket }) => {
+            const { Endpoint, createSpokeIrohEventTarget } = globalThis.iroh
+            const ep = await Endpoint.create(options)
+            const conn = await ep.connect(ticket, alpn, { timeoutMs: 15_000 })
+            const target = await createSpokeIrohEventTarget(conn)
+            const pong = new Promise((resolve) => target.addEventListener('pong', (e) => resolve(e.detail)))
+            target.dispatchEvent(new CustomEvent('ping', { detail: { n: 42 } }))
+            return { pong: await pong, nodeId: ep.nodeId(), remote: conn.remoteNodeId() }
+          },
+          { options: pageOptions(), alpn: ALPN, ticket },
+        ),
+        30_000,
+        'page B dial',
+      )
+      const served = await within(
+        a.evaluate(() => globalThis.served),
+        10_000,
+        'page A served',
+      )
+      expect(served.got).toEqual({ n: 42 })
+      expect(served.remote).toBe(dialer.nodeId)
+      expect(served.pathType).toBe('relay')
+      expect(dialer.pong).toEqual({ n: 42, by: dialer.remote })
+    } finally {
+      await a.close()
+      await b.close()
+    }
   })
 })
