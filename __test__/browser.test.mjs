@@ -5,9 +5,15 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { Endpoint, createHub, createMessageChannel, startRelayServer } from '../lib/index.mjs'
 import { browserBuildProblem, launchBrowser, openPage, servePackage } from './browser.mjs'
-import { within } from './helpers.mjs'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { spawnJsonLines, within } from './helpers.mjs'
 
 const ALPN = 'alkdev/browser-test/1'
+const TOTAL = 600
+const RELAY_HUB = fileURLToPath(new URL('./fixtures/relay-hub-process.mjs', import.meta.url))
 const SIZES = [0, 1, 3, 1000, 65_536, 200 * 1024]
 const problem = process.env.IROH_BROWSER_TESTS === 'skip' ? 'IROH_BROWSER_TESTS=skip' : browserBuildProblem()
 // In CI the build is made before the tests (.ci/run): missing or stale is a failure there
@@ -262,6 +268,69 @@ describe.skipIf(problem)('the browser build in headless Chromium, through a loca
     } finally {
       await a.close()
       await b.close()
+    }
+  })
+
+  it('acknowledged delivery from a page: the hub is SIGKILLed and restarted from its key file while the page sends, and nothing is lost', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'iroh-browser-'))
+    const config = { secretKeyPath: join(dir, 'hub.key'), relay: relay.relay, caCertificatePem: relay.caCertificatePem, alpn: ALPN }
+    const hubs = []
+    const startHub = () => {
+      const hub = spawnJsonLines(process.execPath, [RELAY_HUB, JSON.stringify(config)], 'the relay hub')
+      hubs.push(hub)
+      return hub
+    }
+    const events = (hub) => hub.lines.filter((l) => 'event' in l).map((l) => l.event.n)
+    const page = await openPage(browser, site, log)
+    try {
+      const first = startHub()
+      const { ticket, nodeId } = await within(first.waitFor(() => first.lines.find((l) => l.ready)?.ready), 20_000, 'hub ready')
+      const sending = page.evaluate(
+        async ({ options, ticket, alpn, total }) => {
+          const { Endpoint, connectSpoke } = globalThis.iroh
+          const ep = await Endpoint.create(options)
+          const spoke = connectSpoke(ep, ticket, { alpn, initialDelayMs: 100, maxDelayMs: 500 })
+          globalThis.spoke = spoke
+          globalThis.states = []
+          spoke.lifecycle.addEventListener('statechange', (e) => globalThis.states.push(e.detail.state))
+          // Paced, so that the kill lands while events are in flight.
+          for (let n = 0; n < total; n++) {
+            spoke.dispatchEvent(new CustomEvent('e', { detail: { n } }))
+            await new Promise((resolve) => setTimeout(resolve, 10))
+          }
+          return true
+        },
+        { options: pageOptions(), ticket, alpn: ALPN, total: TOTAL },
+      )
+      sending.catch(() => {})
+      await within(first.waitFor(() => (events(first).length >= 50 ? true : undefined)), 20_000, 'first hub hears the page')
+      first.child.kill('SIGKILL')
+      await within(first.exited, 5_000, 'hub killed')
+      const second = startHub()
+      const ready = await within(second.waitFor(() => second.lines.find((l) => l.ready)?.ready), 20_000, 'restarted hub ready')
+      expect(ready.nodeId).toBe(nodeId)
+      await within(sending, 60_000, 'page sending')
+      await within(second.waitFor(() => (events(second).includes(TOTAL - 1) ? true : undefined)), 30_000, 'the last event at the restarted hub')
+      // The kill landed mid-stream: the first hub heard only part of it.
+      expect(events(first).length).toBeLessThan(TOTAL)
+      const heard = new Set([...events(first), ...events(second)])
+      const missing = Array.from({ length: TOTAL }, (_, n) => n).filter((n) => !heard.has(n))
+      expect(missing).toEqual([])
+      // Each hub heard its events in order.
+      for (const hub of [first, second]) {
+        const got = events(hub)
+        expect(got.every((n, i) => i === 0 || n > got[i - 1])).toBe(true)
+      }
+      const states = await page.evaluate(() => globalThis.states)
+      expect(states.filter((s) => s === 'connected').length).toBeGreaterThanOrEqual(2)
+      await page.evaluate(() => globalThis.spoke.close())
+    } finally {
+      await page.close()
+      for (const hub of hubs) {
+        hub.child.stdin.end()
+        hub.child.kill('SIGKILL')
+      }
+      rmSync(dir, { recursive: true, force: true })
     }
   })
 })
