@@ -9,7 +9,7 @@ import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { HubCloseCode, connectSpoke, createHub, generateSecretKey, listenForHub, nodeIdFromSecretKey } from '../lib/index.mjs'
-import { ALPN, closeAll, endpoint, runNode, spawnJsonLines, startHubProcess, stateIs, within } from './helpers.mjs'
+import { ALPN, closeAll, collect, endpoint, runNode, spawnJsonLines, startHubProcess, stateIs, within } from './helpers.mjs'
 
 const { nodeIdOfTarget } = createRequire(import.meta.url)('../lib/identity.js')
 
@@ -289,6 +289,55 @@ describe('a spoke that dials and listens', () => {
     // What it dispatches now is held for the next call.
     worker.dispatchEvent(new CustomEvent('held', { detail: 1 }))
     expect(worker.bufferedAmount).toBeGreaterThan(0)
+  })
+
+  it('a hub notices a SIGKILLed listening worker at its idle timeout and, dialing again on disconnect, reaches it restarted', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'push-restart-'))
+    const keyPath = join(dir, 'worker.key')
+    // The idle timeout is the hub endpoint's (30 s by default): short here, with keep-alives below it.
+    const hubEp = await endpoint({ alpns: [ALPN], idleTimeoutMs: 2_000, keepAliveMs: 500 })
+    const hub = createHub(hubEp, { alpn: ALPN, allow: [] })
+    cleanups.push(() => hub.close())
+    const fixture = fileURLToPath(new URL('./fixtures/push-worker-on-port.mjs', import.meta.url))
+    const start = (bindAddr) => spawnJsonLines(process.execPath, [fixture, hubEp.nodeId(), keyPath, bindAddr], 'the worker')
+    const first = start('127.0.0.1:0')
+    cleanups.push(() => first.child.exitCode === null && first.child.kill('SIGKILL'))
+    const { addr } = await within(first.waitFor(() => first.lines.find((l) => l.addr)), 20_000, 'the worker is up')
+    const target = await within(hub.connect(addr, { timeoutMs: 10_000 }), 15_000, 'the hub dials')
+    const pong = collect(target, 'pong', 1)
+    target.dispatchEvent(new CustomEvent('ping', { detail: 1 }))
+    expect(await within(pong, 10_000, 'the first pong')).toEqual([1])
+    // The recipe: dial again on disconnect, until the worker answers.
+    const back = new Promise((resolve) => {
+      hub.addEventListener('disconnect', async function redial(e) {
+        if (e.detail.nodeId !== addr.nodeId) return
+        hub.removeEventListener('disconnect', redial)
+        for (;;) {
+          try {
+            return resolve(await hub.connect(addr, { timeoutMs: 2_000 }))
+          } catch {
+            if (hub.state !== 'open') return
+          }
+        }
+      })
+    })
+    first.child.kill('SIGKILL')
+    const second = start(addr.directAddresses.find((a) => a.startsWith('127.0.0.1:')))
+    cleanups.push(() => second.child.exitCode === null && second.child.kill('SIGKILL'))
+    const again = await within(back, 20_000, 'the hub reaches the restarted worker')
+    expect(again).not.toBe(target)
+    const pongs = []
+    const pong2 = new Promise((resolve) =>
+      again.addEventListener('pong', (e) => {
+        pongs.push(e.detail)
+        if (e.detail === 2) resolve()
+      }),
+    )
+    again.dispatchEvent(new CustomEvent('ping', { detail: 2 }))
+    await within(pong2, 10_000, 'the second pong')
+    // The killed worker may not have acknowledged ping 1 yet (acks go out within 20 ms): the
+    // hub's session sends it again to the restarted one, which has forgotten it (README).
+    expect([[2], [1, 2]]).toContainEqual(pongs)
   })
 
   it('a worker that dials and listens, as a program, answers a hub that dials it and exits on its own', async () => {
