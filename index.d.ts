@@ -592,7 +592,10 @@ export interface SpokeOptions {
   onConnect?: (spoke: ReconnectingSpoke) => void | Promise<void>
 }
 
-/** Where a reconnecting spoke is; a listening one (`listenForHub`) is `listening` between connections. */
+/**
+ * Where a reconnecting spoke is; a listening one (`listenForHub`) is `listening` between
+ * connections; one that dials and listens (`listen: true`) goes through the dialing states.
+ */
 export type SpokeState = 'connecting' | 'connected' | 'disconnected' | 'listening' | 'closed'
 
 /**
@@ -645,7 +648,11 @@ export declare class ReconnectingSpoke<TEvent extends Event = CustomEvent> {
   close(code?: number, reason?: string): Promise<EventTargetCloseInfo>
 }
 
-/** Dials the hub at `hub` (node id, ticket or address) and keeps redialing. */
+/**
+ * Dials the hub at `hub` (node id, ticket or address) and keeps redialing; with
+ * `listen: true` that hub may dial it too (see `SpokeOptions.listen`). Throws
+ * `ERR_IROH_INVALID_NODE_ID` with `listen: true` when `hub` names no node id.
+ */
 export declare function connectSpoke<TEvent extends Event = CustomEvent>(
   endpoint: Endpoint,
   hub: NodeId | string | EndpointAddr,

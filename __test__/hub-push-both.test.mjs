@@ -90,6 +90,9 @@ describe('a spoke that dials and listens', () => {
       expect(nodeIdOfTarget(ep.nodeId())).toBe(ep.nodeId())
     }
     expect(() => nodeIdOfTarget('endpointabc')).toThrow(expect.objectContaining({ code: 'ERR_IROH_INVALID_NODE_ID' }))
+    // A spoke that listens must know whom to let in.
+    const ep = await endpoint()
+    expect(() => connectSpoke(ep, 'endpointabc', { alpn: ALPN, listen: true })).toThrow(expect.objectContaining({ code: 'ERR_IROH_INVALID_NODE_ID' }))
   })
 
   it('lets in only the hub it dials', async () => {
