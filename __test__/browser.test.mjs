@@ -333,4 +333,53 @@ describe.skipIf(problem)('the browser build in headless Chromium, through a loca
       rmSync(dir, { recursive: true, force: true })
     }
   })
+
+  it('a hub in a page: a Node connectSpoke dials its ticket, sends to it, and hears its broadcasts', async () => {
+    const page = await openPage(browser, site, log)
+    const spokeEp = await nodeEndpoint()
+    let spoke
+    try {
+      const ticket = await within(
+        page.evaluate(
+          async ({ options, alpn }) => {
+            const { Endpoint, createHub } = globalThis.iroh
+            const ep = await Endpoint.create({ ...options, alpns: [alpn] })
+            await ep.online({ timeoutMs: 10_000 })
+            const hub = createHub(ep, { alpn })
+            globalThis.pageHub = hub
+            globalThis.hello = new Promise((resolve) =>
+              hub.addEventListener('spoke', (e) => {
+                const { nodeId, target } = e.detail
+                target.addEventListener('hello', (ev) => {
+                  for (let i = 0; i < 3; i++) hub.broadcast('news', { i })
+                  resolve({ nodeId, detail: ev.detail, pathType: target.connection.pathType() })
+                })
+              }),
+            )
+            return ep.ticket()
+          },
+          { options: pageOptions(), alpn: ALPN },
+        ),
+        20_000,
+        'page hub online',
+      )
+      const { connectSpoke } = await import('../lib/index.mjs')
+      spoke = connectSpoke(spokeEp, ticket, { alpn: ALPN })
+      const news = []
+      const three = new Promise((resolve) =>
+        spoke.addEventListener('news', (e) => {
+          news.push(e.detail)
+          if (news.length === 3) resolve()
+        }),
+      )
+      spoke.dispatchEvent(new CustomEvent('hello', { detail: { from: 'node' } }))
+      const hello = await within(page.evaluate(() => globalThis.hello), 20_000, 'the page hub hears the spoke')
+      expect(hello).toEqual({ nodeId: spokeEp.nodeId(), detail: { from: 'node' }, pathType: 'relay' })
+      await within(three, 15_000, 'broadcasts from the page hub')
+      expect(news).toEqual([{ i: 0 }, { i: 1 }, { i: 2 }])
+    } finally {
+      await spoke?.close()
+      await page.close()
+    }
+  })
 })

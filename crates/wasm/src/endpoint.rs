@@ -5,8 +5,9 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use alkdev_iroh_core::error::{ErrorCode, IrohError};
+use alkdev_iroh_core::flow::CONNECTION_RECEIVE_WINDOW;
 use alkdev_iroh_core::identity;
-use iroh::endpoint::presets;
+use iroh::endpoint::{presets, IdleTimeout, QuicTransportConfig, VarInt};
 use iroh::{EndpointAddr, RelayMap, RelayMode};
 use n0_future::time::timeout;
 use wasm_bindgen::prelude::*;
@@ -16,6 +17,8 @@ use crate::connection::Connection;
 use crate::{coded, iroh, js, js_error, token_of, unsupported, JsResult, Token};
 
 const DEFAULT_ONLINE_TIMEOUT_MS: u32 = 15_000;
+/// As the native endpoint's.
+const STREAM_RECEIVE_WINDOW: u32 = 1024 * 1024;
 
 struct Shared {
     ep: RefCell<Option<iroh::Endpoint>>,
@@ -152,11 +155,33 @@ impl Endpoint {
                 None => identity::generate_secret_key(),
             };
             let relays = relays_of(&options)?;
-            let mut builder = iroh::Endpoint::builder(presets::Minimal)
+            let ms = |k: &str| js::get(&options, k).and_then(|v| v.as_f64()).map(|n| Duration::from_millis(n as u64));
+            let (idle, keep) = (ms("idleTimeoutMs"), ms("keepAliveMs"));
+            if let (Some(idle), Some(keep)) = (idle, keep) {
+                if keep >= idle {
+                    return Err(js_error(&IrohError::invalid_argument(
+                        "keepAliveMs must be shorter than idleTimeoutMs, or the connection times out while idle",
+                    )));
+                }
+            }
+            // The native endpoint's windows (src/endpoint.rs): finite, so that a pump's
+            // paused reader pushes back on its peer.
+            let mut transport = QuicTransportConfig::builder()
+                .receive_window(VarInt::from_u32(CONNECTION_RECEIVE_WINDOW))
+                .stream_receive_window(VarInt::from_u32(STREAM_RECEIVE_WINDOW));
+            if let Some(idle) = idle {
+                let idle = IdleTimeout::try_from(idle)
+                    .map_err(|_| js_error(&IrohError::invalid_argument("idleTimeoutMs is too large")))?;
+                transport = transport.max_idle_timeout(Some(idle));
+            }
+            if let Some(keep) = keep {
+                transport = transport.keep_alive_interval(keep);
+            }
+            let builder = iroh::Endpoint::builder(presets::Minimal)
                 .secret_key(secret_key)
                 .alpns(alpns)
-                .relay_mode(RelayMode::Custom(relays));
-            let _ = &mut builder;
+                .relay_mode(RelayMode::Custom(relays))
+                .transport_config(transport.build());
             let ep = builder
                 .bind()
                 .await
