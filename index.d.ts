@@ -639,6 +639,10 @@ export declare class ReconnectingSpoke<TEvent extends Event = CustomEvent> {
   /**
    * Resolves once everything dispatched has been handed to QUIC on a live connection; with
    * `{ acked: true }`, once the hub has acknowledged delivering it (acknowledged delivery only).
+   * With acknowledged delivery a connection that ends meanwhile (replaced, or lost) does not
+   * reject it: what it did not take goes out on the next one, and the flush waits for that.
+   * Rejects with `ERR_IROH_CONNECTION_CLOSED` once the spoke closes (or a plain connection
+   * dies under it).
    */
   flush(options?: FlushOptions): Promise<void>
   /**

@@ -78,6 +78,8 @@ class ReconnectingSpoke {
   #listeners = new Listeners((err) => this.#life.reportError(err))
   #state = 'connecting'
   #inner = null
+  /** flush() calls waiting for the live connection to change. */
+  #innerWaiters = []
   /**
    * What the spoke sends, across connections: events waiting for a connection and events the
    * hub has not acknowledged, in order, under one bound (maxPendingBytes).
@@ -211,11 +213,32 @@ class ReconnectingSpoke {
    * with `{ acked: true }` once the hub has acknowledged delivering it to its listeners.
    */
   async flush(options) {
-    while (this.#state !== 'connected' || (!this.#acked && this.#session.out.size > 0)) {
-      if (this.#state === 'closed') throw irohError('ERR_IROH_CONNECTION_CLOSED', 'the spoke is closed')
-      await new Promise((resolve) => this.lifecycle.addEventListener('statechange', resolve, { once: true }))
+    for (;;) {
+      while (this.#state !== 'connected' || this.#inner === null || (!this.#acked && this.#session.out.size > 0)) {
+        if (this.#state === 'closed') throw irohError('ERR_IROH_CONNECTION_CLOSED', 'the spoke is closed')
+        await Promise.race([new Promise((resolve) => this.lifecycle.addEventListener('statechange', resolve, { once: true })), this.#innerChange()])
+      }
+      const inner = this.#inner
+      const acked = this.#acked
+      try {
+        return await inner.flush(options)
+      } catch (err) {
+        // With acknowledged delivery what that connection did not take is kept and goes out
+        // on the next one: carry on there. A plain connection lost it: say so.
+        if (!acked || err.code !== 'ERR_IROH_CONNECTION_CLOSED' || this.#state === 'closed') throw err
+        if (this.#inner === inner) await this.#innerChange()
+      }
     }
-    await this.#inner.flush(options)
+  }
+
+  /** Resolves when the live connection changes (or the spoke closes). */
+  #innerChange() {
+    return new Promise((resolve) => this.#innerWaiters.push(resolve))
+  }
+
+  #setInner(inner) {
+    this.#inner = inner
+    for (const resolve of this.#innerWaiters.splice(0)) resolve()
   }
 
   /** Stops redialing, sends what the live connection has queued, and closes it. */
@@ -412,16 +435,16 @@ class ReconnectingSpoke {
     inner.lifecycle.addEventListener('error', (e) => this.#life.reportError(e.detail))
     inner.lifecycle.addEventListener('pathchange', (e) => this.#life.emit('pathchange', e.detail))
     const ended = new Promise((resolve) => inner.lifecycle.addEventListener('close', (e) => resolve(e.detail), { once: true }))
-    this.#inner = inner
     this.#acked = acked
+    this.#setInner(inner)
     await this.#greet()
     // Acknowledged: the link sends the hello, the greeting, then all the session keeps.
     if (acked) inner[START](this.#greetingTexts.splice(0))
     else await this.#sendPending(inner, ended)
     if (!inner.isClosed && !this.#stop.signal.aborted) this.#setState('connected')
     const outcome = await this.#await(inner, ended, accepted)
-    this.#inner = null
     this.#acked = false
+    this.#setInner(null)
     return outcome
   }
 
@@ -636,6 +659,7 @@ class ReconnectingSpoke {
       this.#session.out.abandon(irohError('ERR_IROH_CONNECTION_CLOSED', 'the spoke closed before the hub acknowledged everything'))
       this.#stop.abort()
       this.#setState('closed')
+      this.#setInner(null)
     })
   }
 }
