@@ -87,6 +87,9 @@ export async function launchBrowser() {
     headless: true,
     args: [
       '--no-sandbox',
+      // Containers often give /dev/shm 64 MiB, which a renderer can outgrow.
+      '--disable-dev-shm-usage',
+      '--disable-gpu',
       // The local relay's certificate comes from a throwaway CA of its own.
       '--ignore-certificate-errors',
       '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1',
