@@ -382,4 +382,20 @@ describe.skipIf(problem)('the browser build in headless Chromium, through a loca
       await page.close()
     }
   })
+
+  it('examples/browser: the page it serves says hello to its hub and shows the answer', async () => {
+    const example = spawnJsonLines(process.execPath, [fileURLToPath(new URL('../examples/browser/serve.mjs', import.meta.url))], 'the example')
+    const page = await browser.newPage()
+    try {
+      const url = await within(example.waitFor(() => example.lines.find((l) => l.url)?.url), 20_000, 'the example serves')
+      await page.goto(url)
+      const heard = await within(example.waitFor(() => example.lines.find((l) => l.heard)?.heard), 30_000, 'the hub hears the page')
+      expect(heard.pathType).toBe('relay')
+      await page.waitForFunction(() => document.getElementById('status').textContent.startsWith('the hub says: hello'), { timeout: 15_000 })
+    } finally {
+      await page.close()
+      example.child.stdin.end()
+      await within(example.exited, 10_000, 'the example exits').catch(() => example.child.kill('SIGKILL'))
+    }
+  })
 })
