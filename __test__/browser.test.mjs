@@ -383,6 +383,39 @@ describe.skipIf(problem)('the browser build in headless Chromium, through a loca
     }
   })
 
+  it('hub push to a page: the page listens with listenForHub, a Node hub dials its ticket, and calls go both ways', async () => {
+    const hubEp = await nodeEndpoint({ alpns: [ALPN] })
+    const hub = createHub(hubEp, { alpn: ALPN })
+    const page = await openPage(browser, site, log)
+    try {
+      const ticket = await within(
+        page.evaluate(
+          async ({ options, alpn, hubId }) => {
+            const { Endpoint, listenForHub } = globalThis.iroh
+            const ep = await Endpoint.create(options)
+            await ep.online({ timeoutMs: 10_000 })
+            const spoke = listenForHub(ep, { alpn, allow: [hubId] })
+            globalThis.listening = spoke
+            spoke.addEventListener('call.requested', (e) => spoke.dispatchEvent(new CustomEvent('call.responded', { detail: { id: e.detail.id, answer: e.detail.id * 2 } })))
+            return ep.ticket()
+          },
+          { options: pageOptions(), alpn: ALPN, hubId: hubEp.nodeId() },
+        ),
+        20_000,
+        'the page listens',
+      )
+      const target = await within(hub.connect(ticket), 20_000, 'the hub dials the page')
+      const answered = new Promise((resolve) => target.addEventListener('call.responded', (e) => resolve(e.detail)))
+      target.dispatchEvent(new CustomEvent('call.requested', { detail: { id: 21 } }))
+      expect(await within(answered, 15_000, 'the page answers')).toEqual({ id: 21, answer: 42 })
+      expect(target.connection.pathType()).toBe('relay')
+      await page.evaluate(() => globalThis.listening.close())
+    } finally {
+      await hub.close()
+      await page.close()
+    }
+  })
+
   it('examples/browser: the page it serves says hello to its hub and shows the answer', async () => {
     const example = spawnJsonLines(process.execPath, [fileURLToPath(new URL('../examples/browser/serve.mjs', import.meta.url))], 'the example')
     const page = await browser.newPage()
