@@ -90,6 +90,12 @@ describe.skipIf(problem)('the browser build in headless Chromium, through a loca
           globalThis.ep = ep
           const conn = await ep.connect(ticket, alpn, { timeoutMs: 15_000 })
           const target = await createSpokeIrohEventTarget(conn)
+          globalThis.firstPaths = new Promise((resolve) => {
+            const stop = conn.watchPaths((state) => {
+              stop()
+              resolve({ pathType: state.pathType, kinds: state.paths.map((p) => p.kind) })
+            })
+          })
           // The pubsub of @graphql-yoga/subscription over the target, as a page app would use it.
           const pubsub = globalThis.createPubSub({ eventTarget: target })
           const subscription = pubsub.subscribe('hub.said')
@@ -120,6 +126,12 @@ describe.skipIf(problem)('the browser build in headless Chromium, through a loca
         'events from the hub',
       )
       expect(heard).toEqual([0, 1, 2].map((i) => ({ i, from: 'hub' })))
+      const paths = await within(
+        page.evaluate(() => globalThis.firstPaths),
+        10_000,
+        'watchPaths in the page',
+      )
+      expect(paths).toEqual({ pathType: 'relay', kinds: ['relay'] })
       await page.evaluate(() => globalThis.ep.close())
     } finally {
       await hub.close()
