@@ -16,4 +16,5 @@ pub mod error;
 pub mod flow;
 pub mod identity;
 pub mod paths;
+pub mod topic;
 pub mod trace;
