@@ -210,6 +210,33 @@ export declare class SendStream {
   reset(code: number): Promise<void>
 }
 
+/** The native half of a topic target: the raw pump interface of lib/pump.d.ts. */
+export declare class TopicPump {
+  /**
+   * Queues one serialized event; throws `ERR_IROH_FRAME_TOO_LARGE` past `maxEventBytes`
+   * and `ERR_IROH_BUFFER_FULL` past `maxBufferedBytes`.
+   */
+  send(payload: Uint8Array): number
+  /** Queues frames JS encoded and checked itself (wire format, back to back). */
+  sendFrames(frames: Uint8Array): number
+  /** Like `sendFrames`, taking the staging buffer itself. */
+  sendStaged(frames: Buffer): number
+  limits(): PumpLimits
+  bufferedAmount(): number
+  wantDrain(): void
+  /** Nothing to probe: a topic has no one peer. */
+  nudge(): void
+  ack(): void
+  /** A topic event JS could not parse: dropped (the JS side reports it). */
+  malformedFrame(message: string): void
+  /** This member's session number (it changes each time the member joins). */
+  session(): string
+  /** Resolves once everything queued so far has been handed to gossip. */
+  flush(): Promise<void>
+  /** Hands what is queued to gossip (bounded), then leaves the topic. */
+  close(code?: number | undefined | null, reason?: string | undefined | null): Promise<void>
+}
+
 /**
  * The `code`s napi gives errors of an argument JS passed wrongly (`InvalidArg`, ...): JS
  * maps them to `ERR_IROH_INVALID_ARGUMENT` as [`code_of_status`] does here.
@@ -330,6 +357,9 @@ export declare function generateSecretKey(): string
 
 /** The old binding's name for `setLogLevel`. */
 export declare function initLogging(level: string): void
+
+/** Joins the topic `name` on `endpoint`; what the member hears goes to mailbox address `to`. */
+export declare function joinTopic(endpoint: Endpoint, name: string, options: TopicOptions, to: number): Promise<TopicPump>
 
 /** The node id (public key, hex) that belongs to a secret key. */
 export declare function nodeIdFromSecretKey(secretKey: string): string
@@ -474,6 +504,38 @@ export declare function setLogLevel(level: string): void
 
 /** Starts a relay server. */
 export declare function startRelayServer(options?: RelayServerOptions | undefined | null): Promise<RelayServer>
+
+export interface TopicClosed {
+  code: number
+  reason: string
+  kind: 'local' | 'transport'
+  errorCode?: string
+  errorMessage?: string
+}
+
+/** A message from a topic member to JS. */
+export type TopicMessage =
+  | { kind: 'events'; author: string; json: string }
+  | { kind: 'drain' }
+  | { kind: 'neighbor'; nodeId: string; up: boolean }
+  | { kind: 'member'; nodeId: string }
+  | { kind: 'gap'; author: string; from: number; to: number }
+  | { kind: 'dropped'; author?: string; reason: string }
+  | { kind: 'closed'; closed: TopicClosed }
+
+/** Options of `joinTopic` (the JS layer checks them first: lib/options.js). */
+export interface TopicOptions {
+  /** Members to join through: node ids, tickets or `addr()` objects. */
+  bootstrap?: Array<string | EndpointAddrInfo>
+  /** Node ids that may be members; anyone when absent. */
+  allow?: Array<string>
+  maxEventBytes?: number
+  maxBufferedBytes?: number
+  receiveBufferBytes?: number
+  retentionBytes?: number
+  retentionMs?: number
+  headsIntervalMs?: number
+}
 
 export interface UdpCounters {
   datagrams: number

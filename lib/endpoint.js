@@ -151,4 +151,4 @@ class Endpoint {
   }
 }
 
-module.exports = { Endpoint, CALLER_HOLDS, ALSO_OFFER, PREFER_ALPN }
+module.exports = { Endpoint, NATIVE, CALLER_HOLDS, ALSO_OFFER, PREFER_ALPN }

@@ -11,6 +11,7 @@ const { Hub, createHub } = require('./hub.js')
 const { HubCloseCode } = require('./close-codes.js')
 const { ReconnectingSpoke, connectSpoke, listenForHub } = require('./spoke.js')
 const { RelayServer, startRelayServer } = require('./relay.js')
+const { Topic, TopicEvent, joinTopic } = require('./topic.js')
 const { generateSecretKey, nodeIdFromSecretKey, parseNodeId } = require('./identity.js')
 
 function setLogLevel(level) {
@@ -39,6 +40,9 @@ module.exports = {
   ReconnectingSpoke,
   connectSpoke,
   listenForHub,
+  Topic,
+  TopicEvent,
+  joinTopic,
   RelayServer,
   startRelayServer,
   generateSecretKey,

@@ -6,6 +6,8 @@
 
 const { invalidArgument } = require('./errors.js')
 
+const customEvent = (type, detail) => new CustomEvent(type, { detail })
+
 class Listeners {
   #byType = new Map()
   #onError
@@ -37,11 +39,14 @@ class Listeners {
     else if (next.length !== list.length) this.#byType.set(type, next)
   }
 
-  /** Calls the listeners of `type` with `new CustomEvent(type, { detail })`, `self` as this. */
-  emit(self, type, detail) {
+  /**
+   * Calls the listeners of `type` with `makeEvent(type, detail)` (a CustomEvent unless
+   * told otherwise), `self` as this.
+   */
+  emit(self, type, detail, makeEvent = customEvent) {
     const list = this.#byType.get(type)
     if (list === undefined) return
-    const event = new CustomEvent(type, { detail })
+    const event = makeEvent(type, detail)
     for (const entry of list) {
       if (entry.once) this.remove(type, entry.listener)
       try {

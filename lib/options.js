@@ -197,6 +197,29 @@ const LISTENING_SPOKE = table(
   },
 )
 
+/** `joinTopic` options (`TopicOptions` in Rust). `allow` is read once, at the join. */
+const TOPIC = table(
+  'topic',
+  {
+    bootstrap: {
+      must: 'an array of node ids, tickets or addr() objects',
+      check: (v) => Array.isArray(v),
+      convert: (v) => v.map((t) => (typeof t === 'string' ? t : { nodeId: t?.nodeId, relayUrl: t?.relayUrl ?? undefined, directAddresses: t?.directAddresses ?? [] })),
+    },
+    allow: {
+      must: 'a Set or iterable of node ids (a topic checks members in the handshake, before any JS runs)',
+      check: (v) => v instanceof Set || (v !== null && typeof v === 'object' && typeof v[Symbol.iterator] === 'function'),
+      convert: (v) => [...v].map(parseNodeId),
+    },
+    maxEventBytes: integer({ min: 1, max: U32 }),
+    maxBufferedBytes: integer({ min: 1, max: U32 }),
+    receiveBufferBytes: integer({ min: 1, max: U32 }),
+    retention: nested(table('topic retention', { maxBytes: integer({ min: 0, max: U32 }), maxAgeMs: integer({ min: 0, max: U32 }) }, { strict: true })),
+    headsIntervalMs: integer({ min: 10, max: U32 }),
+  },
+  { strict: true },
+)
+
 /** A relay for `relayMode.relays`: a URL, or `{ url, quicPort }` (say `relayServer.relay`). */
 const isRelay = (r) => typeof r === 'string' || (r !== null && typeof r === 'object' && typeof r.url === 'string' && Number.isInteger(r.quicPort))
 
@@ -244,4 +267,4 @@ const RELAY_SERVER = table(
 /** The option names of a table. */
 const optionNames = (t) => new Set(Object.keys(t.fields))
 
-module.exports = { checkOptions, optionNames, EVENT_TARGET, MESSAGE_CHANNEL, SPOKE, LISTENING_SPOKE, HUB, ENDPOINT, RELAY_SERVER }
+module.exports = { checkOptions, optionNames, EVENT_TARGET, MESSAGE_CHANNEL, SPOKE, LISTENING_SPOKE, HUB, ENDPOINT, RELAY_SERVER, TOPIC }

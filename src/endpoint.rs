@@ -22,6 +22,7 @@ use crate::error::{CodedError, ErrorCode, IrohError, IrohResult};
 use crate::js_callback::{notify, weak_callback, WeakCallback};
 use crate::pending::{blocking, guarded, spawn, token_of, CancelToken};
 use crate::relay_server::RelayInfo;
+use crate::topic::{Gate, GateHook, Topics, GOSSIP_ALPN, REPAIR_ALPN};
 use alkdev_iroh_core::certificates;
 use alkdev_iroh_core::flow::CONNECTION_RECEIVE_WINDOW;
 use alkdev_iroh_core::identity;
@@ -172,8 +173,9 @@ impl Config {
         Ok(Self { alpns, secret_key, relays, bind_addr, relay_only, relay_roots, n0_lookup, idle_timeout, keep_alive })
     }
 
-    async fn bind(self) -> IrohResult<iroh::Endpoint> {
-        let mut builder = iroh::Endpoint::builder(presets::Minimal).secret_key(self.secret_key).alpns(self.alpns);
+    async fn bind(self, gate: Arc<Gate>) -> IrohResult<iroh::Endpoint> {
+        let mut builder =
+            iroh::Endpoint::builder(presets::Minimal).secret_key(self.secret_key).alpns(self.alpns).hooks(GateHook(gate));
         builder = builder.relay_mode(match self.relays {
             Relays::Default => RelayMode::Default,
             Relays::Disabled => RelayMode::Disabled,
@@ -215,7 +217,10 @@ impl Config {
     }
 }
 
-struct Shared {
+/// Topic connections are routed off the accept loop once a topic is joined.
+type TopicRoute = Arc<std::sync::Mutex<Option<Arc<Topics>>>>;
+
+pub(crate) struct Shared {
     /// The endpoint until `close()` is done with it: every clone keeps its socket open, so
     /// JS objects must not hold one until they are collected.
     ep: std::sync::Mutex<Option<iroh::Endpoint>>,
@@ -227,11 +232,49 @@ struct Shared {
     incoming: Mutex<Option<mpsc::Receiver<iroh::endpoint::Connection>>>,
     /// Fires once `close()` has let go of everything, for a second `close()` to wait on.
     released: CancellationToken,
+    /// Who may open topic connections (the handshake hook reads it).
+    gate: Arc<Gate>,
+    /// The gossip and joined topics, once a topic is joined.
+    topics: TopicRoute,
+    /// The ALPNs the user asked for; topic ALPNs are added after them.
+    user_alpns: std::sync::Mutex<Vec<Vec<u8>>>,
 }
 
 impl Shared {
     fn handle(&self) -> IrohResult<iroh::Endpoint> {
         self.ep.lock().unwrap_or_else(|e| e.into_inner()).clone().ok_or_else(IrohError::endpoint_closed)
+    }
+
+    /// The endpoint's topics, made on the first join: then it accepts the topic ALPNs too.
+    pub(crate) async fn topics(&self) -> IrohResult<(iroh::Endpoint, Arc<Topics>)> {
+        let ep = self.handle()?;
+        let made = {
+            let mut topics = self.topics.lock().unwrap_or_else(|e| e.into_inner());
+            match topics.as_ref() {
+                Some(t) => return Ok((ep, t.clone())),
+                None => {
+                    let t = Topics::new(&ep, self.gate.clone(), &self.owner)?;
+                    *topics = Some(t.clone());
+                    t
+                }
+            }
+        };
+        self.apply_alpns(&ep);
+        let mut incoming = self.incoming.lock().await;
+        if incoming.is_none() {
+            *incoming = Some(start_accept_loop(&ep, &self.owner, &self.topics));
+        }
+        Ok((ep, made))
+    }
+
+    /// The user's ALPNs, then the topic ones if a topic was joined.
+    fn apply_alpns(&self, ep: &iroh::Endpoint) {
+        let mut alpns = self.user_alpns.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        if self.topics.lock().unwrap_or_else(|e| e.into_inner()).is_some() {
+            alpns.push(GOSSIP_ALPN.to_vec());
+            alpns.push(REPAIR_ALPN.to_vec());
+        }
+        ep.set_alpns(alpns);
     }
 
     /// Closes the endpoint, then lets go of it, its connections and their streams, and
@@ -242,6 +285,10 @@ impl Shared {
             return self.released.cancelled().await;
         };
         let bound = ep.bound_sockets();
+        let topics = self.topics.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(topics) = topics {
+            topics.shutdown().await;
+        }
         // Later ones are let go as they are made.
         let conns = self.owner.conns.drain();
         for conn in &conns {
@@ -294,11 +341,14 @@ impl Endpoint {
             let config = blocking(move || Config::from_options(options)).await?;
             let has_relays = !matches!(config.relays, Relays::Disabled);
             let accepts = !config.alpns.is_empty();
-            let ep = config.bind().await?;
+            let user_alpns = config.alpns.clone();
+            let gate = Arc::new(Gate::default());
+            let ep = config.bind(gate.clone()).await?;
             let owner = ConnOwner::new();
+            let topics = TopicRoute::default();
             // Run handshakes from the start, so that peers with a wrong ALPN are refused
             // promptly and good ones wait, bounded, for `accept()`.
-            let incoming = accepts.then(|| start_accept_loop(&ep, &owner));
+            let incoming = accepts.then(|| start_accept_loop(&ep, &owner, &topics));
             Ok(Endpoint {
                 shared: Arc::new(Shared {
                     id: ep.id(),
@@ -307,6 +357,9 @@ impl Endpoint {
                     has_relays,
                     incoming: Mutex::new(incoming),
                     released: CancellationToken::new(),
+                    gate,
+                    topics,
+                    user_alpns: std::sync::Mutex::new(user_alpns),
                 }),
             })
         })
@@ -442,7 +495,7 @@ impl Endpoint {
                 let mut incoming = shared.incoming.lock().await;
                 if incoming.is_none() {
                     let Ok(ep) = shared.handle() else { return Ok(None) };
-                    *incoming = Some(start_accept_loop(&ep, &shared.owner));
+                    *incoming = Some(start_accept_loop(&ep, &shared.owner, &shared.topics));
                 }
                 match incoming.as_mut() {
                     Some(rx) => Ok(rx.recv().await),
@@ -471,7 +524,9 @@ impl Endpoint {
     #[napi(catch_unwind)]
     pub fn set_alpns(&self, alpns: Vec<String>) -> Result<(), CodedError> {
         let alpns = alpns.iter().map(|a| identity::validate_alpn(a)).collect::<IrohResult<Vec<_>>>()?;
-        self.shared.handle()?.set_alpns(alpns);
+        let ep = self.shared.handle()?;
+        *self.shared.user_alpns.lock().unwrap_or_else(|e| e.into_inner()) = alpns;
+        self.shared.apply_alpns(&ep);
         Ok(())
     }
 
@@ -482,6 +537,10 @@ impl Endpoint {
 }
 
 impl Endpoint {
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
     /// The address now; just the node id once closed, since it is reachable nowhere.
     fn current_addr(&self) -> EndpointAddr {
         self.shared.handle().map_or_else(|_| EndpointAddr::new(self.shared.id), |ep| ep.addr())
@@ -525,8 +584,9 @@ pub struct ConnectionSettled {
 }
 
 /// Accepts in the background so that a slow handshake never holds up the next one.
-fn start_accept_loop(ep: &iroh::Endpoint, owner: &ConnOwner) -> mpsc::Receiver<iroh::endpoint::Connection> {
+fn start_accept_loop(ep: &iroh::Endpoint, owner: &ConnOwner, topics: &TopicRoute) -> mpsc::Receiver<iroh::endpoint::Connection> {
     let (tx, rx) = mpsc::channel(ACCEPT_QUEUE);
+    let topics = topics.clone();
     let ep = ep.clone();
     let closed = owner.closed.clone();
     let tasks = owner.tasks.clone();
@@ -538,6 +598,7 @@ fn start_accept_loop(ep: &iroh::Endpoint, owner: &ConnOwner) -> mpsc::Receiver<i
             };
             let tx = tx.clone();
             let closed = closed.clone();
+            let topics = topics.clone();
             tokio::spawn(tasks.track_future(async move {
                 let handshake = async {
                     match incoming.accept() {
@@ -551,6 +612,13 @@ fn start_accept_loop(ep: &iroh::Endpoint, owner: &ConnOwner) -> mpsc::Receiver<i
                         Ok(conn) => conn,
                         Err(e) => return tracing::debug!("incoming handshake failed: {e}"),
                     }
+                };
+                let route = topics.lock().unwrap_or_else(|e| e.into_inner()).clone();
+                let Some(conn) = (match route {
+                    Some(topics) => topics.route(conn),
+                    None => Some(conn),
+                }) else {
+                    return;
                 };
                 tokio::select! {
                     _ = closed.cancelled() => {}

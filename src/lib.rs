@@ -18,3 +18,4 @@ pub mod relay_server;
 pub mod release;
 pub mod runtime;
 pub mod stream;
+pub mod topic;
