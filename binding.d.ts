@@ -229,8 +229,12 @@ export declare class TopicPump {
   ack(): void
   /** A topic event JS could not parse: dropped (the JS side reports it). */
   malformedFrame(message: string): void
+  /** The topic's id (hex): what its signatures cover. Package-internal, for tests. */
+  topicId(): string
   /** This member's session number (it changes each time the member joins). */
   session(): string
+  /** Package-internal, for tests of hostile members: gossips `message` as it is. */
+  rawBroadcast(message: Buffer): Promise<void>
   /** Resolves once everything queued so far has been handed to gossip. */
   flush(): Promise<void>
   /** Hands what is queued to gossip (bounded), then leaves the topic. */

@@ -280,6 +280,7 @@ export interface TypedListeners<TEvent extends Event> {
 // Merged into the classes below (a declared class cannot inherit an interface's members).
 export interface IrohEventTarget<TEvent extends Event = CustomEvent> extends TypedListeners<TEvent> {}
 export interface ReconnectingSpoke<TEvent extends Event = CustomEvent> extends TypedListeners<TEvent> {}
+export interface Topic<TEvent extends Event = CustomEvent> extends TypedListeners<TEvent> {}
 
 /**
  * One end of a connection's framed event stream, in the shape of
@@ -696,6 +697,87 @@ export declare function listenForHub<TEvent extends Event = CustomEvent>(
   endpoint: Endpoint,
   options: ListeningSpokeOptions,
 ): ReconnectingSpoke<TEvent>
+
+/** Options of `joinTopic`. */
+export interface TopicOptions {
+  /** Members to join through: node ids, tickets or `addr()` objects. Empty: wait to be joined. */
+  bootstrap?: Array<NodeId | string | EndpointAddr>
+  /**
+   * Node ids that may be members, read once at the join; others are refused in the
+   * handshake and their events dropped (reported as `dropped`). Anyone when absent.
+   */
+  allow?: Iterable<NodeId>
+  /** The largest event, serialized (default and at most 65,339 bytes: one gossip message). */
+  maxEventBytes?: number
+  /** Bytes dispatched and not yet handed to gossip past which `dispatchEvent` throws `ERR_IROH_BUFFER_FULL` (default 8 MiB). */
+  maxBufferedBytes?: number
+  /** Bytes received and waiting for listeners past which further runs wait in the log and are delivered later (default 32 MiB). */
+  receiveBufferBytes?: number
+  /** What this member keeps to repair others, oldest dropped first (default 64 MiB, 120 s). */
+  retention?: { maxBytes?: number; maxAgeMs?: number }
+  /** How often this member announces how far it has sent (default 1,000 ms). */
+  headsIntervalMs?: number
+}
+
+/** An event from another topic member: a CustomEvent that names its author. */
+export declare class TopicEvent<TDetail = unknown> extends CustomEvent<TDetail> {
+  /** The node id of the member that dispatched it. */
+  readonly author: NodeId
+}
+
+/** `gap` on a topic's `lifecycle`: events `from` up to (not including) `to` of `author` are gone. */
+export interface TopicGap {
+  author: NodeId
+  from: number
+  to: number
+}
+
+/**
+ * One membership of a topic: `dispatchEvent` sends to every other member (not to this
+ * one); listeners get `TopicEvent`s from every other member, exactly once and in each
+ * author's order, or a `gap` where a range is gone everywhere. `createPubSub({ eventTarget })`
+ * runs over it unchanged; a listener typed `(e: TopicEvent) => ...` reads `e.author`. An
+ * open topic keeps the process alive; `unref()` opts out.
+ */
+export declare class Topic<TEvent extends Event = CustomEvent> {
+  private constructor()
+  /** The topic's name, as joined. */
+  readonly name: string
+  readonly state: OpenState
+  readonly isClosed: boolean
+  /**
+   * `close`, `error`, `drain`; `neighborup` / `neighbordown` (detail `{ nodeId }`);
+   * `member` (`{ nodeId }`, first word from a member); `gap` (`TopicGap`); `dropped`
+   * (`{ author, reason }`: a forged, replayed, malformed or not-allowed message).
+   */
+  readonly lifecycle: EventTarget
+  /** Always null: a topic has no one connection. */
+  readonly connection: null
+  /** Bytes dispatched and not yet handed to gossip. */
+  readonly bufferedAmount: number
+  readonly closed: Promise<EventTargetCloseInfo>
+  /** Sends to every other member; throws `ERR_IROH_FRAME_TOO_LARGE` past `maxEventBytes`, `ERR_IROH_BUFFER_FULL` past `maxBufferedBytes`. */
+  dispatchEvent(event: TEvent): boolean
+  /** Resolves once everything dispatched so far has been handed to gossip. */
+  flush(): Promise<void>
+  /** Hands what is queued to gossip, then leaves the topic. */
+  close(code?: number, reason?: string): Promise<EventTargetCloseInfo>
+  /** Node ids of the members heard from so far. */
+  members(): NodeId[]
+  /** Node ids of the gossip neighbours connected now. */
+  neighbors(): NodeId[]
+  /** This membership's session number (decimal): new on every join. */
+  session(): string
+  unref(): this
+  ref(): this
+}
+
+/** Joins topic `name` on `endpoint` (once per endpoint) through `options.bootstrap`. */
+export declare function joinTopic<TEvent extends Event = CustomEvent>(
+  endpoint: Endpoint,
+  name: string,
+  options?: TopicOptions,
+): Promise<Topic<TEvent>>
 
 /**
  * An iroh relay server running in this process. Like a listening `net.Server`, it keeps

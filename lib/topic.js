@@ -20,6 +20,8 @@ const { eventText } = require('./wire-event.js')
 // As on the other targets: a createPubSub subscriber overflows past 1,024 synchronous pushes.
 const DISPATCH_CHUNK = 256
 const yieldMacrotask = () => new Promise((resolve) => setImmediate(resolve))
+/** Package-internal: `topic[PUMP]` is its raw native pump (tests play a hostile member with it). */
+const PUMP = Symbol('pump')
 
 /** An event from another member: a CustomEvent that also names its author. */
 class TopicEvent extends CustomEvent {
@@ -62,7 +64,13 @@ class Topic {
   constructor(raw, name, opened) {
     this.#raw = raw
     this.name = name
-    const source = { connection: null, open: (_options, deliver) => (opened(deliver), raw) }
+    const source = {
+      connection: null,
+      open: (_options, deliver) => {
+        opened(deliver)
+        return raw
+      },
+    }
     this.#pump = new Pump(source, { mode: 'json' }, 'topic', (message) => this.#receive(message))
     this.lifecycle = this.#pump.life.events
   }
@@ -95,6 +103,10 @@ class Topic {
     return [...this.#neighbors]
   }
 
+  get [PUMP]() {
+    return this.#raw
+  }
+
   /** This member's session number: new each time it joins (decimal string). */
   session() {
     return this.#raw.session()
@@ -108,14 +120,18 @@ class Topic {
     const life = this.#pump.life
     switch (message.kind) {
       case 'events': {
-        const events = JSON.parse(message.json)
-        const make = (type, detail) => new TopicEvent(type, detail, message.author)
-        for (let i = 0; i < events.length; i++) {
-          if (i > 0 && i % DISPATCH_CHUNK === 0) await yieldMacrotask()
-          const event = events[i]
-          this.#listeners.emit(this, event.type, event.detail === undefined ? null : event.detail, make)
+        try {
+          const events = JSON.parse(message.json)
+          const make = (type, detail) => new TopicEvent(type, detail, message.author)
+          for (let i = 0; i < events.length; i++) {
+            if (i > 0 && i % DISPATCH_CHUNK === 0) await yieldMacrotask()
+            const event = events[i]
+            this.#listeners.emit(this, event.type, event.detail === undefined ? null : event.detail, make)
+          }
+        } finally {
+          // Whatever happened to this batch, the next one must come.
+          this.#pump.ack()
         }
-        this.#pump.ack()
         break
       }
       case 'drain':
@@ -191,4 +207,4 @@ async function joinTopic(endpoint, name, options) {
   })
 }
 
-module.exports = { Topic, TopicEvent, joinTopic }
+module.exports = { Topic, TopicEvent, joinTopic, PUMP }

@@ -13,7 +13,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 target="${1:-x86_64-unknown-linux-gnu}"
 max_glibc="2.28"
-max_bytes=$((12 * 1024 * 1024))
+max_bytes=$((16 * 1024 * 1024))
 toolchain_version="1.0.0"
 
 case "$target" in

@@ -246,7 +246,7 @@ impl Shared {
     }
 
     /// The endpoint's topics, made on the first join: then it accepts the topic ALPNs too.
-    pub(crate) async fn topics(&self) -> IrohResult<(iroh::Endpoint, Arc<Topics>)> {
+    pub(crate) fn topics(&self) -> IrohResult<(iroh::Endpoint, Arc<Topics>)> {
         let ep = self.handle()?;
         let made = {
             let mut topics = self.topics.lock().unwrap_or_else(|e| e.into_inner());
@@ -260,9 +260,11 @@ impl Shared {
             }
         };
         self.apply_alpns(&ep);
-        let mut incoming = self.incoming.lock().await;
-        if incoming.is_none() {
-            *incoming = Some(start_accept_loop(&ep, &self.owner, &self.topics));
+        // A pending `accept()` holds the lock while it waits: then the loop runs already.
+        if let Ok(mut incoming) = self.incoming.try_lock() {
+            if incoming.is_none() {
+                *incoming = Some(start_accept_loop(&ep, &self.owner, &self.topics));
+            }
         }
         Ok((ep, made))
     }

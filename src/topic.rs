@@ -161,7 +161,7 @@ pub fn join_topic<'env>(
             };
             bootstrap.push(addr);
         }
-        let (ep, topics) = shared.topics().await?;
+        let (ep, topics) = shared.topics()?;
         let topic = topic_id(&name);
         if topics.member(&topic).is_some() {
             return Err(IrohError::invalid_argument(format!("this endpoint has joined topic {name:?} already")));
@@ -318,10 +318,27 @@ impl TopicPump {
     #[napi(catch_unwind)]
     pub fn malformed_frame(&self, _message: String) {}
 
+    /// The topic's id (hex): what its signatures cover. Package-internal, for tests.
+    #[napi(catch_unwind)]
+    pub fn topic_id(&self) -> String {
+        self.member.topic.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
     /// This member's session number (it changes each time the member joins).
     #[napi(catch_unwind)]
     pub fn session(&self) -> String {
         self.member.session.to_string()
+    }
+
+    /// Package-internal, for tests of hostile members: gossips `message` as it is.
+    #[napi(catch_unwind, ts_return_type = "Promise<void>")]
+    pub fn raw_broadcast<'env>(&self, env: &'env Env, message: Buffer) -> napi::Result<PromiseRaw<'env, ()>> {
+        let sender = self.member.sender();
+        let message = bytes::Bytes::copy_from_slice(&message);
+        spawn(env, async move {
+            let sender = sender.ok_or_else(|| IrohError::new(ErrorCode::ConnectionClosed, "the topic is closed"))?;
+            sender.broadcast(message).await.map_err(|e| IrohError::new(ErrorCode::ConnectionClosed, e.to_string()))
+        })
     }
 
     /// Resolves once everything queued so far has been handed to gossip.

@@ -10,7 +10,10 @@ import {
   createHubIrohEventTarget,
   createMessageChannel,
   createSpokeIrohEventTarget,
+  joinTopic,
   startRelayServer,
+  type TopicEvent,
+  type TopicGap,
   type CloseInfo,
   type Connection,
   type ConnectionStats,
@@ -153,4 +156,22 @@ export function data(conn: Connection, addr: EndpointAddr): number {
   const partial: RelayInfo = { url: 'https://relay.example/' }
   console.log(closed?.kind, options, relay, kind, lookup, partial, addr.directAddresses.join(','))
   return stats.udpTx.bytes + stats.rttMs + direct.length
+}
+
+// A topic member: createPubSub over it, and the author of each event.
+export async function member(bootstrap: string): Promise<void> {
+  const endpoint = await Endpoint.create({ relayMode: 'disabled', addressLookup: 'none' })
+  const topic = await joinTopic(endpoint, 'jobs', { bootstrap: [bootstrap], allow: new Set([bootstrap]) })
+  const pubsub = createPubSub<Events>({ eventTarget: topic })
+  pubsub.publish('call.requested', { id: 'a', op: 'sum' })
+  topic.addEventListener('call.responded', (e: TopicEvent) => console.log(e.author.length, e.detail))
+  // @ts-expect-error: a plain CustomEvent names no author
+  topic.addEventListener('call.responded', (e) => console.log(e.author))
+  topic.lifecycle.addEventListener('gap', (e) => {
+    const gap = (e as CustomEvent<TopicGap>).detail
+    console.log(gap.author, gap.to - gap.from)
+  })
+  // @ts-expect-error: retention takes bytes and an age, nothing else
+  await joinTopic(endpoint, 'other', { retention: { forever: true } })
+  await topic.close()
 }

@@ -19,8 +19,8 @@ use alkdev_iroh_core::topic::{cut_runs, MAX_MESSAGE_BYTES};
 use bytes::{Bytes, BytesMut};
 use iroh::{EndpointId, SecretKey};
 use iroh_gossip::api::{Event, GossipReceiver, GossipSender};
-use tokio_stream::StreamExt;
 use tokio::sync::{watch, Notify};
+use tokio_stream::StreamExt;
 use tokio_util::sync::CancellationToken;
 
 use super::message::{TopicClosed, TopicMessage};
@@ -92,6 +92,8 @@ pub struct Member {
     pub written: watch::Sender<u64>,
     /// Fires when the member stops (its `close()`, or the endpoint's).
     pub stopped: CancellationToken,
+    /// Set by the first `stop`: JS hears `closed` once.
+    finished: std::sync::atomic::AtomicBool,
     started: Instant,
 }
 
@@ -140,6 +142,7 @@ impl Member {
             enqueued: AtomicU64::new(0),
             written: watch::channel(0).0,
             stopped,
+            finished: std::sync::atomic::AtomicBool::new(false),
             started: Instant::now(),
         })
     }
@@ -152,7 +155,7 @@ impl Member {
         self.started.elapsed().as_millis() as u64
     }
 
-    fn sender(&self) -> Option<GossipSender> {
+    pub fn sender(&self) -> Option<GossipSender> {
         self.sender.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
@@ -291,7 +294,9 @@ impl Member {
                         tracked.missing_since.get_or_insert_with(Instant::now);
                     }
                 }
-                Some(Err(e)) => return self.stop(TopicClosed::error(&format!("gossip failed: {e}"), "ERR_IROH_CONNECTION_CLOSED")),
+                Some(Err(e)) => {
+                    return self.stop(TopicClosed::error(&format!("gossip failed: {e}"), "ERR_IROH_CONNECTION_CLOSED"))
+                }
                 None => return self.stop(TopicClosed::error("the gossip engine stopped", "ERR_IROH_CONNECTION_CLOSED")),
             }
         }
@@ -386,10 +391,7 @@ impl Member {
         }
         let ready = tracked.stream.skip_to(to);
         tracked.missing_since = tracked.stream.missing().map(|_| Instant::now());
-        self.queue(
-            &mut st,
-            ToJs::Notice(TopicMessage::Gap { author: hex(&key.author), from: from as f64, to: to as f64 }),
-        );
+        self.queue(&mut st, ToJs::Notice(TopicMessage::Gap { author: hex(&key.author), from: from as f64, to: to as f64 }));
         for frames in ready {
             self.queue(&mut st, ToJs::Events { author: key.author, frames });
         }
@@ -479,7 +481,8 @@ impl Member {
 
     /// Stops the member: its tasks end, JS hears `closed` (once).
     pub fn stop(&self, closed: TopicClosed) {
-        if self.stopped.is_cancelled() {
+        // The endpoint's close may have fired `stopped` (a child of its token) already.
+        if self.finished.swap(true, Ordering::AcqRel) {
             return;
         }
         self.stopped.cancel();

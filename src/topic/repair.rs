@@ -103,7 +103,12 @@ pub async fn serve(conn: Connection, topics: Weak<Topics>, closed: CancellationT
             let runs = topics
                 .upgrade()
                 .and_then(|t| t.member(&request.topic))
-                .map(|m| m.state().log.range(&request.key, request.from, request.to))
+                .map(|m| {
+                    let now = m.now_ms();
+                    let mut st = m.state();
+                    st.log.evict(now);
+                    st.log.range(&request.key, request.from, request.to)
+                })
                 .unwrap_or_default();
             let mut answer = Vec::new();
             for run in runs {

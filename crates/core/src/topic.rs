@@ -63,6 +63,6 @@ mod tests {
         let runs = cut_runs(&frames, 30);
         assert_eq!(runs.iter().map(|(_, n)| *n).collect::<Vec<_>>(), [2, 1, 1, 1]);
         assert_eq!(runs.last().unwrap().0.end, frames.len());
-        assert_eq!(runs.windows(2).all(|w| w[0].0.end == w[1].0.start), true);
+        assert!(runs.windows(2).all(|w| w[0].0.end == w[1].0.start));
     }
 }

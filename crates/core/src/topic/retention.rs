@@ -79,7 +79,11 @@ impl RetentionLog {
         let Some(runs) = self.streams.get(key) else { return Vec::new() };
         // A run that starts before `from` may still reach into it.
         let start = runs.range(..=from).next_back().map_or(from, |(first, _)| *first);
-        runs.range(start..).take_while(|(first, _)| **first < to).filter(|(_, k)| k.end > from).map(|(_, k)| k.message.clone()).collect()
+        runs.range(start..)
+            .take_while(|(first, _)| **first < to)
+            .filter(|(_, k)| k.end > from)
+            .map(|(_, k)| k.message.clone())
+            .collect()
     }
 }
 

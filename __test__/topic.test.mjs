@@ -1,0 +1,336 @@
+// Topics across processes: every event a member dispatches reaches every other member
+// once, in its author's order, while members are slow, blocked or restarted.
+import { fileURLToPath } from 'node:url'
+import { afterEach, describe, expect, test } from 'vitest'
+import { createPrivateKey, sign } from 'node:crypto'
+import { connectSpoke, createHub, generateSecretKey, joinTopic, startRelayServer } from '../lib/index.mjs'
+import { ALPN, closeAll, endpoint, frame, rejectsWithCode, spawnJsonLines, within } from './helpers.mjs'
+
+const MEMBERS = fileURLToPath(new URL('./fixtures/topic-members.mjs', import.meta.url))
+const children = []
+
+afterEach(async () => {
+  for (const c of children.splice(0)) c.child.kill('SIGKILL')
+  await closeAll()
+})
+
+/** A process of `count` members (fixtures/topic-members.mjs). */
+function members(config) {
+  const proc = spawnJsonLines(process.execPath, [MEMBERS, JSON.stringify(config)], 'a topic member process')
+  children.push(proc)
+  let reports = 0
+  return {
+    ...proc,
+    ready: () => proc.waitFor(() => proc.lines.find((l) => l.ready)?.ready),
+    /** Resolves once each of its members has heard from `n` others. */
+    know: (n) => proc.waitFor(() => (proc.lines.findLast((l) => l.members)?.members.every((c) => c >= n) ? true : undefined)),
+    sent: (count) => proc.waitFor(() => proc.lines.filter((l) => l.sent).length >= count || undefined),
+    report: async () => {
+      proc.send(JSON.stringify({ report: true }))
+      reports++
+      const want = reports
+      return proc.waitFor(() => {
+        const all = proc.lines.filter((l) => l.report)
+        return all.length >= want ? all[want - 1].report : undefined
+      })
+    },
+  }
+}
+
+/** Asks every process for reports until `done(reports)` holds; then returns them. */
+async function reportsUntil(procs, done, what) {
+  let last = []
+  try {
+    return await within(
+      (async () => {
+        for (;;) {
+          last = (await Promise.all(procs.map((p) => p.report()))).flat()
+          if (done(last)) return last
+          await new Promise((resolve) => setTimeout(resolve, 300))
+        }
+      })(),
+      60_000,
+      what,
+    )
+  } catch (err) {
+    // Say who lacked what: a hang otherwise tells nothing.
+    const short = (id) => id.slice(0, 8)
+    const state = last.map((r) => `${short(r.nodeId)} sent ${r.sent}: ${Object.entries(r.from).map(([a, s]) => `${short(a)} ${s.first}..${s.last} (${s.count})`).join(', ')}`)
+    throw new Error(`${err.message}\n${state.join('\n')}`)
+  }
+}
+
+/** Every member has every other member's `perAuthor` events, once each. */
+const allArrived = (perAuthor) => (reports) =>
+  reports.every((r) => reports.every((a) => a.nodeId === r.nodeId || (r.from[a.nodeId]?.count ?? 0) >= perAuthor))
+
+describe('topics across processes', () => {
+  test('12 members in 3 processes joined through one: every event reaches every other member once, in order', { timeout: 120_000 }, async () => {
+    const first = members({ count: 4 })
+    const [boot] = await within(first.ready(), 20_000, 'the first process')
+    const others = [members({ count: 4, bootstrap: boot.addr }), members({ count: 4, bootstrap: boot.addr })]
+    const procs = [first, ...others]
+    await within(Promise.all(procs.map((p) => p.know(11))), 30_000, 'every member hearing of the 11 others')
+    const perAuthor = 2_000
+    for (const p of procs) p.send(JSON.stringify({ send: perAuthor }))
+    const reports = await reportsUntil(procs, allArrived(perAuthor), 'every event reaching every member')
+    for (const r of reports) {
+      expect(r.sent).toBe(perAuthor)
+      expect(Object.keys(r.from)).toHaveLength(11)
+      for (const seen of Object.values(r.from)) expect(seen).toMatchObject({ count: perAuthor, twice: 0, disorder: 0, first: 0 })
+      expect(r.gaps).toEqual([])
+    }
+    console.log('12 members:', JSON.stringify({ deliveries: reports.reduce((n, r) => n + Object.values(r.from).reduce((m, s) => m + s.count, 0), 0) }))
+  })
+})
+
+describe('topic faults', () => {
+  test('a member whose JS is blocked for 3 s catches up: nothing lost, nothing twice', { timeout: 120_000 }, async () => {
+    const first = members({ count: 3 })
+    const [boot] = await within(first.ready(), 20_000, 'the first process')
+    const busy = members({ count: 1, bootstrap: boot.addr })
+    const procs = [first, busy]
+    await within(Promise.all(procs.map((p) => p.know(3))), 30_000, 'every member hearing of the others')
+    busy.send(JSON.stringify({ block: 3_000 }))
+    first.send(JSON.stringify({ send: 5_000 }))
+    busy.send(JSON.stringify({ send: 1_000 }))
+    const reports = await reportsUntil(procs, (rs) => rs.every((r) => rs.every((a) => a.nodeId === r.nodeId || (r.from[a.nodeId]?.count ?? 0) >= a.sent) && r.sent > 0), 'the blocked member catching up')
+    for (const r of reports) {
+      for (const seen of Object.values(r.from)) expect(seen).toMatchObject({ twice: 0, disorder: 0, first: 0 })
+      expect(r.gaps).toEqual([])
+    }
+    expect(busy.lines.some((l) => l.blocked)).toBe(true)
+  })
+
+  test('a member SIGKILLed and restarted from its key file rejoins; the others lose nothing among themselves', { timeout: 120_000 }, async () => {
+    const { mkdtempSync } = await import('node:fs')
+    const { tmpdir } = await import('node:os')
+    const { join } = await import('node:path')
+    const keyFiles = [join(mkdtempSync(join(tmpdir(), 'topic-')), 'member.key')]
+    // A member that vanishes without a word is noticed at the QUIC idle timeout.
+    const endpoint = { idleTimeoutMs: 4_000, keepAliveMs: 1_000 }
+    const first = members({ count: 4, endpoint })
+    const [boot] = await within(first.ready(), 20_000, 'the first process')
+    const second = members({ count: 4, bootstrap: boot.addr, endpoint })
+    let restarted = members({ count: 1, bootstrap: boot.addr, keyFiles, endpoint })
+    const [victim] = await within(restarted.ready(), 20_000, 'the member to be killed')
+    await within(Promise.all([first, second, restarted].map((p) => p.know(8))), 30_000, 'every member hearing of the others')
+    for (const p of [first, second, restarted]) p.send(JSON.stringify({ send: 500 }))
+    await reportsUntil([first, second, restarted], allArrived(500), 'the first round')
+    restarted.child.kill('SIGKILL')
+    const down = await within(Promise.race([first, second].map((p) => p.waitFor(() => p.lines.find((l) => l.neighbordown === victim.nodeId)))), 30_000, 'neighbordown for the killed member')
+    expect(down.neighbordown).toBe(victim.nodeId)
+    for (const p of [first, second]) p.send(JSON.stringify({ send: 500 }))
+    // The killed member's old session counts as sent 500.
+    const others = (rs) => rs.every((r) => rs.every((a) => a.nodeId === r.nodeId || (r.from[a.nodeId]?.count ?? 0) >= 1_000))
+    await reportsUntil([first, second], others, 'the second round among the others')
+    const marks = [first, second].map((p) => p.lines.length)
+    restarted = members({ count: 1, bootstrap: boot.addr, keyFiles, base: 500, endpoint })
+    const [again] = await within(restarted.ready(), 20_000, 'the restarted member')
+    expect(again.nodeId).toBe(victim.nodeId)
+    await within(restarted.know(8), 30_000, 'the restarted member hearing of the others')
+    await within(Promise.race([first, second].map((p, i) => p.waitFor(() => p.lines.slice(marks[i]).find((l) => l.neighborup === victim.nodeId)))), 30_000, 'neighborup for the restarted member')
+    for (const p of [first, second, restarted]) p.send(JSON.stringify({ send: 500 }))
+    const reports = await reportsUntil(
+      [first, second, restarted],
+      (rs) => rs.every((r) => rs.every((a) => a.nodeId === r.nodeId || (r.nodeId === victim.nodeId ? r.from[a.nodeId]?.last === 1_499 : (r.from[a.nodeId]?.count ?? 0) >= 1_000 + (a.nodeId === victim.nodeId ? 0 : 500)))),
+      'the third round',
+    )
+    for (const r of reports) {
+      for (const [author, seen] of Object.entries(r.from)) {
+        expect(seen).toMatchObject({ twice: 0, disorder: 0 })
+        // The restarted member hears everything dispatched after it rejoined, and from
+        // wherever its first run of that author starts (gossip may hand it recent history).
+        if (r.nodeId === victim.nodeId) {
+          expect(seen.first).toBeLessThanOrEqual(1_000)
+          expect(seen).toMatchObject({ last: 1_499, count: 1_500 - seen.first })
+        }
+        else expect(seen.count).toBe(author === victim.nodeId ? 1_000 : 1_500)
+      }
+      expect(r.gaps).toEqual([])
+    }
+  })
+
+  test('past the retention, a member gets a gap with the right range and delivery goes on', { timeout: 120_000 }, async () => {
+    const retention = { maxBytes: 2_000, maxAgeMs: 100 }
+    const author = members({ count: 1, options: { retention } })
+    const [boot] = await within(author.ready(), 20_000, 'the author')
+    const late = members({ count: 1, bootstrap: boot.addr, options: { retention, receiveBufferBytes: 2_000 } })
+    await within(Promise.all([author, late].map((p) => p.know(1))), 30_000, 'the two members hearing of each other')
+    late.send(JSON.stringify({ block: 2_000 }))
+    author.send(JSON.stringify({ send: 3_000 }))
+    const [, behind] = await reportsUntil([author, late], (rs) => {
+      const seen = rs[1].from[rs[0].nodeId]
+      return seen !== undefined && seen.last === 2_999
+    }, 'the late member reaching the end')
+    const seen = behind.from[boot.nodeId]
+    const gone = behind.gaps.reduce((n, g) => n + g.to - g.from, 0)
+    expect(behind.gaps.length).toBeGreaterThan(0)
+    for (const g of behind.gaps) expect(g).toMatchObject({ author: boot.nodeId })
+    expect(seen).toMatchObject({ twice: 0, disorder: 0, first: 0 })
+    expect(seen.count + gone).toBe(3_000)
+    console.log('gap:', JSON.stringify({ delivered: seen.count, gaps: behind.gaps.map((g) => [g.from, g.to]) }))
+  })
+})
+
+describe('topic target', () => {
+  test('an oversize event is refused with a code; two identical events both arrive', async () => {
+    const a = await endpoint()
+    const b = await endpoint()
+    const ta = await joinTopic(a, 'small', { maxEventBytes: 100 })
+    const tb = await joinTopic(b, 'small', { bootstrap: [a.addr()] })
+    await within(new Promise((resolve) => ta.lifecycle.addEventListener('member', resolve)), 10_000, 'the second member')
+    expect(() => ta.dispatchEvent(new CustomEvent('x', { detail: 'y'.repeat(200) }))).toThrow(expect.objectContaining({ code: 'ERR_IROH_FRAME_TOO_LARGE' }))
+    const got = []
+    const both = new Promise((resolve) =>
+      tb.addEventListener('same', (e) => {
+        got.push([e.author, e.detail])
+        if (got.length === 2) resolve()
+      }),
+    )
+    ta.dispatchEvent(new CustomEvent('same', { detail: 1 }))
+    ta.dispatchEvent(new CustomEvent('same', { detail: 1 }))
+    await within(both, 10_000, 'two identical events')
+    expect(got).toEqual([
+      [a.nodeId(), 1],
+      [a.nodeId(), 1],
+    ])
+    await ta.close()
+    expect(ta.state).toBe('closed')
+    expect(() => ta.dispatchEvent(new CustomEvent('late'))).toThrow(expect.objectContaining({ code: 'ERR_IROH_CONNECTION_CLOSED' }))
+  })
+
+  test('bad input gets coded errors', async () => {
+    const a = await endpoint()
+    await rejectsWithCode(joinTopic(a, 'x', { bootstrap: ['not a node id'] }), 'ERR_IROH_INVALID_NODE_ID')
+    await rejectsWithCode(joinTopic(a, 'x', { allow: ['nope'] }), 'ERR_IROH_INVALID_NODE_ID')
+    await rejectsWithCode(joinTopic(a, 'x', { maxEventBytes: 10 ** 9 }), 'ERR_IROH_INVALID_ARGUMENT')
+    await rejectsWithCode(joinTopic(a, 'x', { nope: 1 }), 'ERR_IROH_INVALID_ARGUMENT')
+    await rejectsWithCode(joinTopic({}, 'x'), 'ERR_IROH_INVALID_ARGUMENT')
+    const t = await joinTopic(a, 'x')
+    await rejectsWithCode(joinTopic(a, 'x'), 'ERR_IROH_INVALID_ARGUMENT')
+    await t.close()
+  })
+})
+
+describe('the topic example', () => {
+  test('examples/topic.mjs: three processes greet each other through createPubSub and exit on their own', { timeout: 60_000 }, async () => {
+    const example = fileURLToPath(new URL('../examples/topic.mjs', import.meta.url))
+    const { runNode } = await import('./helpers.mjs')
+    const { code, stdout } = await runNode([example], 45_000)
+    expect(code).toBe(0)
+    const heard = stdout.trim().split('\n').sort()
+    expect(heard).toEqual(
+      ['ada heard: hello from grace', 'ada heard: hello from linus', 'grace heard: hello from ada', 'grace heard: hello from linus', 'linus heard: hello from ada', 'linus heard: hello from grace'],
+    )
+  })
+})
+
+/** A run as a member gossips it (crates/core/src/topic/envelope.rs), signed with `seed`. */
+function run({ topicId, author, seed, session, first, events }) {
+  const u64 = (n) => {
+    const b = Buffer.alloc(8)
+    b.writeBigUInt64BE(BigInt(n))
+    return b
+  }
+  const frames = Buffer.concat(events.map((e) => frame(JSON.stringify(e))))
+  const key = createPrivateKey({ key: Buffer.concat([Buffer.from('302e020100300506032b657004220420', 'hex'), Buffer.from(seed, 'hex')]), format: 'der', type: 'pkcs8' })
+  const signed = Buffer.concat([Buffer.from('alkdev-iroh/topic/run\0'), Buffer.from(topicId, 'hex'), u64(session), u64(first), frames])
+  return Buffer.concat([Buffer.from([1]), Buffer.from(author, 'hex'), u64(session), u64(first), frames, sign(null, signed, key)])
+}
+
+const nextOf = (target, type, predicate = () => true) =>
+  new Promise((resolve) =>
+    target.addEventListener(type, function check(e) {
+      if (!predicate(e)) return
+      target.removeEventListener(type, check)
+      resolve(e)
+    }),
+  )
+
+describe('topic membership', () => {
+  test('a stranger not in allow is refused in the handshake; a forged run and a replayed run are dropped and reported', async () => {
+    const hostileKey = generateSecretKey()
+    const a = await endpoint()
+    const b = await endpoint()
+    const hostile = await endpoint({ secretKey: hostileKey })
+    const stranger = await endpoint()
+    const allow = [a.nodeId(), b.nodeId(), hostile.nodeId()]
+    const ta = await joinTopic(a, 'club', { allow })
+    const tb = await joinTopic(b, 'club', { allow, bootstrap: [a.addr()] })
+    const th = await joinTopic(hostile, 'club', { allow, bootstrap: [a.addr()] })
+    await within(Promise.all([ta, tb, th].map((t) => new Promise((resolve) => {
+      const check = () => t.members().length === 2 && resolve()
+      t.lifecycle.addEventListener('member', check)
+      check()
+    }))), 15_000, 'three members')
+
+    // The stranger's gossip connection is closed by the hook with 4100.
+    const conn = await stranger.connect(a.addr(), 'alkdev-iroh/topic/1', { timeoutMs: 5_000 })
+    expect(await within(conn.closed(), 5_000, 'the refusal')).toMatchObject({ code: 4100, kind: 'remote' })
+
+    // The package-internal symbol under which a topic keeps its raw pump.
+    const PUMP = Object.getOwnPropertySymbols(Object.getPrototypeOf(th)).find((s) => s.description === 'pump')
+    const raw = th[PUMP]
+    const topicId = raw.topicId()
+    // A run claiming b as author, signed with the hostile key: dropped, reported.
+    const forged = run({ topicId, author: b.nodeId(), seed: hostileKey, session: 1, first: 0, events: [{ type: 'x', detail: 'forged' }] })
+    const droppedForged = nextOf(ta.lifecycle, 'dropped', (e) => /signature/.test(e.detail.reason))
+    await raw.rawBroadcast(forged)
+    expect((await within(droppedForged, 10_000, 'the forged run reported')).detail.author).toBe(b.nodeId())
+
+    // The hostile member's own valid run, then another run under the same numbers.
+    const delivered = nextOf(ta, 'x')
+    await raw.rawBroadcast(run({ topicId, author: hostile.nodeId(), seed: hostileKey, session: 9, first: 0, events: [{ type: 'x', detail: 'first' }] }))
+    expect((await within(delivered, 10_000, 'the valid run')).detail).toBe('first')
+    const droppedReplay = nextOf(ta.lifecycle, 'dropped', (e) => /replay/.test(e.detail.reason))
+    const later = nextOf(ta, 'y')
+    await raw.rawBroadcast(run({ topicId, author: hostile.nodeId(), seed: hostileKey, session: 9, first: 0, events: [{ type: 'x', detail: 'again' }] }))
+    expect((await within(droppedReplay, 10_000, 'the replay reported')).detail.author).toBe(hostile.nodeId())
+    // Nothing of it was delivered: the next event ta hears from b is b's.
+    const seen = []
+    ta.addEventListener('x', (e) => seen.push(e.detail))
+    tb.dispatchEvent(new CustomEvent('y', { detail: 'after' }))
+    expect((await within(later, 10_000, 'a later event')).detail).toBe('after')
+    expect(seen).toEqual([])
+  })
+
+  test('a topic and a hub share one endpoint', async () => {
+    const a = await endpoint({ alpns: [ALPN] })
+    const b = await endpoint()
+    const hub = createHub(a, { alpn: ALPN })
+    const ta = await joinTopic(a, 'shared')
+    const tb = await joinTopic(b, 'shared', { bootstrap: [a.addr()] })
+    const spoke = connectSpoke(b, a.addr(), { alpn: ALPN })
+    const viaHub = new Promise((resolve) => hub.addEventListener('spoke', (e) => resolve(nextOf(e.detail.target, 'hello')), { once: true }))
+    const viaTopic = nextOf(ta, 'hello')
+    spoke.dispatchEvent(new CustomEvent('hello', { detail: 'spoke' }))
+    await within(new Promise((resolve) => tb.lifecycle.addEventListener('member', resolve, { once: true })), 10_000, 'the topic member')
+    tb.dispatchEvent(new CustomEvent('hello', { detail: 'topic' }))
+    expect((await within(viaHub, 10_000, 'the spoke event')).detail).toBe('spoke')
+    expect((await within(viaTopic, 10_000, 'the topic event')).detail).toBe('topic')
+    await spoke.close()
+    await hub.close()
+  })
+
+  test('two members that reach each other only through a local relay', async () => {
+    const server = await startRelayServer({ bindAddr: '127.0.0.1:0' })
+    try {
+      const through = { relayMode: { relays: [server.relay] }, relayCaCertificates: [server.caCertificatePem], addressLookup: 'none', relayOnly: true, bindAddr: undefined }
+      const a = await endpoint(through)
+      const b = await endpoint(through)
+      await within(Promise.all([a.online(), b.online()]), 20_000, 'online')
+      const ta = await joinTopic(a, 'relayed')
+      const tb = await joinTopic(b, 'relayed', { bootstrap: [{ nodeId: a.nodeId(), relayUrl: server.url }] })
+      await within(new Promise((resolve) => ta.lifecycle.addEventListener('member', resolve, { once: true })), 15_000, 'the other member')
+      const got = []
+      const all = new Promise((resolve) => ta.addEventListener('n', (e) => got.push(e.detail) === 200 && resolve()))
+      for (let i = 0; i < 200; i++) tb.dispatchEvent(new CustomEvent('n', { detail: i }))
+      await within(all, 15_000, '200 events through the relay')
+      expect(got).toEqual([...Array(200).keys()])
+    } finally {
+      await closeAll()
+      await server.close()
+    }
+  })
+})
