@@ -363,7 +363,21 @@ export declare function generateSecretKey(): string
 export declare function initLogging(level: string): void
 
 /** Joins the topic `name` on `endpoint`; what the member hears goes to mailbox address `to`. */
-export declare function joinTopic(endpoint: Endpoint, name: string, options: TopicOptions, to: number): Promise<TopicPump>
+export declare function joinTopic(endpoint: Endpoint, name: string, options: NativeTopicOptions, to: number): Promise<TopicPump>
+
+/** What `joinTopic` hands the addon, after lib/options.js checked the user's `TopicOptions`. */
+export interface NativeTopicOptions {
+  /** Members to join through: node ids, tickets or `addr()` objects. */
+  bootstrap?: Array<string | EndpointAddrInfo>
+  /** Node ids that may be members; anyone when absent. */
+  allow?: Array<string>
+  maxEventBytes?: number
+  maxBufferedBytes?: number
+  receiveBufferBytes?: number
+  retentionBytes?: number
+  retentionMs?: number
+  headsIntervalMs?: number
+}
 
 /** The node id (public key, hex) that belongs to a secret key. */
 export declare function nodeIdFromSecretKey(secretKey: string): string
@@ -526,20 +540,6 @@ export type TopicMessage =
   | { kind: 'gap'; author: string; from: number; to: number }
   | { kind: 'dropped'; author?: string; reason: string }
   | { kind: 'closed'; closed: TopicClosed }
-
-/** Options of `joinTopic` (the JS layer checks them first: lib/options.js). */
-export interface TopicOptions {
-  /** Members to join through: node ids, tickets or `addr()` objects. */
-  bootstrap?: Array<string | EndpointAddrInfo>
-  /** Node ids that may be members; anyone when absent. */
-  allow?: Array<string>
-  maxEventBytes?: number
-  maxBufferedBytes?: number
-  receiveBufferBytes?: number
-  retentionBytes?: number
-  retentionMs?: number
-  headsIntervalMs?: number
-}
 
 export interface UdpCounters {
   datagrams: number

@@ -10,7 +10,7 @@ const binding = require('./native.js')
 const { address, forget } = require('./mailbox.js')
 const { Endpoint, NATIVE: ENDPOINT } = require('./endpoint.js')
 const { Pump, answeredByPump } = require('./pump.js')
-const { invalidArgument, normalizeError, requireString } = require('./errors.js')
+const { invalidArgument, irohError, normalizeError, requireString } = require('./errors.js')
 const { checkOptions, TOPIC } = require('./options.js')
 const { Listeners, listenable } = require('./listeners.js')
 const { KeepAlive, refable } = require('./keep-alive.js')
@@ -167,6 +167,8 @@ async function joinTopic(endpoint, name, options) {
   if (!(endpoint instanceof Endpoint)) throw invalidArgument('joinTopic expects an Endpoint from Endpoint.create()')
   requireString(name, 'name')
   const checked = checkOptions(TOPIC, options)
+  // The browser build has no gossip (a page has only relay connections and no accept loop for it).
+  if (typeof binding.joinTopic !== 'function') throw irohError('ERR_IROH_UNSUPPORTED', 'topics are not in the browser build: join from Node')
   // What arrives before the target exists waits here.
   const early = []
   let deliver = (message) => early.push(message)

@@ -118,9 +118,9 @@ impl Topics {
     }
 }
 
-/// Options of `joinTopic` (the JS layer checks them first: lib/options.js).
+/// What `joinTopic` hands the addon, after lib/options.js checked the user's `TopicOptions`.
 #[napi(object)]
-pub struct TopicOptions {
+pub struct NativeTopicOptions {
     /// Members to join through: node ids, tickets or `addr()` objects.
     pub bootstrap: Option<Vec<Either<String, EndpointAddrInfo>>>,
     /// Node ids that may be members; anyone when absent.
@@ -139,7 +139,7 @@ pub fn join_topic<'env>(
     env: &'env Env,
     endpoint: &Endpoint,
     name: String,
-    options: TopicOptions,
+    options: NativeTopicOptions,
     #[napi(ts_arg_type = "number")] to: u32,
 ) -> napi::Result<PromiseRaw<'env, TopicPump>> {
     let to_js = Address::new(to).map_err(|e| napi::Error::from_reason(e.message))?;
