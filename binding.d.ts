@@ -231,6 +231,8 @@ export declare class TopicPump {
   malformedFrame(message: string): void
   /** The topic's id (hex): what its signatures cover. Package-internal, for tests. */
   topicId(): string
+  /** Where each author session stands, as JSON: for diagnosing a stall. Package-internal. */
+  debugState(): string
   /** This member's session number (it changes each time the member joins). */
   session(): string
   /** Package-internal, for tests of hostile members: gossips `message` as it is. */

@@ -25,8 +25,8 @@ function members(config) {
     /** Resolves once each of its members has heard from `n` others. */
     know: (n) => proc.waitFor(() => (proc.lines.findLast((l) => l.members)?.members.every((c) => c >= n) ? true : undefined)),
     sent: (count) => proc.waitFor(() => proc.lines.filter((l) => l.sent).length >= count || undefined),
-    report: async () => {
-      proc.send(JSON.stringify({ report: true }))
+    report: async (extra = {}) => {
+      proc.send(JSON.stringify({ report: true, ...extra }))
       reports++
       const want = reports
       return proc.waitFor(() => {
@@ -56,7 +56,8 @@ async function reportsUntil(procs, done, what) {
     // Say who lacked what: a hang otherwise tells nothing.
     const short = (id) => id.slice(0, 8)
     const state = last.map((r) => `${short(r.nodeId)} sent ${r.sent}: ${Object.entries(r.from).map(([a, s]) => `${short(a)} ${s.first}..${s.last} (${s.count})`).join(', ')}`)
-    throw new Error(`${err.message}\n${state.join('\n')}`)
+    const native = await within(Promise.all(procs.map((p) => p.report({ debug: true }))), 5_000, 'the native state').catch(() => [])
+    throw new Error(`${err.message}\n${state.join('\n')}\n${JSON.stringify(native.flat().map((r) => r.native))}`)
   }
 }
 

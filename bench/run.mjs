@@ -2,12 +2,13 @@
 // per networked case, medians of RUNS runs. Prints a table of ratios to case A, checks the
 // goals, and writes bench/results.json.
 import { execFileSync, spawnSync } from 'node:child_process'
-import { existsSync, writeFileSync } from 'node:fs'
+import { existsSync, statSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { RUST_BIN, runPair } from './pair.mjs'
 import { renderScale, runScale } from './scale/run.mjs'
+import { renderFanout, runFanout } from './fanout/run.mjs'
 import { renderBreakdown } from './rtt-trace.mjs'
 import { markdownTable } from './table.mjs'
 
@@ -157,12 +158,19 @@ async function main() {
 
   // The scale part: BENCH_SPOKES=0 skips it (BENCH_CASES alone does not).
   const scale = process.env.BENCH_SPOKES === '0' ? [] : await runScale()
+  // The fan-out part (topic against hub.broadcast at 12 receivers): BENCH_FANOUT=0 skips it.
+  process.stderr.write('\rfan-out: a topic and hub.broadcast to 12 receivers'.padEnd(60))
+  const fanout = process.env.BENCH_FANOUT === '0' ? [] : await runFanout()
+  const portable = path.join(here, '..', 'iroh.linux-x64-gnu.node')
+  const binaryBytes = existsSync(portable) ? statSync(portable).size : null
 
   const machine = `${os.cpus().length} × ${os.cpus()[0]?.model.trim()}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, ${os.type()} ${os.release()}, Node ${process.version}`
   const table = render(results, skipped)
-  const goals = [...checkGoals(results, slowRssMB, slowGrowthMB), ...checkChannelGoals(results, slowChannelRssMB, slowChannelGrowthMB), ...checkScaleGoals(scale)]
+  const goals = [...checkGoals(results, slowRssMB, slowGrowthMB), ...checkChannelGoals(results, slowChannelRssMB, slowChannelGrowthMB), ...checkScaleGoals(scale), ...checkFanoutGoals(fanout)]
   const messages = renderMessages(results)
-  const scaleTable = scale.length > 0 ? `Scale: one hub process, spokes from 4 processes, each spoke its own endpoint\n\n${renderScale(scale)}\n\n` : ''
+  const scaleTable =
+    (scale.length > 0 ? `Scale: one hub process, spokes from 4 processes, each spoke its own endpoint\n\n${renderScale(scale)}\n\n` : '') +
+    (fanout.length > 0 ? `${renderFanout(fanout, binaryBytes)}\n\n` : '')
   const breakdownTable = breakdown
     ? `Where A's round trip goes (traced run with the median round trip of ${breakdowns.length}; untraced RTT p50: A ${fmt(results.A?.rttP50Us)} µs, E ${fmt(results.E?.rttP50Us)} µs)\n\n${renderBreakdown(breakdown)}\n\n`
     : ''
@@ -170,7 +178,7 @@ async function main() {
   for (const [id, why] of Object.entries(skipped)) console.log(`skipped ${id}: ${why}`)
   writeFileSync(
     path.join(here, 'results.json'),
-    `${JSON.stringify({ date: new Date().toISOString(), machine, runs: RUNS, eventScale: SCALE, workloads: WORKLOADS, results, slowListener: { config: SLOW, peakRssMB: slowRssMB, growthMB: slowGrowthMB, runs: slow }, slowChannel: { config: SLOW_CHANNEL, peakRssMB: slowChannelRssMB, growthMB: slowChannelGrowthMB, runs: slowChannel }, rttBreakdown: RTT_TRACE ? { shown: breakdown, runs: traced } : undefined, scale, goals, skipped, table }, null, 2)}\n`,
+    `${JSON.stringify({ date: new Date().toISOString(), machine, runs: RUNS, eventScale: SCALE, workloads: WORKLOADS, results, slowListener: { config: SLOW, peakRssMB: slowRssMB, growthMB: slowGrowthMB, runs: slow }, slowChannel: { config: SLOW_CHANNEL, peakRssMB: slowChannelRssMB, growthMB: slowChannelGrowthMB, runs: slowChannel }, rttBreakdown: RTT_TRACE ? { shown: breakdown, runs: traced } : undefined, scale, fanout, binaryBytes, goals, skipped, table }, null, 2)}\n`,
   )
 }
 
@@ -281,3 +289,14 @@ function checkScaleGoals(rows) {
 }
 
 await main()
+
+/** The topic's goal: at least hub.broadcast's deliveries/s at 12 receivers, none lost or twice. */
+function checkFanoutGoals(rows) {
+  const topic = rows.find((r) => r.kind === 'topic')
+  const hub = rows.find((r) => r.kind === 'hub')
+  if (!topic || !hub) return []
+  return [
+    { ok: topic.deliveriesPerSec >= hub.deliveriesPerSec, text: `topic deliveries/s at 12 members ≥ hub.broadcast's: ${fmt(topic.deliveriesPerSec)} vs ${fmt(hub.deliveriesPerSec)}` },
+    { ok: topic.lost === 0 && topic.twice === 0 && hub.lost === 0 && hub.twice === 0, text: `fan-out lost and twice 0: topic ${topic.lost}/${topic.twice}, hub ${hub.lost}/${hub.twice}` },
+  ]
+}

@@ -175,7 +175,7 @@ pub fn join_topic<'env>(
             }
         }
         ids.retain(|id| *id != ep.id());
-        let join = JoinOptions { bootstrap: ids.into_iter().collect(), subscription_capacity: SUBSCRIPTION_CAPACITY };
+        let join = JoinOptions { bootstrap: ids.iter().copied().collect(), subscription_capacity: SUBSCRIPTION_CAPACITY };
         let subscription = topics
             .gossip
             .subscribe_with_opts(GossipTopicId::from_bytes(topic), join)
@@ -198,7 +198,7 @@ pub fn join_topic<'env>(
         let allow = allow.map(|ids| ids.iter().map(|id| *id.as_bytes()).collect());
         let stopped = topics.closed.child_token();
         let member =
-            Member::new(topic, ep.secret_key().clone(), settings, allow, RetentionLog::new(limits), sender, to_js, stopped);
+            Member::new(topic, ep.secret_key().clone(), settings, allow, ids, RetentionLog::new(limits), sender, to_js, stopped);
         topics.members.lock().unwrap_or_else(|e| e.into_inner()).insert(topic, Arc::downgrade(&member));
         let tasks = &topics.tasks;
         tokio::spawn(tasks.track_future(member.clone().receive_loop(receiver)));
@@ -322,6 +322,12 @@ impl TopicPump {
     #[napi(catch_unwind)]
     pub fn topic_id(&self) -> String {
         self.member.topic.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// Where each author session stands, as JSON: for diagnosing a stall. Package-internal.
+    #[napi(catch_unwind)]
+    pub fn debug_state(&self) -> String {
+        self.member.debug_state()
     }
 
     /// This member's session number (it changes each time the member joins).

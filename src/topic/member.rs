@@ -81,6 +81,8 @@ pub struct Member {
     pub session: u64,
     pub settings: Settings,
     allow: Option<HashSet<[u8; 32]>>,
+    /// The members it joined through: asked again whenever it has no neighbour.
+    bootstrap: Vec<EndpointId>,
     state: Mutex<State>,
     /// Taken when the member stops: gossip leaves the topic once no sender is left.
     sender: Mutex<Option<GossipSender>>,
@@ -108,6 +110,7 @@ impl Member {
         key: SecretKey,
         settings: Settings,
         allow: Option<HashSet<[u8; 32]>>,
+        bootstrap: Vec<EndpointId>,
         log: RetentionLog,
         sender: GossipSender,
         to_js: Address,
@@ -120,6 +123,7 @@ impl Member {
             session: rand_session(),
             key,
             allow,
+            bootstrap,
             state: Mutex::new(State {
                 outbox,
                 in_flight: 0,
@@ -259,6 +263,22 @@ impl Member {
             tokio::select! {
                 _ = sender.broadcast(message) => {}
                 _ = self.stopped.cancelled() => return,
+            }
+            // A member left with no neighbour (say its old connections were still being
+            // torn down when it rejoined after a restart) hears and reaches nobody: join
+            // again through the bootstrap members and every member heard from.
+            let lonely: Option<Vec<EndpointId>> = {
+                let st = self.state();
+                st.neighbors.is_empty().then(|| {
+                    let heard = st.members.iter().filter_map(|m| EndpointId::from_bytes(m).ok());
+                    self.bootstrap.iter().copied().chain(heard).filter(|id| *id != self.me).collect()
+                })
+            };
+            if let Some(peers) = lonely.filter(|p| !p.is_empty()) {
+                tokio::select! {
+                    _ = sender.join_peers(peers) => {}
+                    _ = self.stopped.cancelled() => return,
+                }
             }
             tokio::select! {
                 _ = tokio::time::sleep(self.settings.heads_every) => {}
@@ -413,6 +433,35 @@ impl Member {
         }
         st.to_js.push_back(item);
         self.wake_js.notify_one();
+    }
+
+    pub fn debug_state(&self) -> String {
+        let st = self.state();
+        let streams: Vec<serde_json::Value> = st
+            .streams
+            .iter()
+            .map(|(k, t)| {
+                serde_json::json!({
+                    "author": hex(&k.author)[..8],
+                    "session": k.session,
+                    "next": t.stream.next(),
+                    "knownEnd": t.stream.known_end(),
+                    "held": t.stream.held_bytes(),
+                    "missing": t.stream.missing(),
+                    "repairing": t.repairing,
+                    "probe": t.probe,
+                    "since": t.missing_since.map(|s| s.elapsed().as_millis() as u64),
+                })
+            })
+            .collect();
+        serde_json::json!({
+            "toJs": st.to_js.len(),
+            "toJsBytes": st.to_js_bytes,
+            "withJs": st.with_js,
+            "neighbors": st.neighbors.len(),
+            "streams": streams,
+        })
+        .to_string()
     }
 
     // ---- to JS ----

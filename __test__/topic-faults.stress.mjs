@@ -1,0 +1,119 @@
+// Topic faults that do not pass reliably yet (`npm run test:stress`, not part of `npm test`):
+// under load, iroh-gossip's actors can stall each other (each awaits its send queue to a
+// neighbour whose receive loop waits on that neighbour's actor), and then the stalled
+// authors' events and heads stop. Kept so that the next change can be measured against them.
+import { fileURLToPath } from 'node:url'
+import { afterEach, describe, expect, test } from 'vitest'
+import { closeAll, spawnJsonLines, within } from './helpers.mjs'
+
+const MEMBERS = fileURLToPath(new URL('./fixtures/topic-members.mjs', import.meta.url))
+const children = []
+
+afterEach(async () => {
+  for (const c of children.splice(0)) c.child.kill('SIGKILL')
+  await closeAll()
+})
+
+/** A process of `count` members (fixtures/topic-members.mjs). */
+function members(config) {
+  const proc = spawnJsonLines(process.execPath, [MEMBERS, JSON.stringify(config)], 'a topic member process')
+  children.push(proc)
+  let reports = 0
+  return {
+    ...proc,
+    ready: () => proc.waitFor(() => proc.lines.find((l) => l.ready)?.ready),
+    /** Resolves once each of its members has heard from `n` others. */
+    know: (n) => proc.waitFor(() => (proc.lines.findLast((l) => l.members)?.members.every((c) => c >= n) ? true : undefined)),
+    sent: (count) => proc.waitFor(() => proc.lines.filter((l) => l.sent).length >= count || undefined),
+    report: async (extra = {}) => {
+      proc.send(JSON.stringify({ report: true, ...extra }))
+      reports++
+      const want = reports
+      return proc.waitFor(() => {
+        const all = proc.lines.filter((l) => l.report)
+        return all.length >= want ? all[want - 1].report : undefined
+      })
+    },
+  }
+}
+
+/** Asks every process for reports until `done(reports)` holds; then returns them. */
+async function reportsUntil(procs, done, what) {
+  let last = []
+  try {
+    return await within(
+      (async () => {
+        for (;;) {
+          last = (await Promise.all(procs.map((p) => p.report()))).flat()
+          if (done(last)) return last
+          await new Promise((resolve) => setTimeout(resolve, 300))
+        }
+      })(),
+      60_000,
+      what,
+    )
+  } catch (err) {
+    // Say who lacked what: a hang otherwise tells nothing.
+    const short = (id) => id.slice(0, 8)
+    const state = last.map((r) => `${short(r.nodeId)} sent ${r.sent}: ${Object.entries(r.from).map(([a, s]) => `${short(a)} ${s.first}..${s.last} (${s.count})`).join(', ')}`)
+    const native = await within(Promise.all(procs.map((p) => p.report({ debug: true }))), 5_000, 'the native state').catch(() => [])
+    throw new Error(`${err.message}\n${state.join('\n')}\n${JSON.stringify(native.flat().map((r) => r.native))}`)
+  }
+}
+
+/** Every member has every other member's `perAuthor` events, once each. */
+const allArrived = (perAuthor) => (reports) =>
+  reports.every((r) => reports.every((a) => a.nodeId === r.nodeId || (r.from[a.nodeId]?.count ?? 0) >= perAuthor))
+
+describe('topic faults under stress', () => {
+  test('a member SIGKILLed and restarted from its key file rejoins; the others lose nothing among themselves', { timeout: 120_000 }, async () => {
+    const { mkdtempSync } = await import('node:fs')
+    const { tmpdir } = await import('node:os')
+    const { join } = await import('node:path')
+    const keyFiles = [join(mkdtempSync(join(tmpdir(), 'topic-')), 'member.key')]
+    // A member that vanishes without a word is noticed at the QUIC idle timeout.
+    const endpoint = { idleTimeoutMs: 4_000, keepAliveMs: 1_000 }
+    const first = members({ count: 4, endpoint })
+    const [boot] = await within(first.ready(), 20_000, 'the first process')
+    const second = members({ count: 4, bootstrap: boot.addr, endpoint })
+    let restarted = members({ count: 1, bootstrap: boot.addr, keyFiles, endpoint })
+    const [victim] = await within(restarted.ready(), 20_000, 'the member to be killed')
+    await within(Promise.all([first, second, restarted].map((p) => p.know(8))), 30_000, 'every member hearing of the others')
+    for (const p of [first, second, restarted]) p.send(JSON.stringify({ send: 500 }))
+    await reportsUntil([first, second, restarted], allArrived(500), 'the first round')
+    restarted.child.kill('SIGKILL')
+    const down = await within(Promise.race([first, second].map((p) => p.waitFor(() => p.lines.find((l) => l.neighbordown === victim.nodeId)))), 30_000, 'neighbordown for the killed member')
+    expect(down.neighbordown).toBe(victim.nodeId)
+    for (const p of [first, second]) p.send(JSON.stringify({ send: 500 }))
+    // The killed member's old session counts as sent 500.
+    const others = (rs) => rs.every((r) => rs.every((a) => a.nodeId === r.nodeId || (r.from[a.nodeId]?.count ?? 0) >= 1_000))
+    await reportsUntil([first, second], others, 'the second round among the others')
+    const marks = [first, second].map((p) => p.lines.length)
+    restarted = members({ count: 1, bootstrap: boot.addr, keyFiles, base: 500, endpoint })
+    const [again] = await within(restarted.ready(), 20_000, 'the restarted member')
+    expect(again.nodeId).toBe(victim.nodeId)
+    await within(restarted.know(8), 30_000, 'the restarted member hearing of the others')
+    for (const p of [first, second, restarted]) p.send(JSON.stringify({ send: 500 }))
+    const reports = await reportsUntil(
+      [first, second, restarted],
+      (rs) => rs.every((r) => rs.every((a) => a.nodeId === r.nodeId || (r.nodeId === victim.nodeId ? r.from[a.nodeId]?.last === 1_499 : (r.from[a.nodeId]?.count ?? 0) >= 1_000 + (a.nodeId === victim.nodeId ? 0 : 500)))),
+      'the third round',
+    )
+    // Events flowed through its gossip neighbours, which heard it come up again.
+    expect([first, second].some((p, i) => p.lines.slice(marks[i]).some((l) => l.neighborup === victim.nodeId))).toBe(true)
+    for (const r of reports) {
+      for (const [author, seen] of Object.entries(r.from)) {
+        expect(seen).toMatchObject({ twice: 0, disorder: 0 })
+        // The restarted member hears everything dispatched after it rejoined, and from
+        // wherever its first run of that author starts (gossip may hand it recent history).
+        if (r.nodeId === victim.nodeId) {
+          expect(seen.first).toBeLessThanOrEqual(1_000)
+          expect(seen).toMatchObject({ last: 1_499, count: 1_500 - seen.first })
+        }
+        else expect(seen.count).toBe(author === victim.nodeId ? 1_000 : 1_500)
+      }
+      expect(r.gaps).toEqual([])
+    }
+  })
+
+})
