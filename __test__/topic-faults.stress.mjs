@@ -116,4 +116,41 @@ describe('topic faults under stress', () => {
     }
   })
 
+  test('a member whose JS is blocked for 3 s catches up: nothing lost, nothing twice', { timeout: 120_000 }, async () => {
+    const first = members({ count: 3 })
+    const [boot] = await within(first.ready(), 20_000, 'the first process')
+    const busy = members({ count: 1, bootstrap: boot.addr })
+    const procs = [first, busy]
+    await within(Promise.all(procs.map((p) => p.know(3))), 30_000, 'every member hearing of the others')
+    busy.send(JSON.stringify({ block: 3_000 }))
+    first.send(JSON.stringify({ send: 5_000 }))
+    busy.send(JSON.stringify({ send: 1_000 }))
+    const reports = await reportsUntil(procs, (rs) => rs.every((r) => rs.every((a) => a.nodeId === r.nodeId || (r.from[a.nodeId]?.count ?? 0) >= a.sent) && r.sent > 0), 'the blocked member catching up')
+    for (const r of reports) {
+      for (const seen of Object.values(r.from)) expect(seen).toMatchObject({ twice: 0, disorder: 0, first: 0 })
+      expect(r.gaps).toEqual([])
+    }
+    expect(busy.lines.some((l) => l.blocked)).toBe(true)
+  })
+
+  test('past the retention, a member gets a gap with the right range and delivery goes on', { timeout: 120_000 }, async () => {
+    const retention = { maxBytes: 2_000, maxAgeMs: 100 }
+    const author = members({ count: 1, options: { retention } })
+    const [boot] = await within(author.ready(), 20_000, 'the author')
+    const late = members({ count: 1, bootstrap: boot.addr, options: { retention, receiveBufferBytes: 2_000 } })
+    await within(Promise.all([author, late].map((p) => p.know(1))), 30_000, 'the two members hearing of each other')
+    late.send(JSON.stringify({ block: 2_000 }))
+    author.send(JSON.stringify({ send: 3_000 }))
+    const [, behind] = await reportsUntil([author, late], (rs) => {
+      const seen = rs[1].from[rs[0].nodeId]
+      return seen !== undefined && seen.last === 2_999
+    }, 'the late member reaching the end')
+    const seen = behind.from[boot.nodeId]
+    const gone = behind.gaps.reduce((n, g) => n + g.to - g.from, 0)
+    expect(behind.gaps.length).toBeGreaterThan(0)
+    for (const g of behind.gaps) expect(g).toMatchObject({ author: boot.nodeId })
+    expect(seen).toMatchObject({ twice: 0, disorder: 0, first: 0 })
+    expect(seen.count + gone).toBe(3_000)
+    console.log('gap:', JSON.stringify({ delivered: seen.count, gaps: behind.gaps.map((g) => [g.from, g.to]) }))
+  })
 })
