@@ -168,7 +168,7 @@ async function joinTopic(endpoint, name, options) {
   requireString(name, 'name')
   const checked = checkOptions(TOPIC, options)
   // The browser build has no gossip (a page has only relay connections and no accept loop for it).
-  if (typeof binding.joinTopic !== 'function') throw irohError('ERR_IROH_UNSUPPORTED', 'topics are not in the browser build: join from Node')
+  if (typeof binding.joinTopic !== 'function') throw irohError('ERR_IROH_UNSUPPORTED', 'this build has no topics: the browser build has none (join from Node); in Node, the native addon is older than lib/ (rebuild it)')
   // What arrives before the target exists waits here.
   const early = []
   let deliver = (message) => early.push(message)
