@@ -239,7 +239,7 @@ export declare class TopicPump {
   rawBroadcast(message: Buffer): Promise<void>
   /** Resolves once everything queued so far has been handed to gossip. */
   flush(): Promise<void>
-  /** Hands what is queued to gossip (bounded), then leaves the topic. */
+  /** Hands what is queued to the members (bounded by `CLOSE_WAIT`), then leaves the topic. */
   close(code?: number | undefined | null, reason?: string | undefined | null): Promise<void>
 }
 

@@ -707,9 +707,9 @@ export interface TopicOptions {
    * handshake and their events dropped (reported as `dropped`). Anyone when absent.
    */
   allow?: Iterable<NodeId>
-  /** The largest event, serialized (default and at most 65,339 bytes: one gossip message). */
+  /** The largest event, serialized (default and at most 65,339 bytes: one run). */
   maxEventBytes?: number
-  /** Bytes dispatched and not yet handed to gossip past which `dispatchEvent` throws `ERR_IROH_BUFFER_FULL` (default 8 MiB). */
+  /** Bytes dispatched and not yet handed to the members' push queues past which `dispatchEvent` throws `ERR_IROH_BUFFER_FULL` (default 8 MiB). */
   maxBufferedBytes?: number
   /** Bytes received and waiting for listeners past which further runs wait in the log and are delivered later (default 32 MiB). */
   receiveBufferBytes?: number
@@ -753,14 +753,14 @@ export declare class Topic<TEvent extends Event = CustomEvent> {
   readonly lifecycle: EventTarget
   /** Always null: a topic has no one connection. */
   readonly connection: null
-  /** Bytes dispatched and not yet handed to gossip. */
+  /** Bytes dispatched and not yet handed to the members' push queues. */
   readonly bufferedAmount: number
   readonly closed: Promise<EventTargetCloseInfo>
   /** Sends to every other member; throws `ERR_IROH_FRAME_TOO_LARGE` past `maxEventBytes`, `ERR_IROH_BUFFER_FULL` past `maxBufferedBytes`. */
   dispatchEvent(event: TEvent): boolean
-  /** Resolves once everything dispatched so far has been handed to gossip. */
+  /** Resolves once everything dispatched so far has been handed to the members' push queues. */
   flush(): Promise<void>
-  /** Hands what is queued to gossip, then leaves the topic. */
+  /** Writes what is queued to the members (for at most 10 s), then leaves the topic. */
   close(code?: number, reason?: string): Promise<EventTargetCloseInfo>
   /** Node ids of the members heard from so far. */
   members(): NodeId[]

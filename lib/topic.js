@@ -1,8 +1,8 @@
 'use strict'
 
 // A topic: many members and no hub. Every member's `dispatchEvent` reaches every other
-// member (not itself) exactly once and in that author's order, through iroh-gossip and
-// the repair of what gossip lost (src/topic.rs). Sending goes through the same pump
+// member (not itself) exactly once and in that author's order, pushed by its author to
+// each member, with repair of what a push missed (src/topic.rs). Sending goes through the same pump
 // staging as the other targets (lib/pump.js); what arrives is one author's events per
 // batch, dispatched as `TopicEvent`s that name their author.
 
@@ -83,12 +83,12 @@ class Topic {
     return true
   }
 
-  /** Resolves once everything dispatched so far has been handed to gossip. */
+  /** Resolves once everything dispatched so far has been handed to the members' push queues. */
   async flush() {
     await this.#pump.flush()
   }
 
-  /** Hands what is queued to gossip, then leaves the topic. Resolves with the close info. */
+  /** Writes what is queued to the members (for at most 10 s), then leaves the topic. Resolves with the close info. */
   close(code = 0, reason = '') {
     return this.#pump.close(code, reason)
   }

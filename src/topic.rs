@@ -1,5 +1,7 @@
 //! Topics: `joinTopic` and the native half of a topic target. One iroh-gossip per
-//! endpoint fans messages out (created on the first join, ALPN `GOSSIP_ALPN`); the rules
+//! endpoint finds the members and spreads their heads (created on the first join, ALPN
+//! `GOSSIP_ALPN`); authors push their runs to each member directly (`topic/push.rs`,
+//! on the repair connections of `REPAIR_ALPN`); the rules
 //! that make delivery exact (signed runs, per-author order, repair, gaps) are the core's
 //! `topic` module, run by `topic/member.rs` and `topic/repair.rs`. Topic connections never
 //! reach `accept()`: the endpoint's accept loop hands them to `Topics::route`.
@@ -7,6 +9,7 @@
 mod gate;
 mod member;
 mod message;
+mod push;
 mod repair;
 
 use std::collections::{HashMap, HashSet};
@@ -52,7 +55,7 @@ const DEFAULT_HEADS_INTERVAL: Duration = Duration::from_secs(1);
 /// Gossip's queue towards our receiver task, which drains it at once: roomy so that a
 /// burst never makes it lag.
 const SUBSCRIPTION_CAPACITY: usize = 65_536;
-/// How long `close()` waits for queued events to reach gossip.
+/// How long `close()` waits for queued events to be written to the members.
 const CLOSE_WAIT: Duration = Duration::from_secs(10);
 
 /// The endpoint's gossip and its joined topics.
@@ -206,6 +209,7 @@ pub fn join_topic<'env>(
         tokio::spawn(tasks.track_future(member.clone().heads_loop()));
         tokio::spawn(tasks.track_future(member.clone().deliver_loop()));
         tokio::spawn(tasks.track_future(repair::repair_loop(member.clone(), topics.dialer.clone(), tasks.clone())));
+        tokio::spawn(tasks.track_future(push::push_loop(member.clone(), topics.dialer.clone(), tasks.clone())));
         Ok(TopicPump { member, topics: Arc::downgrade(&topics) })
     })
 }
@@ -363,7 +367,7 @@ impl TopicPump {
         })
     }
 
-    /// Hands what is queued to gossip (bounded), then leaves the topic.
+    /// Hands what is queued to the members (bounded by `CLOSE_WAIT`), then leaves the topic.
     #[napi(catch_unwind, ts_return_type = "Promise<void>")]
     pub fn close<'env>(&self, env: &'env Env, code: Option<u32>, reason: Option<String>) -> napi::Result<PromiseRaw<'env, ()>> {
         let member = self.member.clone();
@@ -371,8 +375,17 @@ impl TopicPump {
         spawn(env, async move {
             let target = member.enqueued.load(Ordering::Acquire);
             let mut written = member.written.subscribe();
+            let handed_over = async {
+                let _ = written.wait_for(|w| *w >= target).await;
+                while !member.pushes.idle() {
+                    tokio::select! {
+                        _ = member.pushes.drained.notified() => {}
+                        _ = tokio::time::sleep(Duration::from_millis(50)) => {}
+                    }
+                }
+            };
             tokio::select! {
-                _ = tokio::time::timeout(CLOSE_WAIT, written.wait_for(|w| *w >= target)) => {}
+                _ = tokio::time::timeout(CLOSE_WAIT, handed_over) => {}
                 _ = member.stopped.cancelled() => {}
             }
             member.stop(TopicClosed::local(code.unwrap_or(0), &reason.unwrap_or_default()));

@@ -24,12 +24,17 @@ use tokio_stream::StreamExt;
 use tokio_util::sync::CancellationToken;
 
 use super::message::{TopicClosed, TopicMessage};
+use super::push::Pushes;
 use crate::mailbox::Address;
 
 /// Event batches with JS that it has not acknowledged yet, at most.
 const BATCHES_WITH_JS: u32 = 2;
 /// A missing range waits this long for the runs still in flight before it is asked for.
 pub const REPAIR_GRACE: Duration = Duration::from_millis(250);
+/// Heads intervals after its join past which a member takes every new session from its start.
+const SETTLED_AFTER_HEADS: u32 = 3;
+/// A sender waiting for a peer that is behind looks again this often (it may have become slow).
+const CONGESTION_RECHECK: Duration = Duration::from_millis(50);
 
 /// What a member is configured with.
 pub struct Settings {
@@ -72,6 +77,8 @@ pub struct State {
     pub neighbors: HashSet<EndpointId>,
     /// Authors already reported as not allowed (reported once, not per run).
     refused: HashSet<[u8; 32]>,
+    /// Events handed to JS per author: for diagnosing a stall.
+    delivered: HashMap<[u8; 32], u64>,
 }
 
 pub struct Member {
@@ -94,6 +101,8 @@ pub struct Member {
     pub written: watch::Sender<u64>,
     /// Fires when the member stops (its `close()`, or the endpoint's).
     pub stopped: CancellationToken,
+    /// Its runs on their way to each member (`push.rs`).
+    pub pushes: Pushes,
     /// Set by the first `stop`: JS hears `closed` once.
     finished: std::sync::atomic::AtomicBool,
     started: Instant,
@@ -137,6 +146,7 @@ impl Member {
                 members: HashSet::new(),
                 neighbors: HashSet::new(),
                 refused: HashSet::new(),
+                delivered: HashMap::new(),
             }),
             settings,
             sender: Mutex::new(Some(sender)),
@@ -146,6 +156,7 @@ impl Member {
             enqueued: AtomicU64::new(0),
             written: watch::channel(0).0,
             stopped,
+            pushes: Pushes::default(),
             finished: std::sync::atomic::AtomicBool::new(false),
             started: Instant::now(),
         })
@@ -191,7 +202,7 @@ impl Member {
         }
     }
 
-    /// Cuts what JS staged into signed runs and hands them to gossip, in order.
+    /// Cuts what JS staged into signed runs and hands them to the push queues, in order.
     pub async fn send_loop(self: Arc<Self>) {
         let max_run = MAX_MESSAGE_BYTES - RUN_OVERHEAD;
         loop {
@@ -226,13 +237,17 @@ impl Member {
                     let now = self.now_ms();
                     st.log.keep(&run, now);
                 }
-                let Some(sender) = self.sender() else { return };
-                let sent = tokio::select! {
-                    r = sender.broadcast(message) => r.is_ok(),
-                    _ = self.stopped.cancelled() => return,
-                };
-                if !sent {
-                    return self.stop(TopicClosed::error("the gossip engine stopped", "ERR_IROH_CONNECTION_CLOSED"));
+                if self.sender().is_none() {
+                    return;
+                }
+                self.pushes.send(&message);
+                // Wait for a peer that is behind (not for long: a slow one is left to repair).
+                while self.pushes.congested() {
+                    tokio::select! {
+                        _ = self.pushes.drained.notified() => {}
+                        _ = tokio::time::sleep(CONGESTION_RECHECK) => {}
+                        _ = self.stopped.cancelled() => return,
+                    }
                 }
                 let drained = {
                     let mut st = self.state();
@@ -300,6 +315,7 @@ impl Member {
                 Some(Ok(Event::Received(message))) => self.take_message(message.content, Some(message.delivered_from), false),
                 Some(Ok(Event::NeighborUp(id))) => {
                     self.state().neighbors.insert(id);
+                    self.pushes.hear(id);
                     self.notice(TopicMessage::Neighbor { node_id: id.to_string(), up: true });
                 }
                 Some(Ok(Event::NeighborDown(id))) => {
@@ -330,9 +346,13 @@ impl Member {
                 if heads.key.author == *self.me.as_bytes() || !self.admits(&heads.key.author) {
                     return;
                 }
+                if let Ok(id) = EndpointId::from_bytes(&heads.key.author) {
+                    self.pushes.hear(id);
+                }
                 let mut st = self.state();
                 self.met(&mut st, heads.key.author);
-                let tracked = st.streams.entry(heads.key).or_insert_with(|| Tracked::new(Stream::starting_at(heads.next)));
+                let first = self.first_of_new_session(heads.next);
+                let tracked = st.streams.entry(heads.key).or_insert_with(|| Tracked::new(Stream::starting_at(first)));
                 tracked.stream.note_end(heads.next);
                 tracked.saw_missing(from);
             }
@@ -342,6 +362,33 @@ impl Member {
             }),
             Err(EnvelopeError::Malformed(why)) => self.notice(TopicMessage::Dropped { author: None, reason: why }),
         }
+    }
+
+    /// A run its author pushed to us directly. Only authors push: a run of someone else's
+    /// on a push stream is dropped. A pushed run that repair delivered first is no replay.
+    pub fn take_pushed(&self, content: Bytes, from: EndpointId) {
+        match envelope::decode(&self.topic, content, self.settings.max_event) {
+            Ok(Envelope::Run(run)) if run.key.author == *from.as_bytes() => self.take_run(run, Some(from), true),
+            Ok(_) => self.notice(TopicMessage::Dropped {
+                author: Some(hex(from.as_bytes())),
+                reason: "a pushed message that is not a run of the member that pushed it".into(),
+            }),
+            Err(EnvelopeError::BadSignature { author }) => self.notice(TopicMessage::Dropped {
+                author: Some(hex(&author)),
+                reason: "a run whose signature does not verify".into(),
+            }),
+            Err(EnvelopeError::Malformed(why)) => {
+                self.notice(TopicMessage::Dropped { author: Some(hex(from.as_bytes())), reason: why })
+            }
+        }
+    }
+
+    /// A push stream announced a run longer than any run can be: it is closed.
+    pub fn pushed_malformed(&self, from: EndpointId, len: usize) {
+        self.notice(TopicMessage::Dropped {
+            author: Some(hex(from.as_bytes())),
+            reason: format!("a pushed run of {len} bytes, more than a run can hold"),
+        });
     }
 
     fn admits(&self, author: &[u8; 32]) -> bool {
@@ -357,8 +404,23 @@ impl Member {
         false
     }
 
+    /// Where delivery of a session first heard of at `seen` starts. A member that has
+    /// been joined for a few heads intervals would have heard of any older session by now,
+    /// so a session new to it started after it joined: all of it is delivered (repair
+    /// fetches what came before `seen`). A member that just joined starts where it came in.
+    fn first_of_new_session(&self, seen: u64) -> u64 {
+        if self.started.elapsed() >= self.settings.heads_every * SETTLED_AFTER_HEADS {
+            0
+        } else {
+            seen
+        }
+    }
+
     fn met(&self, st: &mut State, author: [u8; 32]) {
         if st.members.insert(author) {
+            if let Ok(id) = EndpointId::from_bytes(&author) {
+                self.pushes.hear(id);
+            }
             self.queue(st, ToJs::Notice(TopicMessage::Member { node_id: hex(&author) }));
         }
     }
@@ -373,7 +435,8 @@ impl Member {
         self.met(&mut st, run.key.author);
         let key = run.key;
         let over = st.to_js_bytes > self.settings.receive_buffer;
-        let tracked = st.streams.entry(key).or_insert_with(|| Tracked::new(Stream::starting_at(run.first)));
+        let first = self.first_of_new_session(run.first);
+        let tracked = st.streams.entry(key).or_insert_with(|| Tracked::new(Stream::starting_at(first)));
         if over {
             // JS is far behind: leave the run in the log, where the repair finds it once JS
             // has caught up, rather than queue without bound.
@@ -444,6 +507,7 @@ impl Member {
                 serde_json::json!({
                     "author": hex(&k.author)[..8],
                     "session": k.session,
+                    "delivered": st.delivered.get(&k.author).copied().unwrap_or(0),
                     "next": t.stream.next(),
                     "knownEnd": t.stream.known_end(),
                     "held": t.stream.held_bytes(),
@@ -459,6 +523,8 @@ impl Member {
             "toJsBytes": st.to_js_bytes,
             "withJs": st.with_js,
             "neighbors": st.neighbors.len(),
+            "pushPeers": self.pushes.peer_count(),
+            "pushQueued": self.pushes.queued_bytes(),
             "streams": streams,
         })
         .to_string()
@@ -507,11 +573,14 @@ impl Member {
                         }
                         let Some(ToJs::Events { frames, .. }) = st.to_js.pop_front() else { break };
                         st.to_js_bytes -= frames.len();
+                        let mut count = 0;
                         for_each_frame(&frames, |frame| {
+                            count += 1;
                             if batch.push_json(frame).is_err() {
                                 bad += 1;
                             }
                         });
+                        *st.delivered.entry(author).or_default() += count;
                     }
                     if bad > 0 {
                         st.to_js.push_front(ToJs::Notice(TopicMessage::Dropped {
@@ -545,6 +614,7 @@ impl Member {
             st.to_js_bytes = 0;
             st.outbox.take();
         }
+        self.pushes.clear();
         self.post(TopicMessage::Closed { closed });
     }
 }

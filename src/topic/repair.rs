@@ -45,7 +45,7 @@ impl Dialer {
         self.conns.lock().unwrap_or_else(|e| e.into_inner()).clear();
     }
 
-    async fn connection(&self, peer: EndpointId) -> Result<Connection, String> {
+    pub(super) async fn connection(&self, peer: EndpointId) -> Result<Connection, String> {
         let cached = self.conns.lock().unwrap_or_else(|e| e.into_inner()).get(&peer).cloned();
         if let Some(conn) = cached.filter(|c| c.close_reason().is_none()) {
             return Ok(conn);
@@ -65,7 +65,7 @@ impl Dialer {
         split_answer(Bytes::from(answer))
     }
 
-    fn forget(&self, peer: &EndpointId) {
+    pub(super) fn forget(&self, peer: &EndpointId) {
         self.conns.lock().unwrap_or_else(|e| e.into_inner()).remove(peer);
     }
 }
@@ -86,11 +86,20 @@ fn split_answer(answer: Bytes) -> Result<Vec<Bytes>, String> {
     Ok(out)
 }
 
-/// Answers the repair requests a peer sends on `conn` (it passed the handshake gate).
+/// Answers the repair requests a peer sends on `conn` (it passed the handshake gate), and
+/// reads the runs it pushes (`push.rs`).
 pub async fn serve(conn: Connection, topics: Weak<Topics>, closed: CancellationToken, tasks: TaskTracker) {
+    let from = conn.remote_id();
     loop {
         let (mut send, mut recv) = tokio::select! {
             s = conn.accept_bi() => match s { Ok(s) => s, Err(_) => return },
+            u = conn.accept_uni() => match u {
+                Ok(recv) => {
+                    tokio::spawn(tasks.track_future(super::push::read_from(recv, from, topics.clone())));
+                    continue;
+                }
+                Err(_) => return,
+            },
             _ = closed.cancelled() => return,
         };
         let topics = topics.clone();
