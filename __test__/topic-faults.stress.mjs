@@ -39,8 +39,13 @@ describe('topic faults under stress', () => {
       (rs) => rs.every((r) => rs.every((a) => a.nodeId === r.nodeId || (r.nodeId === victim.nodeId ? r.from[a.nodeId]?.last === 1_499 : (r.from[a.nodeId]?.count ?? 0) >= 1_000 + (a.nodeId === victim.nodeId ? 0 : 500)))),
       'the third round',
     )
-    // Events flowed through its gossip neighbours, which heard it come up again.
-    expect([first, second].some((p, i) => p.lines.slice(marks[i]).some((l) => l.neighborup === victim.nodeId))).toBe(true)
+    // It rejoined gossip too: some member makes it a neighbour again (its heads travel there).
+    const up = await within(
+      Promise.race([first, second].map((p, i) => p.waitFor(() => p.lines.slice(marks[i]).find((l) => l.neighborup === victim.nodeId)))),
+      30_000,
+      'a member making the restarted one its gossip neighbour',
+    )
+    expect(up.neighborup).toBe(victim.nodeId)
     for (const r of reports) {
       for (const [author, seen] of Object.entries(r.from)) {
         expect(seen).toMatchObject({ twice: 0, disorder: 0 })

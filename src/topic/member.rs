@@ -54,6 +54,8 @@ pub struct Tracked {
     pub repairing: bool,
     /// Gossip lagged: ask the author for whatever follows, without knowing what is missing.
     pub probe: bool,
+    /// Since when members other than the author have answered without the missing range.
+    pub gone_since: Option<Instant>,
 }
 
 enum ToJs {
@@ -621,7 +623,7 @@ impl Member {
 
 impl Tracked {
     fn new(stream: Stream) -> Self {
-        Tracked { stream, hint: None, missing_since: None, repairing: false, probe: false }
+        Tracked { stream, hint: None, missing_since: None, repairing: false, probe: false, gone_since: None }
     }
 
     fn saw_missing(&mut self, from: Option<EndpointId>) {

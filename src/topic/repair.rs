@@ -2,7 +2,8 @@
 //! iroh connection (ALPN `REPAIR_ALPN`): first its own log (runs it kept while JS was too
 //! far behind to take them), then the neighbour that showed the range exists, then the
 //! author, then other neighbours. Every member answers from its retention log. A range that
-//! the author, or two members, answer without is gone: JS hears `gap`.
+//! the author answers without (or, with the author out of reach, two members for 30 s) is
+//! gone: JS hears `gap`.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
@@ -27,6 +28,8 @@ const MAX_ANSWER_BYTES: usize = 8 * 1024 * 1024;
 const TICK: Duration = Duration::from_millis(100);
 /// Repairs in progress per member, at most.
 const MAX_REPAIRS: usize = 4;
+/// A range the author cannot be asked for, and two members lack, is skipped after this long.
+const GIVE_UP_AFTER: Duration = Duration::from_secs(30);
 /// Other neighbours asked after the hinted one and the author.
 const EXTRA_PEERS: usize = 2;
 
@@ -236,8 +239,22 @@ async fn repair(member: &Member, dialer: &Dialer, key: StreamKey, hint: Option<E
             Err(_) => dialer.forget(&peer),
         }
     }
-    if probe || !(author_answered || answered >= 2) {
+    if probe {
         return;
+    }
+    // Only the author's word is final: other members have only what reached them, and
+    // may get the rest yet. With the author out of reach, two members without the range
+    // decide once that has held for `GIVE_UP_AFTER`.
+    if !author_answered {
+        let mut st = member.state();
+        let Some(tracked) = st.streams.get_mut(&key) else { return };
+        if answered < 2 {
+            tracked.gone_since = None;
+            return;
+        }
+        if tracked.gone_since.get_or_insert_with(Instant::now).elapsed() < GIVE_UP_AFTER {
+            return;
+        }
     }
     // Nobody has `from` any more: skip to what someone still has, or to the known end.
     let gone_to = member.state().streams.get(&key).and_then(|t| t.stream.missing()).filter(|(f, _)| *f == from).map(|(_, to)| to);
