@@ -377,12 +377,7 @@ impl TopicPump {
             let mut written = member.written.subscribe();
             let handed_over = async {
                 let _ = written.wait_for(|w| *w >= target).await;
-                while !member.pushes.idle() {
-                    tokio::select! {
-                        _ = member.pushes.drained.notified() => {}
-                        _ = tokio::time::sleep(Duration::from_millis(50)) => {}
-                    }
-                }
+                member.pushes.wait_while(|p| !p.idle()).await;
             };
             tokio::select! {
                 _ = tokio::time::timeout(CLOSE_WAIT, handed_over) => {}

@@ -33,8 +33,6 @@ const BATCHES_WITH_JS: u32 = 2;
 pub const REPAIR_GRACE: Duration = Duration::from_millis(250);
 /// Heads intervals after its join past which a member takes every new session from its start.
 const SETTLED_AFTER_HEADS: u32 = 3;
-/// A sender waiting for a peer that is behind looks again this often (it may have become slow).
-const CONGESTION_RECHECK: Duration = Duration::from_millis(50);
 
 /// What a member is configured with.
 pub struct Settings {
@@ -244,12 +242,9 @@ impl Member {
                 }
                 self.pushes.send(&message);
                 // Wait for a peer that is behind (not for long: a slow one is left to repair).
-                while self.pushes.congested() {
-                    tokio::select! {
-                        _ = self.pushes.drained.notified() => {}
-                        _ = tokio::time::sleep(CONGESTION_RECHECK) => {}
-                        _ = self.stopped.cancelled() => return,
-                    }
+                tokio::select! {
+                    _ = self.pushes.wait_while(Pushes::congested) => {}
+                    _ = self.stopped.cancelled() => return,
                 }
                 let drained = {
                     let mut st = self.state();
@@ -358,12 +353,18 @@ impl Member {
                 tracked.stream.note_end(heads.next);
                 tracked.saw_missing(from);
             }
-            Err(EnvelopeError::BadSignature { author }) => self.notice(TopicMessage::Dropped {
-                author: Some(hex(&author)),
-                reason: "a run whose signature does not verify".into(),
-            }),
-            Err(EnvelopeError::Malformed(why)) => self.notice(TopicMessage::Dropped { author: None, reason: why }),
+            Err(e) => self.refused_envelope(e, None),
         }
+    }
+
+    /// Reports a message that did not decode; `sender` names who sent a malformed one.
+    fn refused_envelope(&self, error: EnvelopeError, sender: Option<&EndpointId>) {
+        self.notice(match error {
+            EnvelopeError::BadSignature { author } => {
+                TopicMessage::Dropped { author: Some(hex(&author)), reason: "a run whose signature does not verify".into() }
+            }
+            EnvelopeError::Malformed(why) => TopicMessage::Dropped { author: sender.map(|id| hex(id.as_bytes())), reason: why },
+        })
     }
 
     /// A run its author pushed to us directly. Only authors push: a run of someone else's
@@ -375,13 +376,7 @@ impl Member {
                 author: Some(hex(from.as_bytes())),
                 reason: "a pushed message that is not a run of the member that pushed it".into(),
             }),
-            Err(EnvelopeError::BadSignature { author }) => self.notice(TopicMessage::Dropped {
-                author: Some(hex(&author)),
-                reason: "a run whose signature does not verify".into(),
-            }),
-            Err(EnvelopeError::Malformed(why)) => {
-                self.notice(TopicMessage::Dropped { author: Some(hex(from.as_bytes())), reason: why })
-            }
+            Err(e) => self.refused_envelope(e, Some(&from)),
         }
     }
 

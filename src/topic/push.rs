@@ -30,6 +30,8 @@ const HARD_BYTES: usize = 16 * 1024 * 1024;
 /// A peer that could not be reached is tried again when heard from after this long.
 const RETRY_AFTER: Duration = Duration::from_secs(1);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often `wait_while` looks again without a wake-up.
+const RECHECK: Duration = Duration::from_millis(50);
 
 #[derive(Default)]
 struct Queue {
@@ -66,7 +68,7 @@ pub struct Pushes {
     /// A member was heard of: the push task gives it a writer.
     wanted: Notify,
     /// A queue shrank or went away: a waiting sender looks again.
-    pub drained: Notify,
+    drained: Notify,
 }
 
 impl Pushes {
@@ -111,6 +113,17 @@ impl Pushes {
     pub fn congested(&self) -> bool {
         let now = Instant::now();
         self.book().peers.values().any(|p| p.queue().over_since.is_some_and(|since| now.duration_since(since) < SLOW_AFTER))
+    }
+
+    /// Resolves once `busy` is false. A queue that shrinks wakes it; it also looks again
+    /// every `RECHECK`, since a peer becomes slow (and so stops counting) without a wake-up.
+    pub async fn wait_while(&self, busy: impl Fn(&Self) -> bool) {
+        while busy(self) {
+            tokio::select! {
+                _ = self.drained.notified() => {}
+                _ = tokio::time::sleep(RECHECK) => {}
+            }
+        }
     }
 
     /// Whether every queue is empty.
