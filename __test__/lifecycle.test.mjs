@@ -66,6 +66,62 @@ describe('process lifetime', () => {
     expect(r.stdout).toBe('alive;exit')
   })
 
+  /** Runs a fixtures/lifetime.mjs scenario, which must exit on its own: its printed lines. */
+  async function scenario(name, limitMs = 15_000) {
+    const r = await runNode([fixture('lifetime.mjs'), name], limitMs)
+    expect(r.signal, `killed after ${limitMs} ms: the process hung\n${r.stdout}${r.stderr}`).toBeNull()
+    expect(r.code, r.stderr).toBe(0)
+    return r.stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l))
+  }
+
+  it('leaving a channel\'s for await early leaves it open and holding the process; closing it lets go', async () => {
+    // The second and third lines come from an unref'd timer: only an open channel keeps
+    // the process alive for it after the loop was left.
+    expect(await scenario('channel-break')).toEqual([
+      { first: 'one', state: 'open' },
+      { afterBreak: 'open', next: 'two' },
+      { closed: 'closed' },
+    ])
+  })
+
+  it('a message channel unref()ed on both ends lets the process exit with it open', async () => {
+    expect(await scenario('unref-channel')).toEqual([{ got: 'ping', sender: 'open', receiver: 'open' }])
+  })
+
+  it('a hub that is unref()ed lets the process exit while it accepts', async () => {
+    expect(await scenario('unref-hub')).toEqual([{ hub: 'open', endpoint: 'open' }])
+  })
+
+  it('a hub, its spoke and the hub\'s target for it, all unref()ed, let the process exit connected', async () => {
+    expect(await scenario('unref-hub-spoke')).toEqual([{ got: 'hub', spoke: 'connected', spokes: 1 }])
+  })
+
+  it('a spoke that is unref()ed lets the process exit while it redials a hub that is gone', async () => {
+    expect(await scenario('unref-spoke-redialing')).toEqual([{ spoke: 'disconnected' }])
+  })
+
+  it('a relay server keeps the process alive until close()', async () => {
+    expect(await scenario('relay-close')).toEqual([{ started: 'open' }, { alive: 'open' }, { closed: 'closed' }])
+  })
+
+  it('a relay server that is unref()ed still serves, and lets the process exit', async () => {
+    expect(await scenario('relay-unref')).toEqual([{ online: true, relay: 'open' }])
+  })
+
+  it('watchPaths does not keep the process alive: a running watch on an unref()ed connection lets it exit', async () => {
+    expect(await scenario('watch-paths')).toEqual([{ pathType: 'direct', paths: 1, open: true }])
+  })
+
+  it('online() without timeoutMs rejects on its own after the default 15 s', async () => {
+    // The relay is a local TCP port that takes the connection and never answers (a relay
+    // that is down, not one that refuses): only the default timeout ends the wait.
+    const [line, ...rest] = await scenario('online-default', 45_000)
+    expect(rest).toEqual([])
+    expect(line).toMatchObject({ code: 'ERR_IROH_TIMEOUT', message: 'no relay was reachable within 15000 ms', dialed: true })
+    // Timers do not fire early; the margin is for the two clocks (tokio's and JS's).
+    expect(line.ms).toBeGreaterThanOrEqual(14_900)
+  }, 60_000)
+
   it('a spoke or hub refused for bad options holds nothing', async () => {
     const script = `
       const { Endpoint, connectSpoke, createHub } = require(process.argv[1])

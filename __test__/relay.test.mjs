@@ -2,6 +2,7 @@
 // carry events through it, and show which path their data takes.
 import { afterEach, describe, expect, it } from 'vitest'
 import { generateKeyPairSync } from 'node:crypto'
+import { connect as tlsConnect } from 'node:tls'
 import { Endpoint, createHubIrohEventTarget, createSpokeIrohEventTarget, startRelayServer } from '../lib/index.mjs'
 import { ALPN, closeAll, endpoint, rejectsWithCode, within } from './helpers.mjs'
 
@@ -130,6 +131,41 @@ describe('relay server', () => {
     )
     stop()
     expect(seen[0]).toBe('direct')
+  })
+
+  it('startRelayServer({ hostname }) names it in the URL; its generated certificate covers the name, the bound IP and localhost', async () => {
+    const server = await relay({ bindAddr: '127.0.0.1:0', hostname: 'relay.test' })
+    const { port } = new URL(server.url)
+    expect(server.url).toBe(`https://relay.test:${port}/`)
+    expect(server.relay).toEqual({ url: server.url, quicPort: server.quicPort })
+    // What a TLS client trusting the generated CA makes of the certificate, asked for `name`.
+    const verdict = (name) =>
+      within(
+        new Promise((resolve) => {
+          const ip = /^[\d.]+$/.test(name)
+          const socket = tlsConnect({ host: '127.0.0.1', port: Number(port), ca: server.caCertificatePem, servername: ip ? undefined : name })
+          socket.once('secureConnect', () => {
+            resolve('trusted')
+            socket.destroy()
+          })
+          socket.once('error', (err) => resolve(err.code))
+        }),
+        10_000,
+        `TLS handshake for ${name}`,
+      )
+    expect(await verdict('relay.test')).toBe('trusted')
+    expect(await verdict('localhost')).toBe('trusted')
+    expect(await verdict('127.0.0.1')).toBe('trusted')
+    expect(await verdict('other.test')).toBe('ERR_TLS_CERT_ALTNAME_INVALID')
+    // Dialed by its IP (no name lookup), the relay serves an endpoint that trusts the CA.
+    const ep = await endpoint({
+      relayMode: { relays: [{ url: `https://127.0.0.1:${port}/`, quicPort: server.quicPort }] },
+      relayCaCertificates: [server.caCertificatePem],
+    })
+    await within(ep.online({ timeoutMs: 10_000 }), 20_000, 'online through the relay by its IP')
+    expect(ep.addr().relayUrl).toBe(`https://127.0.0.1:${port}/`)
+    await rejectsWithCode(startRelayServer({ hostname: 'relay.test:443' }), 'ERR_IROH_INVALID_ARGUMENT')
+    await rejectsWithCode(startRelayServer({ hostname: '' }), 'ERR_IROH_INVALID_ARGUMENT')
   })
 
   it('rejects bad certificates, relays and option mixes with coded errors', async () => {
