@@ -47,12 +47,12 @@ describe('Endpoint', () => {
     const { send, recv } = await clientConn.openBi()
     const payload = Buffer.alloc(200_000, 0)
     for (let i = 0; i < payload.length; i++) payload[i] = i % 251
-    await send.writeAll(payload)
+    await within(send.writeAll(payload), 10_000, 'writeAll of 200 kB')
     await send.finish()
     const back = await within(recv.readToEnd(1 << 20), 10_000, 'echo')
     expect(Buffer.isBuffer(back)).toBe(true)
     expect(Buffer.compare(back, Buffer.from(payload).reverse())).toBe(0)
-    await echo
+    await within(echo, 10_000, 'the echo side')
   })
 
   it('connects by ticket and by node id string plus known address', async () => {
@@ -61,7 +61,7 @@ describe('Endpoint', () => {
     const accepted = server.accept()
     const conn = await client.connect(server.ticket(), ALPN, { timeoutMs: 10_000 })
     expect(conn.remoteNodeId()).toBe(server.nodeId())
-    const incoming = await accepted
+    const incoming = await within(accepted, 10_000, 'accept() of a ticket dial')
     expect(incoming.remoteNodeId()).toBe(client.nodeId())
   })
 
@@ -70,12 +70,12 @@ describe('Endpoint', () => {
     const { send } = await clientConn.openBi()
     await send.writeAll(Buffer.from('0123456789'))
     await send.finish()
-    const { recv } = await serverConn.acceptBi()
-    const head = await recv.readExact(4)
+    const { recv } = await within(serverConn.acceptBi(), 10_000, 'acceptBi()')
+    const head = await within(recv.readExact(4), 10_000, 'readExact(4)')
     expect(head.toString()).toBe('0123')
     let rest = ''
     for (;;) {
-      const chunk = await recv.read(3)
+      const chunk = await within(recv.read(3), 10_000, 'read(3)')
       if (chunk === null) break
       expect(chunk.length).toBeLessThanOrEqual(3)
       rest += chunk.toString()
@@ -88,8 +88,8 @@ describe('Endpoint', () => {
     const send = await clientConn.openUni()
     await send.writeAll(Buffer.from('one way'))
     await send.finish()
-    const recv = await serverConn.acceptUni()
-    expect((await recv.readToEnd(100)).toString()).toBe('one way')
+    const recv = await within(serverConn.acceptUni(), 10_000, 'acceptUni()')
+    expect((await within(recv.readToEnd(100), 10_000, 'readToEnd of the uni stream')).toString()).toBe('one way')
   })
 
   it('carries datagrams', async () => {
@@ -114,7 +114,7 @@ describe('Endpoint', () => {
     const remoteSide = serverConn.closed()
     clientConn.close(42, 'going away')
     expect(await within(remoteSide, 10_000, 'closed()')).toEqual({ code: 42, reason: 'going away', kind: 'remote' })
-    expect(await clientConn.closed()).toEqual({ code: 42, reason: 'going away', kind: 'local' })
+    expect(await within(clientConn.closed(), 10_000, 'closed() of the closing side')).toEqual({ code: 42, reason: 'going away', kind: 'local' })
     expect(clientConn.closeReason()).toEqual({ code: 42, reason: 'going away', kind: 'local' })
     // A stream call on the closed connection fails with its code.
     await expect(clientConn.openBi()).rejects.toMatchObject({ code: 'ERR_IROH_CONNECTION_CLOSED' })
@@ -126,8 +126,8 @@ describe('Endpoint', () => {
     const { send } = await clientConn.openBi()
     await send.writeAll(Buffer.alloc(10_000, 1))
     await send.finish()
-    const { recv } = await serverConn.acceptBi()
-    await recv.readToEnd(20_000)
+    const { recv } = await within(serverConn.acceptBi(), 10_000, 'acceptBi()')
+    await within(recv.readToEnd(20_000), 10_000, 'readToEnd of 10 kB')
     const stats = clientConn.stats()
     expect(stats.udpTx.bytes).toBeGreaterThan(10_000)
     expect(stats.udpRx.datagrams).toBeGreaterThan(0)

@@ -10,8 +10,8 @@ afterEach(closeAll)
 
 async function targets(options = {}) {
   const p = await pair()
-  const spoke = await createSpokeIrohEventTarget(p.clientConn, options.spoke)
-  const hub = await createHubIrohEventTarget(p.serverConn, options.hub)
+  const spoke = await within(createSpokeIrohEventTarget(p.clientConn, options.spoke), 10_000, 'createSpokeIrohEventTarget')
+  const hub = await within(createHubIrohEventTarget(p.serverConn, options.hub), 10_000, 'createHubIrohEventTarget')
   return { ...p, spoke, hub }
 }
 
@@ -44,7 +44,7 @@ describe('hub and spoke event targets', () => {
     const toSpoke = make('hub')
     const atHub = collect(hub, types, N)
     const atSpoke = collect(spoke, types, N)
-    await Promise.all([dispatchAll(spoke, toHub), dispatchAll(hub, toSpoke)])
+    await within(Promise.all([dispatchAll(spoke, toHub), dispatchAll(hub, toSpoke)]), 60_000, 'dispatching both ways')
     expect(await within(atHub, 60_000, 'hub receiving')).toEqual(toHub)
     expect(await within(atSpoke, 60_000, 'spoke receiving')).toEqual(toSpoke)
   })
@@ -94,8 +94,8 @@ describe('hub and spoke event targets', () => {
     const firstAtSpoke = spokeSide.next()
     hubPubSub.publish('call.responded', 'a1', { result: 42 })
     expect((await within(firstAtSpoke, 10_000, 'spoke subscribe')).value).toEqual({ result: 42 })
-    await hubSide.return()
-    await spokeSide.return()
+    await within(hubSide.return(), 10_000, 'hub subscription return()')
+    await within(spokeSide.return(), 10_000, 'spoke subscription return()')
   })
 
   it('a burst of 100k published events reaches a createPubSub subscriber whole, in order, without overflow', async () => {
@@ -129,19 +129,21 @@ describe('hub and spoke event targets', () => {
 
   it('speaks the wire format with a raw-stream peer in both directions', async () => {
     const { clientConn, serverConn } = await pair()
-    const hub = await createHubIrohEventTarget(serverConn)
+    const hub = await within(createHubIrohEventTarget(serverConn), 10_000, 'createHubIrohEventTarget')
     const got = collect(hub, ['a', 'b'], 3)
     const { send, recv } = await clientConn.openBi()
-    await send.writeAll(Buffer.concat([
-      frame({ type: 'a', detail: { n: 1 } }),
-      frame('{"type":"b"}'),
-      frame({ detail: [1, 2], type: 'a', extra: true }),
-    ]))
+    await within(
+      send.writeAll(
+        Buffer.concat([frame({ type: 'a', detail: { n: 1 } }), frame('{"type":"b"}'), frame({ detail: [1, 2], type: 'a', extra: true })]),
+      ),
+      10_000,
+      'writeAll of raw frames',
+    )
     expect(await within(got, 10_000, 'raw frames')).toEqual([['a', { n: 1 }], ['b', null], ['a', [1, 2]]])
     hub.dispatchEvent(new CustomEvent('reply', { detail: { ok: true, text: 'é' } }))
     hub.dispatchEvent(new CustomEvent('reply', { detail: 2 }))
     expect(await within(readFrame(recv), 10_000, 'frame')).toEqual({ type: 'reply', detail: { ok: true, text: 'é' } })
-    expect(await readFrame(recv)).toEqual({ type: 'reply', detail: 2 })
+    expect(await within(readFrame(recv), 10_000, 'second frame')).toEqual({ type: 'reply', detail: 2 })
   })
 
   it('keeps order when one tick mixes small events, large ones and two targets', async () => {
@@ -163,9 +165,9 @@ describe('hub and spoke event targets', () => {
 
   it('the hub may dispatch before the spoke has spoken: events wait for the stream', async () => {
     const { clientConn, serverConn } = await pair()
-    const hub = await createHubIrohEventTarget(serverConn)
+    const hub = await within(createHubIrohEventTarget(serverConn), 10_000, 'createHubIrohEventTarget')
     hub.dispatchEvent(new CustomEvent('welcome', { detail: 'early' }))
-    const spoke = await createSpokeIrohEventTarget(clientConn)
+    const spoke = await within(createSpokeIrohEventTarget(clientConn), 10_000, 'createSpokeIrohEventTarget')
     const welcome = new Promise((resolve) => spoke.addEventListener('welcome', (e) => resolve(e.detail)))
     spoke.dispatchEvent(new CustomEvent('hello'))
     expect(await within(welcome, 10_000, 'welcome')).toBe('early')
@@ -180,17 +182,17 @@ describe('hub and spoke event targets', () => {
 
   it('announcing the stream puts no byte on it: a raw hub peer sees only the frames sent', async () => {
     const { clientConn, serverConn } = await pair()
-    const spoke = await createSpokeIrohEventTarget(clientConn)
+    const spoke = await within(createSpokeIrohEventTarget(clientConn), 10_000, 'createSpokeIrohEventTarget')
     // The raw peer learns of the stream although the spoke has sent nothing yet.
     const { send, recv } = await within(serverConn.acceptBi(), 10_000, 'the announced stream')
     const heard = collect(spoke, ['hello'], 1)
-    await send.writeAll(frame({ type: 'hello', detail: 'from raw' }))
+    await within(send.writeAll(frame({ type: 'hello', detail: 'from raw' })), 10_000, 'writeAll of a raw frame')
     expect(await within(heard, 10_000, 'raw frame')).toEqual([['hello', 'from raw']])
     spoke.dispatchEvent(new CustomEvent('reply', { detail: 1 }))
-    await spoke.flush()
+    await within(spoke.flush(), 10_000, 'flush')
     // The first bytes the raw peer reads are the one frame the spoke sent.
     expect(await within(readFrame(recv), 10_000, 'reply')).toEqual({ type: 'reply', detail: 1 })
-    await spoke.close()
+    await within(spoke.close(), 10_000, 'close() of the spoke')
     expect(await within(readFrame(recv), 10_000, 'end of stream')).toBeNull()
   })
 
@@ -201,7 +203,7 @@ describe('hub and spoke event targets', () => {
     }
     const { spoke, hub } = await targets({ spoke: { serializer }, hub: { serializer } })
     const got = collect(hub, ['x'], 2)
-    await dispatchAll(spoke, [['x', { a: 1 }], ['x', [2]]])
+    await within(dispatchAll(spoke, [['x', { a: 1 }], ['x', [2]]]), 10_000, 'dispatchAll')
     expect(await within(got, 10_000, 'custom')).toEqual([['x', { a: 1 }], ['x', [2]]])
   })
 
@@ -246,7 +248,7 @@ describe('hub and spoke event targets', () => {
     spoke.dispatchEvent(new CustomEvent('hello'))
     clientConn.close(3, 'bye')
     expect(await within(lifecycle, 10_000, 'lifecycle close')).toEqual({ code: 3, reason: 'bye', kind: 'remote' })
-    expect(await spoke.closed).toEqual({ code: 3, reason: 'bye', kind: 'local' })
+    expect(await within(spoke.closed, 10_000, 'spoke closed')).toEqual({ code: 3, reason: 'bye', kind: 'local' })
   })
 
   it('an event larger than maxFrameBytes is refused with a coded error', async () => {
@@ -281,7 +283,7 @@ describe('hub and spoke event targets', () => {
     hub.lifecycle.addEventListener('error', (e) => errors.push(e.detail.message))
     hub.addEventListener('x', () => { throw new Error('listener failed') })
     const got = collect(hub, ['x'], 3, { listenerErrors: false })
-    await dispatchAll(spoke, [['x', 1], ['x', 2], ['x', 3]])
+    await within(dispatchAll(spoke, [['x', 1], ['x', 2], ['x', 3]]), 10_000, 'dispatchAll')
     expect((await within(got, 10_000, 'events')).map((e) => e[1])).toEqual([1, 2, 3])
     expect(errors).toEqual(['listener failed', 'listener failed', 'listener failed'])
   })
@@ -307,7 +309,8 @@ describe('hub and spoke event targets', () => {
       const { addr } = await report((r) => r.addr, 'slow hub start')
       const maxBufferedBytes = 1024 * 1024
       const client = await endpoint()
-      const spoke = await createSpokeIrohEventTarget(await client.connect(addr, 'slow/1'), { maxBufferedBytes })
+      const conn = await client.connect(addr, 'slow/1', { timeoutMs: 10_000 })
+      const spoke = await within(createSpokeIrohEventTarget(conn, { maxBufferedBytes }), 10_000, 'createSpokeIrohEventTarget')
       const payload = 'p'.repeat(16 * 1024)
       spoke.dispatchEvent(new CustomEvent('slow', { detail: payload }))
       let sent = 1
@@ -363,21 +366,33 @@ describe('bad input from a peer', () => {
     const server = await endpoint({ alpns: [ALPN] })
     const raw = await endpoint()
     const accepted = server.accept()
-    const rawConn = await raw.connect(server.addr(), ALPN)
-    const hub = await createHubIrohEventTarget(await accepted, hubOptions)
+    const rawConn = await raw.connect(server.addr(), ALPN, { timeoutMs: 10_000 })
+    const hub = await within(
+      within(accepted, 10_000, "accept() of the raw peer's dial").then((conn) => createHubIrohEventTarget(conn, hubOptions)),
+      20_000,
+      'the hub target for the raw peer',
+    )
     const errors = []
     hub.lifecycle.addEventListener('error', (e) => errors.push(e.detail))
     const { send } = await rawConn.openBi()
-    await send.writeAll(bytes)
-    if (finish) await send.finish()
+    await within(send.writeAll(bytes), 10_000, 'writeAll of the hostile bytes')
+    if (finish) await within(send.finish(), 10_000, 'finish() of the raw stream')
     const info = await within(hub.closed, 10_000, 'hub closed')
     const remote = await within(rawConn.closed(), 10_000, 'raw peer closed')
 
     // The endpoint keeps serving: a healthy spoke still exchanges events.
     const healthy = await endpoint()
     const next = server.accept()
-    const spoke = await createSpokeIrohEventTarget(await healthy.connect(server.addr(), ALPN))
-    const hub2 = await createHubIrohEventTarget(await next)
+    const spoke = await within(
+      healthy.connect(server.addr(), ALPN, { timeoutMs: 10_000 }).then((conn) => createSpokeIrohEventTarget(conn)),
+      20_000,
+      'the healthy spoke',
+    )
+    const hub2 = await within(
+      within(next, 10_000, "accept() of the healthy spoke's dial").then((conn) => createHubIrohEventTarget(conn)),
+      20_000,
+      'the hub target for the healthy spoke',
+    )
     const echoed = new Promise((resolve) => spoke.addEventListener('pong', (e) => resolve(e.detail)))
     hub2.addEventListener('ping', (e) => hub2.dispatchEvent(new CustomEvent('pong', { detail: e.detail })))
     spoke.dispatchEvent(new CustomEvent('ping', { detail: 'still alive' }))

@@ -26,7 +26,7 @@ export async function pair(alpn = ALPN) {
   const client = await endpoint()
   const accepted = server.accept()
   const clientConn = await client.connect(server.addr(), alpn, { timeoutMs: 10_000 })
-  const serverConn = await accepted
+  const serverConn = await within(accepted, 10_000, 'accept() of the connection pair() dialed')
   return { server, client, clientConn, serverConn }
 }
 

@@ -41,8 +41,8 @@ async function rawPeer() {
   const server = await endpoint({ alpns: [ALPN] })
   const raw = await endpoint()
   const accepted = server.accept()
-  const rawConn = await raw.connect(server.addr(), ALPN)
-  return { rawConn, serverConn: await accepted }
+  const rawConn = await raw.connect(server.addr(), ALPN, { timeoutMs: 10_000 })
+  return { rawConn, serverConn: await within(accepted, 10_000, "accept() of the raw peer's dial") }
 }
 
 describe('message channel', () => {
@@ -64,7 +64,7 @@ describe('message channel', () => {
     const down = make(2)
     const atAcceptor = receiveN(acceptor, N)
     const atOpener = receiveN(opener, N)
-    await Promise.all([sendAll(opener, up), sendAll(acceptor, down)])
+    await within(Promise.all([sendAll(opener, up), sendAll(acceptor, down)]), 60_000, 'sending both ways')
     const [gotUp, gotDown] = await within(Promise.all([atAcceptor, atOpener]), 60_000, 'receiving')
     expect(gotUp.every((m) => Buffer.isBuffer(m))).toBe(true)
     expect(Buffer.concat(gotUp).equals(Buffer.concat(up))).toBe(true)
@@ -102,11 +102,17 @@ describe('message channel', () => {
     for (let i = 0; i < 1000; i++) opener.send(Buffer.from(`m${i}`))
     const closing = opener.close(0, 'done')
     const got = []
-    for await (const message of acceptor) got.push(String(message))
+    await within(
+      (async () => {
+        for await (const message of acceptor) got.push(String(message))
+      })(),
+      10_000,
+      'for await to the end of the channel',
+    )
     expect(got).toEqual(Array.from({ length: 1000 }, (_, i) => `m${i}`))
-    await closing
-    expect(await acceptor.receive()).toBeNull()
-    expect(await acceptor.closed).toMatchObject({ code: 0, reason: 'done', kind: 'remote' })
+    await within(closing, 10_000, 'close() of the opener')
+    expect(await within(acceptor.receive(), 10_000, 'receive() after the end')).toBeNull()
+    expect(await within(acceptor.closed, 10_000, 'acceptor closed')).toMatchObject({ code: 0, reason: 'done', kind: 'remote' })
   })
 
   it('close(), closed and isClosed; sending after close fails with a coded error', async () => {
@@ -118,10 +124,10 @@ describe('message channel', () => {
     const info = await within(opener.close(7, 'bye'), 10_000, 'close')
     expect(info).toMatchObject({ code: 7, reason: 'bye', kind: 'local' })
     expect(opener.isClosed).toBe(true)
-    expect(String(await pending)).toBe('last')
+    expect(String(await within(pending, 10_000, 'receive() of the last message'))).toBe('last')
     expect(await within(acceptor.closed, 10_000, 'acceptor closed')).toMatchObject({ code: 7, reason: 'bye', kind: 'remote' })
     expect(acceptor.isClosed).toBe(true)
-    expect(await acceptor.receive()).toBeNull()
+    expect(await within(acceptor.receive(), 10_000, 'receive() after close')).toBeNull()
     expect(() => opener.send(Buffer.from('x'))).toThrow(expect.objectContaining({ code: 'ERR_IROH_CONNECTION_CLOSED' }))
     expect(serverConn.isClosed()).toBe(true)
   })
@@ -166,10 +172,17 @@ describe('message channel', () => {
     const err = await rejectsWithCode(within(acceptor.receive(), 10_000, 'receive'), 'ERR_IROH_FRAME_TOO_LARGE')
     expect(err.message).toMatch(/maxFrameBytes/)
     // for await throws the same error.
-    await rejectsWithCode(async () => {
-      for await (const _ of acceptor);
-    }, 'ERR_IROH_FRAME_TOO_LARGE')
-    expect((await acceptor.closed)).toMatchObject({ code: 4001, kind: 'local' })
+    await rejectsWithCode(
+      within(
+        (async () => {
+          for await (const _ of acceptor);
+        })(),
+        10_000,
+        'for await after the error',
+      ),
+      'ERR_IROH_FRAME_TOO_LARGE',
+    )
+    expect(await within(acceptor.closed, 10_000, 'acceptor closed')).toMatchObject({ code: 4001, kind: 'local' })
     expect(errors.map((e) => e.code)).toEqual(['ERR_IROH_FRAME_TOO_LARGE'])
     expect(await within(clientConn.closed(), 10_000, 'peer closed')).toMatchObject({ code: 4001, kind: 'remote' })
   })
@@ -178,9 +191,9 @@ describe('message channel', () => {
     const { rawConn, serverConn } = await rawPeer()
     const channel = createMessageChannel(serverConn, { role: 'accept', frameTimeoutMs: 300 })
     const { send } = await rawConn.openBi()
-    await send.writeAll(frame(Buffer.alloc(100)).subarray(0, 50))
+    await within(send.writeAll(frame(Buffer.alloc(100)).subarray(0, 50)), 10_000, 'writeAll of half a frame')
     await rejectsWithCode(within(channel.receive(), 10_000, 'receive'), 'ERR_IROH_PROTOCOL')
-    expect(await channel.closed).toMatchObject({ code: 4003, kind: 'local' })
+    expect(await within(channel.closed, 10_000, 'channel closed')).toMatchObject({ code: 4003, kind: 'local' })
     expect(await within(rawConn.closed(), 10_000, 'raw closed')).toMatchObject({ code: 4003, kind: 'remote' })
   })
 
@@ -189,28 +202,28 @@ describe('message channel', () => {
     const channel = createMessageChannel(serverConn, { role: 'accept' })
     const { send, recv } = await rawConn.openBi()
     const sent = [Buffer.from('hand'), Buffer.alloc(0), Buffer.alloc(70_000, 3)]
-    await send.writeAll(Buffer.concat(sent.map((m) => frame(m))))
+    await within(send.writeAll(Buffer.concat(sent.map((m) => frame(m)))), 10_000, 'writeAll of raw frames')
     const got = await within(receiveN(channel, 3), 10_000, 'raw frames')
     expect(got.map((m) => m.toString('hex'))).toEqual(sent.map((m) => m.toString('hex')))
     channel.send(Buffer.from('made'))
     channel.send(Buffer.alloc(70_000, 4))
-    expect(String(await readFramePayload(recv))).toBe('made')
-    expect((await readFramePayload(recv)).equals(Buffer.alloc(70_000, 4))).toBe(true)
-    await send.finish()
-    await channel.close()
-    expect(await readFramePayload(recv)).toBeNull()
+    expect(String(await within(readFramePayload(recv), 10_000, 'raw read of the first frame'))).toBe('made')
+    expect((await within(readFramePayload(recv), 10_000, 'raw read of the 70 kB frame')).equals(Buffer.alloc(70_000, 4))).toBe(true)
+    await within(send.finish(), 10_000, 'finish() of the raw stream')
+    await within(channel.close(), 10_000, 'close() of the channel')
+    expect(await within(readFramePayload(recv), 10_000, 'raw read of the end')).toBeNull()
   })
 
   it('speaks the framing with a raw-stream peer that accepts the stream; the stream is announced at once', async () => {
     const server = await endpoint({ alpns: [ALPN] })
     const client = await endpoint()
     const accepted = server.accept()
-    const channel = createMessageChannel(await client.connect(server.addr(), ALPN), { role: 'open' })
+    const channel = createMessageChannel(await client.connect(server.addr(), ALPN, { timeoutMs: 10_000 }), { role: 'open' })
     // The channel has sent nothing, yet the raw peer sees the stream (and no byte on it).
     const { send, recv } = await within((await accepted).acceptBi(), 10_000, 'acceptBi')
-    await send.writeAll(Buffer.concat([frame(Buffer.from('to channel')), frame(Buffer.alloc(0))]))
+    await within(send.writeAll(Buffer.concat([frame(Buffer.from('to channel')), frame(Buffer.alloc(0))])), 10_000, 'writeAll of raw frames')
     expect(String(await within(channel.receive(), 10_000, 'receive'))).toBe('to channel')
-    expect((await channel.receive()).length).toBe(0)
+    expect((await within(channel.receive(), 10_000, 'receive of the empty message')).length).toBe(0)
     channel.send(Buffer.from('to raw'))
     expect(String(await within(readFramePayload(recv), 10_000, 'raw read'))).toBe('to raw')
   })
@@ -252,7 +265,7 @@ describe('message channel', () => {
       const addr = await within(peer.waitFor(() => peer.lines.find((l) => l.addr)?.addr), 20_000, 'slow channel start')
       const maxBufferedBytes = 1024 * 1024
       const client = await endpoint()
-      const channel = createMessageChannel(await client.connect(addr, 'slow/1'), { role: 'open', maxBufferedBytes })
+      const channel = createMessageChannel(await client.connect(addr, 'slow/1', { timeoutMs: 10_000 }), { role: 'open', maxBufferedBytes })
       await within(peer.waitFor(() => peer.lines.find((l) => l.stalled)), 20_000, 'stalled')
       const message = Buffer.alloc(64 * 1024, 1)
       let sent = 0
