@@ -59,36 +59,37 @@ describe('a hub under attack', () => {
     const games = spokes.map(pingPong)
     await within(Promise.all(spokes.map((s) => new Promise((resolve) => s.addEventListener('pong', resolve, { once: true })))), 20_000, 'first pongs')
     // The hub's RSS (after a forced GC) at each step, reported at the end.
-    const rss = { baseline: await hub.memory() }
+    const memory = () => within(hub.memory(), 20_000, "the hub's memory report")
+    const rss = { baseline: await memory() }
 
     const disconnected = (nodeId) => within(hub.find('disconnect', (d) => d.nodeId === nodeId), 20_000, 'disconnect')
 
     // A length prefix of 0xFFFFFFFF.
-    const hugeConn = await huge.connect(ticket, ALPN)
-    await (await hugeConn.openBi()).send.writeAll(Buffer.from([0xff, 0xff, 0xff, 0xff]))
+    const hugeConn = await huge.connect(ticket, ALPN, { timeoutMs: 10_000 })
+    await within((await hugeConn.openBi()).send.writeAll(Buffer.from([0xff, 0xff, 0xff, 0xff])), 10_000, 'writeAll of the huge length')
     expect(await disconnected(huge.nodeId())).toMatchObject({ code: 4001, error: 'ERR_IROH_FRAME_TOO_LARGE' })
     expect((await within(hugeConn.closed(), 10_000, 'huge closed')).code).toBe(4001)
 
-    rss.afterHugeLength = await hub.memory()
+    rss.afterHugeLength = await memory()
     // Half a frame, then silence on a live connection: the frame timeout frees it.
-    const stallConn = await stall.connect(ticket, ALPN)
-    await (await stallConn.openBi()).send.writeAll(frame({ type: 'e', detail: 'x'.repeat(1000) }).subarray(0, 300))
+    const stallConn = await stall.connect(ticket, ALPN, { timeoutMs: 10_000 })
+    await within((await stallConn.openBi()).send.writeAll(frame({ type: 'e', detail: 'x'.repeat(1000) }).subarray(0, 300)), 10_000, 'writeAll of half a frame')
     expect(await disconnected(stall.nodeId())).toMatchObject({ code: 4003, error: 'ERR_IROH_PROTOCOL' })
 
-    rss.afterStall = await hub.memory()
+    rss.afterStall = await memory()
     // Small frames far faster than the hub's listener (20 µs each) takes them, for 2 s.
-    const floodConn = await flood.connect(ticket, ALPN)
+    const floodConn = await flood.connect(ticket, ALPN, { timeoutMs: 10_000 })
     const { send } = await floodConn.openBi()
     const chunk = Buffer.concat(Array.from({ length: 2000 }, (_, i) => frame({ type: 'e', detail: i })))
     let flooded = 0
-    for (const until = Date.now() + 2_000; Date.now() < until; flooded += 2000) await send.writeAll(chunk)
+    for (const until = Date.now() + 2_000; Date.now() < until; flooded += 2000) await within(send.writeAll(chunk), 10_000, 'writeAll of a flood chunk')
     floodConn.close(0, 'flood over')
     expect(await disconnected(flood.nodeId())).toMatchObject({ kind: 'remote' })
     expect(flooded).toBeGreaterThan(0)
 
-    rss.afterFlood = await hub.memory()
+    rss.afterFlood = await memory()
     // A connection for another ALPN of the same endpoint, and one for an ALPN it lacks.
-    const otherConn = await wrongAlpn.connect(ticket, OTHER_ALPN)
+    const otherConn = await wrongAlpn.connect(ticket, OTHER_ALPN, { timeoutMs: 10_000 })
     expect((await within(otherConn.closed(), 10_000, 'wrong ALPN closed')).code).toBe(HubCloseCode.WRONG_ALPN)
     await expect(wrongAlpn.connect(ticket, 'nobody/speaks/this', { timeoutMs: 5_000 })).rejects.toMatchObject({ code: expect.stringMatching(/^ERR_IROH_CONNECT/) })
 
@@ -102,13 +103,13 @@ describe('a hub under attack', () => {
             const conn = await stranger.connect(ticket, ALPN, { timeoutMs: 10_000 })
             expect((await within(conn.closed(), 10_000, 'refusal')).code).toBe(HubCloseCode.REFUSED)
           } finally {
-            await stranger.close()
+            await within(stranger.close(), 10_000, "close() of a stranger's endpoint")
           }
         }),
       )
     }
     const refusals = await within(hub.count('refused', ATTEMPTS + 1), 20_000, 'refusals')
-    rss.afterRefusals = await hub.memory()
+    rss.afterRefusals = await memory()
     expect(refusals.filter((r) => r.code === HubCloseCode.REFUSED)).toHaveLength(ATTEMPTS)
 
     // The healthy spokes never noticed: every ping answered in order, still connected.
@@ -124,10 +125,10 @@ describe('a hub under attack', () => {
     const native = (m) => m.anon - m.heapTotal
     const settled = async () => {
       for (const until = Date.now() + 100_000; Date.now() < until; await new Promise((resolve) => setTimeout(resolve, 5_000))) {
-        const m = await hub.memory()
+        const m = await memory()
         if (native(m) - native(rss.baseline) <= NATIVE_SLACK) return m
       }
-      return hub.memory()
+      return memory()
     }
     rss.settled = await settled()
     const mib = Object.fromEntries(Object.entries(rss).map(([k, v]) => [k, Object.fromEntries(Object.entries(v).map(([m, b]) => [m, Math.round(b / 2 ** 20)]))]))

@@ -45,15 +45,19 @@ describe('close() releases the socket at once', () => {
     // A raw stream, an event target (its pump) and a path watcher on two connections.
     let accepted = server.accept()
     const conn = await client.connect(server.addr(), ALPN, { timeoutMs: 10_000 })
-    const serverConn = await accepted
+    const serverConn = await within(accepted, 10_000, 'accept()')
     const { send, recv } = await conn.openBi()
-    await send.writeAll(Buffer.from('hi'))
-    const there = await serverConn.acceptBi()
-    expect((await there.recv.readExact(2)).toString()).toBe('hi')
+    await within(send.writeAll(Buffer.from('hi')), 10_000, 'writeAll')
+    const there = await within(serverConn.acceptBi(), 10_000, 'acceptBi()')
+    expect((await within(there.recv.readExact(2), 10_000, 'readExact(2)')).toString()).toBe('hi')
     accepted = server.accept()
     const conn2 = await client.connect(server.addr(), ALPN, { timeoutMs: 10_000 })
-    const serverConn2 = await accepted
-    const [spoke, hub] = await Promise.all([createSpokeIrohEventTarget(conn2), createHubIrohEventTarget(serverConn2)])
+    const serverConn2 = await within(accepted, 10_000, 'the second accept()')
+    const [spoke, hub] = await within(
+      Promise.all([createSpokeIrohEventTarget(conn2), createHubIrohEventTarget(serverConn2)]),
+      10_000,
+      'the event targets',
+    )
     const got = new Promise((resolve) => hub.addEventListener('hello', (e) => resolve(e.detail), { once: true }))
     spoke.dispatchEvent(new CustomEvent('hello', { detail: 1 }))
     expect(await within(got, 10_000, 'the event')).toBe(1)
@@ -67,11 +71,11 @@ describe('close() releases the socket at once', () => {
       const conn3 = await client.connect(again.addr(), ALPN, { timeoutMs: 10_000 })
       expect(conn3.remoteNodeId()).toBe(again.nodeId())
     } finally {
-      await again.close()
+      await within(again.close(), 15_000, 'close() of the second endpoint')
     }
     // What JS held still answers, with the close, not a crash.
-    expect(await closedPending).toMatchObject({ kind: 'local' })
-    await rejectsWithCode(there.recv.read(), 'ERR_IROH_ENDPOINT_CLOSED')
+    expect(await within(closedPending, 10_000, 'closed() held across the close')).toMatchObject({ kind: 'local' })
+    await rejectsWithCode(within(there.recv.read(), 10_000, 'read held across the close'), 'ERR_IROH_ENDPOINT_CLOSED')
     stopWatching()
     // The rest JS held across the close answers too: the server's side closed locally,
     // the client's side heard the close, and its streams reject with a coded error.
@@ -87,11 +91,11 @@ describe('close() releases the socket at once', () => {
   it('a relay server closed in place can be started again on the same ports', async () => {
     const [https, quic] = [await freeUdpPort(), await freeUdpPort()]
     const options = { bindAddr: `127.0.0.1:${https}`, quicPort: quic }
-    const first = await startRelayServer(options)
-    await first.close()
+    const first = await within(startRelayServer(options), 10_000, 'the first relay server')
+    await within(first.close(), 10_000, 'close() of the first relay server')
     const second = await within(startRelayServer(options), 10_000, 'the second relay server')
     expect(second.quicPort).toBe(quic)
-    await second.close()
+    await within(second.close(), 10_000, 'close() of the second relay server')
     expect(first.url).toBe(second.url)
   })
 })
@@ -100,9 +104,9 @@ describe('after the endpoint closed', () => {
   it('calls on its connection and streams reject with coded errors', async () => {
     const { server, client, clientConn } = await pair()
     const { send, recv } = await clientConn.openBi()
-    await send.writeAll(Buffer.from('x'))
+    await within(send.writeAll(Buffer.from('x')), 10_000, 'writeAll')
     const uni = await clientConn.openUni()
-    await client.close()
+    await within(client.close(), 15_000, 'close() of the endpoint')
 
     for (const [name, call] of [
       ['openBi', () => clientConn.openBi()],
@@ -124,7 +128,7 @@ describe('after the endpoint closed', () => {
       await rejectsWithCode(within(call(), 5_000, name), 'ERR_IROH_ENDPOINT_CLOSED')
     }
     expect(() => clientConn.sendDatagram(Buffer.from('d'))).toThrow(expect.objectContaining({ code: 'ERR_IROH_ENDPOINT_CLOSED' }))
-    expect(await client.accept()).toBeNull()
+    expect(await within(client.accept(), 5_000, 'accept() after close')).toBeNull()
     // What is known about the connection survives it.
     const info = { code: 0, kind: 'local', reason: 'the endpoint was closed' }
     expect(clientConn.closeReason()).toEqual(info)
@@ -140,23 +144,23 @@ describe('after the endpoint closed', () => {
     expect(client.isClosed()).toBe(true)
     expect(client.nodeId()).toMatch(/^[0-9a-f]{64}$/)
     clientConn.close(1, 'again')
-    await client.close()
+    await within(client.close(), 5_000, 'a second close() of the endpoint')
   })
 
   it('a connection closed here lets go of its streams; the peer sees the close and keeps what arrived', async () => {
     const { clientConn, serverConn } = await pair()
     const { send, recv } = await clientConn.openBi()
-    await send.writeAll(Buffer.from('x'))
-    const there = await serverConn.acceptBi()
+    await within(send.writeAll(Buffer.from('x')), 10_000, 'writeAll')
+    const there = await within(serverConn.acceptBi(), 10_000, 'acceptBi()')
     clientConn.close(7, 'bye')
-    await rejectsWithCode(recv.read(), 'ERR_IROH_CONNECTION_CLOSED')
-    await rejectsWithCode(send.write(Buffer.from('y')), 'ERR_IROH_CONNECTION_CLOSED')
-    await rejectsWithCode(clientConn.openBi(), 'ERR_IROH_CONNECTION_CLOSED')
+    await rejectsWithCode(within(recv.read(), 5_000, 'read after close'), 'ERR_IROH_CONNECTION_CLOSED')
+    await rejectsWithCode(within(send.write(Buffer.from('y')), 5_000, 'write after close'), 'ERR_IROH_CONNECTION_CLOSED')
+    await rejectsWithCode(within(clientConn.openBi(), 5_000, 'openBi after close'), 'ERR_IROH_CONNECTION_CLOSED')
     expect(clientConn.closeReason()).toEqual({ code: 7, reason: 'bye', kind: 'local' })
     expect(await within(serverConn.closed(), 10_000, 'the peer learning of the close')).toEqual({ code: 7, reason: 'bye', kind: 'remote' })
     // The peer closing does not take away what had arrived: only this side's close does.
-    expect((await there.recv.read()).toString()).toBe('x')
-    await rejectsWithCode(there.recv.read(), 'ERR_IROH_CONNECTION_CLOSED')
+    expect((await within(there.recv.read(), 10_000, 'read of what arrived')).toString()).toBe('x')
+    await rejectsWithCode(within(there.recv.read(), 10_000, 'read past what arrived'), 'ERR_IROH_CONNECTION_CLOSED')
   })
 })
 
@@ -166,12 +170,13 @@ describe('stream ids', () => {
     const first = await clientConn.openBi()
     const second = await clientConn.openBi()
     const uni = await clientConn.openUni()
-    for (const s of [first, second]) await s.send.write(Buffer.from('x'))
-    await uni.write(Buffer.from('x'))
+    for (const s of [first, second]) await within(s.send.write(Buffer.from('x')), 10_000, 'write')
+    await within(uni.write(Buffer.from('x')), 10_000, 'write')
     expect([first.send.id(), first.recv.id(), second.send.id(), second.recv.id(), uni.id()]).toEqual([0, 0, 4, 4, 2])
-    const a = await serverConn.acceptBi()
-    const b = await serverConn.acceptBi()
-    expect([a.recv.id(), b.send.id(), (await serverConn.acceptUni()).id()]).toEqual([0, 4, 2])
+    const a = await within(serverConn.acceptBi(), 10_000, 'the first acceptBi()')
+    const b = await within(serverConn.acceptBi(), 10_000, 'the second acceptBi()')
+    const u = await within(serverConn.acceptUni(), 10_000, 'acceptUni()')
+    expect([a.recv.id(), b.send.id(), u.id()]).toEqual([0, 4, 2])
     const fromServer = await serverConn.openBi()
     expect(fromServer.send.id()).toBe(1)
     expect(typeof first.send.id()).toBe('number')
@@ -212,8 +217,12 @@ describe('the mailbox (one wake-up channel for all native reports)', () => {
     for (let i = 0; i < 20; i++) {
       const accepted = server.accept()
       const conn = await client.connect(server.addr(), alpn, { timeoutMs: 10_000 })
-      const serverConn = await accepted
-      const [spoke, hub] = await Promise.all([createSpokeIrohEventTarget(conn), createHubIrohEventTarget(serverConn)])
+      const serverConn = await within(accepted, 10_000, 'accept()')
+      const [spoke, hub] = await within(
+        Promise.all([createSpokeIrohEventTarget(conn), createHubIrohEventTarget(serverConn)]),
+        10_000,
+        'the event targets',
+      )
       conn.onClose(() => {})
       conn.watchPaths(() => {})
       const got = new Promise((resolve) => hub.addEventListener('n', (e) => resolve(e.detail), { once: true }))
@@ -221,7 +230,7 @@ describe('the mailbox (one wake-up channel for all native reports)', () => {
       expect(await within(got, 10_000, 'the event')).toBe(i)
       // Per connection pair: two pumps, two close reports, three path watches, one onClose.
       expect(liveAddresses()).toBeGreaterThanOrEqual(before + 8)
-      await spoke.close()
+      await within(spoke.close(), 10_000, 'close() of the spoke')
       await within(Promise.all([hub.closed, new Promise((resolve) => serverConn.onClose(resolve))]), 10_000, 'the close')
     }
     // The last close reports may still be on their way through the mailbox.
