@@ -117,8 +117,8 @@ describe('hub and spoke event targets', () => {
         await iterator.return()
         return expected
       })()
-      // Let the subscription attach before the burst.
-      await new Promise((resolve) => setImmediate(resolve))
+      // The subscription's listener is attached by the first next() above, which ran
+      // synchronously; the events reach the hub over the network, in later tasks.
       for (let i = 0; i < N; i++) spokePubSub.publish('call.requested', { i, op: 'echo' })
       expect(await within(received, 60_000, 'burst')).toBe(N)
     } finally {

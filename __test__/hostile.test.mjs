@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { fileURLToPath } from 'node:url'
 import { Endpoint, HubCloseCode, connectSpoke, createHub } from '../lib/index.mjs'
-import { ALPN, LOOPBACK, closeAll, endpoint, frame, orListenerError, startHubProcess, within } from './helpers.mjs'
+import { ALPN, LOOPBACK, closeAll, endpoint, frame, orListenerError, rejectsWithCode, startHubProcess, within } from './helpers.mjs'
 
 const OTHER_ALPN = 'alkdev/test/other'
 /** How far above its baseline the hub's native memory may settle after the attacks. */
@@ -91,7 +91,8 @@ describe('a hub under attack', () => {
     // A connection for another ALPN of the same endpoint, and one for an ALPN it lacks.
     const otherConn = await wrongAlpn.connect(ticket, OTHER_ALPN, { timeoutMs: 10_000 })
     expect((await within(otherConn.closed(), 10_000, 'wrong ALPN closed')).code).toBe(HubCloseCode.WRONG_ALPN)
-    await expect(wrongAlpn.connect(ticket, 'nobody/speaks/this', { timeoutMs: 5_000 })).rejects.toMatchObject({ code: expect.stringMatching(/^ERR_IROH_CONNECT/) })
+    // Refused in the handshake (not a timeout), as errors.test.mjs sees it in-process.
+    await rejectsWithCode(within(wrongAlpn.connect(ticket, 'nobody/speaks/this', { timeoutMs: 5_000 }), 10_000, 'connect for a missing ALPN'), 'ERR_IROH_CONNECT')
 
     // 1,000 connection attempts from node ids the hub does not know, 10 at a time.
     const ATTEMPTS = 1_000
@@ -161,9 +162,8 @@ describe('faults', () => {
     child.kill('SIGKILL')
     await once(child, 'exit')
     const info = await within(disconnect, 20_000, 'the hub notices')
-    expect(info.nodeId).toBe(nodeId)
-    expect(info.kind).not.toBe('local')
-    expect(typeof info.reason).toBe('string')
+    // A killed process sends no close: its connection ends at the hub's idle timeout.
+    expect(info).toMatchObject({ nodeId, kind: 'timeout' })
     expect(inOrder).toBe(true)
     expect(hub.spokes).toEqual([])
 

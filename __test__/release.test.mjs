@@ -84,8 +84,10 @@ describe('close() releases the socket at once', () => {
     expect(hub.isClosed).toBe(true)
     expect(await within(spoke.closed, 10_000, 'spoke closed')).toMatchObject({ kind: 'remote' })
     expect(spoke.isClosed).toBe(true)
-    await expect(within(send.writeAll(Buffer.from('late')), 10_000, 'late write')).rejects.toMatchObject({ code: expect.stringMatching(/^ERR_IROH_/) })
-    await expect(within(recv.read(), 10_000, 'late read')).rejects.toMatchObject({ code: expect.stringMatching(/^ERR_IROH_/) })
+    // The first connection's client side heard the endpoint's close too.
+    expect(await within(conn.closed(), 10_000, 'conn closed')).toMatchObject({ code: 0, kind: 'remote' })
+    await rejectsWithCode(within(send.writeAll(Buffer.from('late')), 10_000, 'late write'), 'ERR_IROH_CONNECTION_CLOSED')
+    await rejectsWithCode(within(recv.read(), 10_000, 'late read'), 'ERR_IROH_CONNECTION_CLOSED')
   })
 
   it('a relay server closed in place can be started again on the same ports', async () => {
@@ -179,7 +181,6 @@ describe('stream ids', () => {
     expect([a.recv.id(), b.send.id(), u.id()]).toEqual([0, 4, 2])
     const fromServer = await serverConn.openBi()
     expect(fromServer.send.id()).toBe(1)
-    expect(typeof first.send.id()).toBe('number')
   })
 })
 
