@@ -81,9 +81,11 @@ export declare class Endpoint {
    */
   ticket(): string
   /**
-   * Resolves once a home relay is connected; rejects with `ERR_IROH_TIMEOUT` when none
-   * answers within `timeoutMs` (default 15 s), and with `ERR_IROH_NO_RELAY` at once when
-   * relays are disabled.
+   * Resolves once a home relay is connected. Rejects as soon as every relay has failed
+   * in a way waiting will not mend, with that relay's code (`ERR_IROH_RELAY_UNTRUSTED`,
+   * `_REFUSED`, `_UNRESOLVED`, `_DENIED`, `ERR_IROH_NOT_A_RELAY`); with
+   * `ERR_IROH_TIMEOUT` when none answers within `timeoutMs` (default 15 s); and with
+   * `ERR_IROH_NO_RELAY` at once when relays are disabled.
    */
   online(timeoutMs?: number | undefined | null, cancel?: CancelToken | undefined | null): Promise<void>
   /**
@@ -107,6 +109,16 @@ export declare class Endpoint {
    * several gets the first of these that it offers.
    */
   setAlpns(alpns: Array<string>): void
+  /**
+   * Each configured relay as last seen: connected as home relay or not, and why it
+   * cannot be used when that is known. Empty when relays are disabled or once closed.
+   */
+  relayStatus(): Array<RelayStatus>
+  /**
+   * Posts `relayStatus()` to the mailbox address `to` now and on every change; an
+   * empty list once the endpoint closes, which ends the watch.
+   */
+  watchRelays(to: number): RelayWatcher
   isClosed(): boolean
 }
 
@@ -191,6 +203,11 @@ export declare class RelayServer {
   get caCertificatePem(): string | null
   /** Stops serving and closes every client connection. */
   close(): Promise<void>
+}
+
+/** Stops a `watchRelays()`. */
+export declare class RelayWatcher {
+  stop(): void
 }
 
 /** The sending half of a stream. */
@@ -498,6 +515,13 @@ export interface RelayList {
   relays: Array<string | RelayInfo>
 }
 
+/** Why a relay cannot be used. */
+export interface RelayProblem {
+  code: 'ERR_IROH_RELAY_UNTRUSTED' | 'ERR_IROH_RELAY_REFUSED' | 'ERR_IROH_RELAY_UNRESOLVED' | 'ERR_IROH_NOT_A_RELAY' | 'ERR_IROH_RELAY_DENIED' | 'ERR_IROH_RELAY_UNREACHABLE'
+  /** What went wrong, naming the relay's URL. */
+  message: string
+}
+
 /** Options for `startRelayServer`. */
 export interface RelayServerOptions {
   /** The HTTPS address to serve on. Default `127.0.0.1:0` (a free port on loopback). */
@@ -514,6 +538,15 @@ export interface RelayServerOptions {
   certificatePem?: string
   /** The private key (PEM: PKCS#8, PKCS#1 or SEC1) of `certificatePem`. */
   privateKeyPem?: string
+}
+
+/** A relay as `relayStatus()` gives it. */
+export interface RelayStatus {
+  url: string
+  /** Connected as this endpoint's home relay. */
+  connected: boolean
+  /** Why the relay cannot be used, when that is known; `null` while it is fine or untried. */
+  error?: RelayProblem
 }
 
 /**

@@ -842,6 +842,7 @@ module.exports.EventPump = nativeBinding.EventPump
 module.exports.PathWatcher = nativeBinding.PathWatcher
 module.exports.RecvStream = nativeBinding.RecvStream
 module.exports.RelayServer = nativeBinding.RelayServer
+module.exports.RelayWatcher = nativeBinding.RelayWatcher
 module.exports.SendStream = nativeBinding.SendStream
 module.exports.TopicPump = nativeBinding.TopicPump
 module.exports.argumentErrorStatuses = nativeBinding.argumentErrorStatuses

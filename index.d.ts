@@ -13,11 +13,26 @@ import type {
   PathInfo,
   PathState,
   RelayInfo,
+  RelayProblem,
   RelayServerOptions,
+  RelayStatus as NativeRelayStatus,
   UdpCounters,
 } from './binding.js'
 
-export type { CloseInfo, ConnectionStats, EndpointOptions, PathInfo, PathState, RelayInfo, RelayServerOptions, UdpCounters }
+export type {
+  CloseInfo,
+  ConnectionStats,
+  EndpointOptions,
+  PathInfo,
+  PathState,
+  RelayInfo,
+  RelayProblem,
+  RelayServerOptions,
+  UdpCounters,
+}
+
+/** A configured relay as last seen (`endpoint.relayStatus()`): `error` is `null` while it is fine or untried. */
+export type RelayStatus = Omit<NativeRelayStatus, 'error'> & { error: RelayProblem | null }
 
 /** Every error thrown or rejected by this package has one of these codes. */
 export type IrohErrorCode =
@@ -47,6 +62,12 @@ export type IrohErrorCode =
   | 'ERR_IROH_FRAME_TOO_LARGE'
   | 'ERR_IROH_PROTOCOL'
   | 'ERR_IROH_BUFFER_FULL'
+  | 'ERR_IROH_RELAY_UNTRUSTED'
+  | 'ERR_IROH_RELAY_REFUSED'
+  | 'ERR_IROH_RELAY_UNRESOLVED'
+  | 'ERR_IROH_NOT_A_RELAY'
+  | 'ERR_IROH_RELAY_DENIED'
+  | 'ERR_IROH_RELAY_UNREACHABLE'
   | 'ERR_IROH_REFUSED'
   | 'ERR_IROH_NATIVE_BINDING'
   | 'ERR_IROH_UNSUPPORTED'
@@ -111,10 +132,23 @@ export declare class Endpoint {
   /** An iroh endpoint ticket (`endpoint…`) with the node id and current addresses. */
   ticket(): string
   /**
-   * Resolves once a home relay is connected. Rejects with `ERR_IROH_NO_RELAY` when relays are
-   * disabled, `ERR_IROH_TIMEOUT` after `timeoutMs`, `ERR_IROH_ENDPOINT_CLOSED` on close.
+   * Resolves once a home relay is connected. Rejects as soon as every relay has failed in a
+   * way that waiting will not mend, with the first relay's code and every relay's reason:
+   * `ERR_IROH_RELAY_UNTRUSTED` (its certificate's CA belongs in `relayCaCertificates`),
+   * `ERR_IROH_RELAY_REFUSED`, `ERR_IROH_RELAY_UNRESOLVED`, `ERR_IROH_NOT_A_RELAY`,
+   * `ERR_IROH_RELAY_DENIED`. Rejects with `ERR_IROH_TIMEOUT` when no relay answers within
+   * `timeoutMs` (default 15 s), `ERR_IROH_NO_RELAY` when relays are disabled,
+   * `ERR_IROH_ENDPOINT_CLOSED` on close.
    */
   online(options?: OnlineOptions): Promise<void>
+  /** Each configured relay as last seen, in the order configured; empty when relays are disabled or once closed. */
+  relayStatus(): RelayStatus[]
+  /**
+   * Calls `listener` with `relayStatus()` now and whenever a relay connects, drops or fails
+   * anew, until the endpoint closes, `signal` aborts or the returned function is called. It
+   * does not keep the process alive.
+   */
+  watchRelays(listener: (relays: RelayStatus[]) => void, options?: WatchPathsOptions): () => void
   /** Dials a peer by node id, ticket or address, speaking `alpn`. */
   connect(target: NodeId | string | EndpointAddr, alpn: string, options?: ConnectOptions): Promise<Connection>
   /** The next incoming connection; `null` once the endpoint is closed. */

@@ -210,6 +210,7 @@ describe('a native failure without an ERR_IROH_* code (a Rust panic) is recoded'
     const binding = createRequire(import.meta.url)('../lib/native.js')
     await expectEveryMethodRecoded(new Endpoint(panickingMethods(binding.Endpoint.prototype)), {
       connect: [someNodeId(), ALPN],
+      watchRelays: [() => {}],
     })
   })
 

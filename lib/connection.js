@@ -217,4 +217,4 @@ class Connection {
   }
 }
 
-module.exports = { Connection, SendStream, RecvStream, NATIVE, RELEASE }
+module.exports = { Connection, SendStream, RecvStream, NATIVE, RELEASE, callListener }

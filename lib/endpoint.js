@@ -2,10 +2,11 @@
 
 const binding = require('./native.js')
 const { pending, native, nativeSync, viaCallback } = require('./pending.js')
-const { Connection, RELEASE } = require('./connection.js')
+const { Connection, RELEASE, callListener } = require('./connection.js')
 const { invalidArgument, irohError, requireString, optionalU32 } = require('./errors.js')
 const { KeepAlive, refable } = require('./keep-alive.js')
 const { checkOptions, ENDPOINT } = require('./options.js')
+const { address, forget } = require('./mailbox.js')
 
 const NATIVE = Symbol('native')
 /** Package-internal connect option: the caller keeps the process alive while it dials. */
@@ -14,6 +15,17 @@ const CALLER_HOLDS = Symbol('callerHolds')
 const ALSO_OFFER = Symbol('alsoOffer')
 /** Package-internal: `endpoint[PREFER_ALPN](alpn)` accepts `alpn` too, ahead of the others. */
 const PREFER_ALPN = Symbol('preferAlpn')
+
+function requireRelayWatch(native) {
+  if (typeof native.relayStatus !== 'function') {
+    throw irohError('ERR_IROH_UNSUPPORTED', 'the browser build has no relayStatus()/watchRelays(): a page is not told why a WebSocket failed')
+  }
+}
+
+/** napi leaves an absent object field out; the documented shape says `null`. */
+function withNullError(status) {
+  return { url: status.url, connected: status.connected, error: status.error ?? null }
+}
 
 function checkTarget(target) {
   if (typeof target === 'string') return target
@@ -90,6 +102,44 @@ class Endpoint {
   }
   online(options) {
     return pending(options?.signal, (t) => this[NATIVE].online(optionalU32(options?.timeoutMs, 'timeoutMs'), t))
+  }
+  /** Each configured relay: `{ url, connected, error: { code, message } | null }`. */
+  relayStatus() {
+    requireRelayWatch(this[NATIVE])
+    return nativeSync(() => this[NATIVE].relayStatus()).map(withNullError)
+  }
+  /**
+   * Calls `listener(relayStatus())` now and whenever a relay's state or error changes,
+   * until the endpoint closes, `signal` aborts or the returned function is called. It
+   * does not keep the process alive.
+   */
+  watchRelays(listener, options) {
+    if (typeof listener !== 'function') throw invalidArgument('watchRelays expects a listener function')
+    requireRelayWatch(this[NATIVE])
+    const signal = options?.signal
+    if (signal !== undefined && (signal === null || typeof signal.addEventListener !== 'function')) {
+      throw invalidArgument('options.signal must be an AbortSignal')
+    }
+    if (signal?.aborted) return () => {}
+    const to = address((list) => {
+      // Native code posts an empty list once the endpoint has closed: the watch is over.
+      if (list.length === 0 && this[NATIVE].isClosed()) return stop()
+      callListener(listener, list.map(withNullError))
+    })
+    let watcher
+    try {
+      watcher = nativeSync(() => this[NATIVE].watchRelays(to))
+    } catch (err) {
+      forget(to)
+      throw err
+    }
+    const stop = () => {
+      signal?.removeEventListener('abort', stop)
+      forget(to)
+      watcher.stop()
+    }
+    signal?.addEventListener('abort', stop, { once: true })
+    return stop
   }
   async connect(target, alpn, options) {
     const checkedTarget = checkTarget(target)

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use iroh::address_lookup::{DnsAddressLookup, PkarrPublisher, PkarrResolver};
 use iroh::endpoint::{presets, IdleTimeout, QuicTransportConfig, VarInt};
-use iroh::{EndpointAddr, RelayConfig, RelayMap, RelayMode, SecretKey};
+use iroh::{EndpointAddr, RelayConfig, RelayMap, RelayMode, SecretKey, Watcher};
 use iroh_relay::tls::CaTlsConfig;
 use iroh_relay::RelayQuicConfig;
 use napi::bindgen_prelude::{Either, Function, PromiseRaw};
@@ -21,11 +21,13 @@ use crate::connection_state::ConnOwner;
 use crate::error::{CodedError, ErrorCode, IrohError, IrohResult};
 use crate::js_callback::{notify, weak_callback, WeakCallback};
 use crate::pending::{blocking, guarded, spawn, token_of, CancelToken};
+use crate::relay_check::{self, RelayStatus, RelayWatcher, Reports};
 use crate::relay_server::RelayInfo;
 use crate::topic::{Gate, GateHook, Topics, GOSSIP_ALPN, REPAIR_ALPN};
 use alkdev_iroh_core::certificates;
 use alkdev_iroh_core::flow::CONNECTION_RECEIVE_WINDOW;
 use alkdev_iroh_core::identity;
+use alkdev_iroh_core::relay_fault;
 
 /// Bytes a peer may send on one stream beyond what was read.
 pub const STREAM_RECEIVE_WINDOW: u32 = 1024 * 1024;
@@ -173,6 +175,15 @@ impl Config {
         Ok(Self { alpns, secret_key, relays, bind_addr, relay_only, relay_roots, n0_lookup, idle_timeout, keep_alive })
     }
 
+    /// The relays as configured, in order.
+    fn relay_urls(&self) -> Vec<iroh::RelayUrl> {
+        match &self.relays {
+            Relays::Custom(relays) => relays.iter().map(|r| r.url.clone()).collect(),
+            Relays::Default => RelayMode::Default.relay_map().urls(),
+            Relays::Disabled => Vec::new(),
+        }
+    }
+
     async fn bind(self, gate: Arc<Gate>) -> IrohResult<iroh::Endpoint> {
         let mut builder =
             iroh::Endpoint::builder(presets::Minimal).secret_key(self.secret_key).alpns(self.alpns).hooks(GateHook(gate));
@@ -228,7 +239,8 @@ pub(crate) struct Shared {
     /// Its close token (fires on `close()`, so that pending calls settle at once), its
     /// connections and the tasks that hold handles.
     owner: ConnOwner,
-    has_relays: bool,
+    /// Each relay's last state; `None` when relays are disabled.
+    relays: Option<Reports>,
     incoming: Mutex<Option<mpsc::Receiver<iroh::endpoint::Connection>>>,
     /// Fires once `close()` has let go of everything, for a second `close()` to wait on.
     released: CancellationToken,
@@ -344,9 +356,16 @@ impl Endpoint {
             let has_relays = !matches!(config.relays, Relays::Disabled);
             let accepts = !config.alpns.is_empty();
             let user_alpns = config.alpns.clone();
+            let (relay_urls, relay_roots) = (config.relay_urls(), config.relay_roots.clone());
             let gate = Arc::new(Gate::default());
             let ep = config.bind(gate.clone()).await?;
             let owner = ConnOwner::new();
+            let relays = has_relays.then(|| {
+                let (reports, watch) =
+                    relay_check::watch_relays(ep.clone(), relay_urls, relay_roots, owner.closed.clone(), owner.tasks.clone());
+                napi::bindgen_prelude::spawn(owner.tasks.track_future(watch));
+                reports
+            });
             let topics = TopicRoute::default();
             // Run handshakes from the start, so that peers with a wrong ALPN are refused
             // promptly and good ones wait, bounded, for `accept()`.
@@ -356,7 +375,7 @@ impl Endpoint {
                     id: ep.id(),
                     ep: std::sync::Mutex::new(Some(ep)),
                     owner,
-                    has_relays,
+                    relays,
                     incoming: Mutex::new(incoming),
                     released: CancellationToken::new(),
                     gate,
@@ -388,9 +407,11 @@ impl Endpoint {
         identity::make_ticket(&self.current_addr())
     }
 
-    /// Resolves once a home relay is connected; rejects with `ERR_IROH_TIMEOUT` when none
-    /// answers within `timeoutMs` (default 15 s), and with `ERR_IROH_NO_RELAY` at once when
-    /// relays are disabled.
+    /// Resolves once a home relay is connected. Rejects as soon as every relay has failed
+    /// in a way waiting will not mend, with that relay's code (`ERR_IROH_RELAY_UNTRUSTED`,
+    /// `_REFUSED`, `_UNRESOLVED`, `_DENIED`, `ERR_IROH_NOT_A_RELAY`); with
+    /// `ERR_IROH_TIMEOUT` when none answers within `timeoutMs` (default 15 s); and with
+    /// `ERR_IROH_NO_RELAY` at once when relays are disabled.
     #[napi(catch_unwind, ts_return_type = "Promise<void>")]
     pub fn online<'env>(
         &self,
@@ -407,17 +428,24 @@ impl Endpoint {
                 if shared.owner.closed.is_cancelled() {
                     return Err(IrohError::endpoint_closed());
                 }
-                if !shared.has_relays {
+                let Some(mut reports) = shared.relays.clone() else {
                     return Err(IrohError::new(
                         ErrorCode::NoRelay,
                         "relays are disabled on this endpoint, so it never goes online through one",
                     ));
-                }
+                };
                 let ep = shared.handle()?;
                 let wait = async move {
-                    tokio::time::timeout(Duration::from_millis(u64::from(ms)), ep.online())
-                        .await
-                        .map_err(|_| IrohError::new(ErrorCode::Timeout, format!("no relay was reachable within {ms} ms")))
+                    let seen = reports.clone();
+                    tokio::select! {
+                        biased;
+                        _ = ep.online() => Ok(()),
+                        failed = relay_check::all_failed(&mut reports) => Err(failed),
+                        _ = tokio::time::sleep(Duration::from_millis(u64::from(ms))) => {
+                            let seen = seen.borrow();
+                            Err(relay_fault::timed_out(ms, seen.iter().filter_map(|r| Some((r.url.as_str(), r.fault.as_ref()?)))))
+                        }
+                    }
                 };
                 guarded(wait, cancel, &shared.owner.closed, || Err(IrohError::endpoint_closed())).await
             }),
@@ -530,6 +558,36 @@ impl Endpoint {
         *self.shared.user_alpns.lock().unwrap_or_else(|e| e.into_inner()) = alpns;
         self.shared.apply_alpns(&ep);
         Ok(())
+    }
+
+    /// Each configured relay as last seen: connected as home relay or not, and why it
+    /// cannot be used when that is known. Empty when relays are disabled or once closed.
+    #[napi(catch_unwind)]
+    pub fn relay_status(&self) -> Vec<RelayStatus> {
+        match &self.shared.relays {
+            Some(reports) if !self.shared.owner.closed.is_cancelled() => {
+                let mut now = reports.borrow().clone();
+                // iroh's own word as of now: the watch may not have taken it in yet.
+                if let Ok(ep) = self.shared.handle() {
+                    relay_check::apply_home(&mut now, &ep.home_relay_status().get());
+                }
+                relay_check::statuses(&now)
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// Posts `relayStatus()` to the mailbox address `to` now and on every change; an
+    /// empty list once the endpoint closes, which ends the watch.
+    #[napi(catch_unwind)]
+    pub fn watch_relays(
+        &self,
+        // The mailbox address of the JS side's listener (lib/mailbox.js).
+        #[napi(ts_arg_type = "number")] to: u32,
+    ) -> Result<RelayWatcher, CodedError> {
+        let listener = crate::mailbox::Address::new(to)?;
+        let reports = self.shared.relays.clone().filter(|_| !self.shared.owner.closed.is_cancelled());
+        Ok(relay_check::watch_statuses(reports, listener))
     }
 
     #[napi(catch_unwind)]

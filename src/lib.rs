@@ -14,6 +14,7 @@ pub mod logging;
 pub mod mailbox;
 pub mod pending;
 pub mod pump;
+pub mod relay_check;
 pub mod relay_server;
 pub mod release;
 pub mod runtime;

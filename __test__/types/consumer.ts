@@ -20,6 +20,7 @@ import {
   type EndpointAddr,
   type EndpointOptions,
   type IrohError,
+  type RelayStatus,
   type IrohEventTarget,
   type PathInfo,
   type PathState,
@@ -83,8 +84,19 @@ export async function hub(): Promise<void> {
     await endpoint.online({ timeoutMs: 100 })
   } catch (err) {
     const code: IrohError['code'] = (err as IrohError).code
-    console.log(code === 'ERR_IROH_TIMEOUT')
+    console.log(code === 'ERR_IROH_TIMEOUT' || code === 'ERR_IROH_RELAY_UNTRUSTED')
   }
+  const relays: RelayStatus[] = endpoint.relayStatus()
+  const stopRelays = endpoint.watchRelays((list) => {
+    for (const r of list) {
+      const problem: 'ERR_IROH_RELAY_REFUSED' | string | undefined = r.error?.code
+      console.log(r.url, r.connected, problem, r.error?.message)
+    }
+  })
+  stopRelays()
+  // @ts-expect-error: error is null when there is none, never undefined
+  const noError: undefined = relays[0].error
+  console.log(noError)
   // @ts-expect-error: relayOnly is a boolean
   await Endpoint.create({ relayOnly: 'yes' })
   const spoke = connectSpoke(endpoint, endpoint.nodeId(), {

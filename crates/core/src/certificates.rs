@@ -2,7 +2,7 @@
 //! setups, and PEM parsing for the certificates and keys that self-hosters bring.
 //! Pure Rust: no napi.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, KeyUsagePurpose};
 use rustls::pki_types::pem::PemObject;
@@ -29,8 +29,12 @@ pub fn generate_test_identity(names: &[String]) -> IrohResult<ServerIdentity> {
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).map_err(failed)?;
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
     ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-    ca_params.distinguished_name.push(DnType::CommonName, "@alkdev/iroh test relay CA");
-    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().map_err(failed)?).map_err(failed)?;
+    // Each CA its own name, so that an error about an untrusted relay can say which one
+    // (and webpki does not take one throwaway CA for another).
+    let ca_key = KeyPair::generate().map_err(failed)?;
+    let tag: String = ca_key.public_key_raw().iter().rev().take(4).map(|b| format!("{b:02x}")).collect();
+    ca_params.distinguished_name.push(DnType::CommonName, format!("@alkdev/iroh test relay CA {tag}"));
+    let ca = CertifiedIssuer::self_signed(ca_params, ca_key).map_err(failed)?;
 
     let mut leaf_params = CertificateParams::new(names.to_vec()).map_err(failed)?;
     leaf_params.distinguished_name.push(DnType::CommonName, names.first().map(String::as_str).unwrap_or("relay"));
@@ -59,6 +63,71 @@ pub fn parse_private_key(pem: &str) -> IrohResult<PrivateKeyDer<'static>> {
 /// The identity a self-hoster brings: a chain (leaf first) and its key.
 pub fn parse_identity(certificate_pem: &str, private_key_pem: &str) -> IrohResult<ServerIdentity> {
     Ok(ServerIdentity { chain: parse_certificates(certificate_pem)?, key: parse_private_key(private_key_pem)?, ca_pem: None })
+}
+
+/// The issuer's distinguished name in a DER certificate, e.g. `CN=Example CA`.
+pub fn issuer_of(der: &[u8]) -> Option<String> {
+    let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
+    Some(cert.issuer().to_string())
+}
+
+/// A certificate verifier that decides as `inner` does and, when it refuses a server,
+/// keeps the issuer of the certificate it was shown: so that an error can name the CA
+/// the user must trust.
+#[derive(Debug)]
+pub struct IssuerNote {
+    inner: Arc<dyn rustls::client::danger::ServerCertVerifier>,
+    refused_issuer: Mutex<Option<String>>,
+}
+
+impl IssuerNote {
+    pub fn new(inner: Arc<dyn rustls::client::danger::ServerCertVerifier>) -> Self {
+        Self { inner, refused_issuer: Mutex::new(None) }
+    }
+
+    /// The issuer of the last certificate refused.
+    pub fn refused_issuer(&self) -> Option<String> {
+        self.refused_issuer.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+impl rustls::client::danger::ServerCertVerifier for IssuerNote {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &rustls::pki_types::ServerName<'_>,
+        ocsp_response: &[u8],
+        now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        let verdict = self.inner.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now);
+        if verdict.is_err() {
+            *self.refused_issuer.lock().unwrap_or_else(|e| e.into_inner()) = issuer_of(end_entity);
+        }
+        verdict
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.inner.supported_verify_schemes()
+    }
 }
 
 /// A rustls server configuration for `identity`, checking that key and certificate match.
@@ -99,6 +168,28 @@ mod tests {
         let other = rustls::pki_types::ServerName::try_from("example.com").expect("name").to_owned();
         assert!(verifier.verify_server_cert(&id.chain[0], &[], &other, &[], now).is_err());
         server_config(&id).expect("usable by a server");
+    }
+
+    #[test]
+    fn a_refused_certificate_leaves_its_issuer() {
+        let id = generate_test_identity(&["localhost".to_string()]).expect("generates");
+        let issuer = issuer_of(&id.chain[0]).expect("readable");
+        assert!(issuer.starts_with("CN=@alkdev/iroh test relay CA "), "{issuer}");
+        assert_eq!(issuer_of(b"not a certificate"), None);
+        let mut roots = rustls::RootCertStore::empty();
+        let other = generate_test_identity(&["localhost".to_string()]).expect("generates");
+        roots.add(parse_certificates(other.ca_pem.as_deref().expect("a CA")).expect("parses")[0].clone()).expect("root");
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let inner =
+            rustls::client::WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider).build().expect("builds");
+        let note = IssuerNote::new(inner);
+        let name = rustls::pki_types::ServerName::try_from("localhost").expect("name").to_owned();
+        let now = rustls::pki_types::UnixTime::now();
+        assert!(note.verify_server_cert(&other.chain[0], &[], &name, &[], now).is_ok());
+        assert_eq!(note.refused_issuer(), None, "an accepted certificate leaves nothing");
+        let refused = note.verify_server_cert(&id.chain[0], &[], &name, &[], now).expect_err("another CA");
+        assert!(matches!(refused, rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer)), "{refused:?}");
+        assert_eq!(note.refused_issuer(), Some(issuer));
     }
 
     #[test]

@@ -58,6 +58,19 @@ error_codes! {
         FrameTooLarge => "ERR_IROH_FRAME_TOO_LARGE",
         Protocol => "ERR_IROH_PROTOCOL",
         BufferFull => "ERR_IROH_BUFFER_FULL",
+        /// A relay's certificate is not trusted: its CA belongs in `relayCaCertificates`.
+        RelayUntrusted => "ERR_IROH_RELAY_UNTRUSTED",
+        /// Nothing listens on a relay's port.
+        RelayRefused => "ERR_IROH_RELAY_REFUSED",
+        /// A relay's host name does not resolve.
+        RelayUnresolved => "ERR_IROH_RELAY_UNRESOLVED",
+        /// A relay URL's server answered, but not as an iroh relay of a version we speak.
+        NotARelay => "ERR_IROH_NOT_A_RELAY",
+        /// A relay denied this endpoint access.
+        RelayDenied => "ERR_IROH_RELAY_DENIED",
+        /// A relay did not answer (yet): what retrying may fix. In `relayStatus()` only;
+        /// `online()` reports it as `ERR_IROH_TIMEOUT`.
+        RelayUnreachable => "ERR_IROH_RELAY_UNREACHABLE",
         /// Raised by the JS hub and spoke: a hub refused or revoked this spoke.
         Refused => "ERR_IROH_REFUSED",
         /// Raised by the JS loader when no native addon loads (so never by this crate).
