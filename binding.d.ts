@@ -538,6 +538,11 @@ export interface RelayServerOptions {
   certificatePem?: string
   /** The private key (PEM: PKCS#8, PKCS#1 or SEC1) of `certificatePem`. */
   privateKeyPem?: string
+  /**
+   * Serve only these node ids; others are denied (they see `ERR_IROH_RELAY_DENIED`).
+   * Default: everyone.
+   */
+  allow?: Array<string>
 }
 
 /** A relay as `relayStatus()` gives it. */

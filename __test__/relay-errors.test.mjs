@@ -9,7 +9,7 @@ import net from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { Endpoint, startRelayServer } from '../lib/index.mjs'
+import { Endpoint, generateSecretKey, nodeIdFromSecretKey, startRelayServer } from '../lib/index.mjs'
 import { runNode, within } from './helpers.mjs'
 
 // Far above what each cause takes (a few hundred ms here): an error that arrives with a
@@ -255,3 +255,26 @@ describe('while running', () => {
 })
 
 afterAll(() => rmSync(dir, { recursive: true, force: true }))
+
+describe('a relay that serves only some node ids', () => {
+  it('denies the others with ERR_IROH_RELAY_DENIED and its reason, and serves those on its list', async () => {
+    const secretKey = generateSecretKey()
+    const relay = await relayServer({ allow: [nodeIdFromSecretKey(secretKey)] })
+    const trust = { relayCaCertificates: [relay.caCertificatePem] }
+    const stranger = await relayEndpoint([relay.relay], trust)
+    const { code, message, status } = await onlineFails(stranger)
+    expect(code).toBe('ERR_IROH_RELAY_DENIED')
+    expect(message).toContain(relay.url)
+    expect(message).toContain('serves only the node ids it was started with')
+    expect(status[0].error.code).toBe('ERR_IROH_RELAY_DENIED')
+    const member = await relayEndpoint([relay.relay], { ...trust, secretKey })
+    await within(member.online({ timeoutMs: ONLINE_LIMIT_MS }), ONLINE_LIMIT_MS + 5_000, 'online() of an allowed node')
+    expect(member.relayStatus()).toEqual([{ url: relay.url, connected: true, error: null }])
+  })
+
+  it('refuses an allow list with something that is not a node id', async () => {
+    await expect(startRelayServer({ bindAddr: '127.0.0.1:0', allow: ['nope'] })).rejects.toMatchObject({
+      code: 'ERR_IROH_INVALID_NODE_ID',
+    })
+  })
+})

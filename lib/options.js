@@ -260,6 +260,7 @@ const RELAY_SERVER = table(
     hostname: string(),
     certificatePem: string(),
     privateKeyPem: string(),
+    allow: arrayOf('node ids', (id) => typeof id === 'string', 'ERR_IROH_INVALID_NODE_ID'),
   },
   { strict: true },
 )

@@ -6,7 +6,12 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use iroh_relay::server::{AllowAll, CertConfig, QuicConfig, RelayConfig, Server, ServerConfig, TlsConfig};
+use std::collections::HashSet;
+
+use iroh::EndpointId;
+use iroh_relay::server::{
+    Access, AccessControl, AllowAll, CertConfig, ClientRequest, QuicConfig, RelayConfig, Server, ServerConfig, TlsConfig,
+};
 use napi::bindgen_prelude::PromiseRaw;
 use napi::Env;
 use napi_derive::napi;
@@ -32,6 +37,23 @@ pub struct RelayServerOptions {
     pub certificate_pem: Option<String>,
     /// The private key (PEM: PKCS#8, PKCS#1 or SEC1) of `certificatePem`.
     pub private_key_pem: Option<String>,
+    /// Serve only these node ids; others are denied (they see `ERR_IROH_RELAY_DENIED`).
+    /// Default: everyone.
+    pub allow: Option<Vec<String>>,
+}
+
+/// Admits only the node ids it holds.
+#[derive(Debug)]
+struct AllowList(HashSet<EndpointId>);
+
+impl AccessControl for AllowList {
+    async fn on_connect(&self, request: &ClientRequest) -> Access {
+        if self.0.contains(&request.endpoint_id()) {
+            Access::Allow
+        } else {
+            Access::Deny { reason: Some("this relay serves only the node ids it was started with".into()) }
+        }
+    }
 }
 
 /// The relay as endpoints are given it in `relayMode: { relays: [...] }`.
@@ -48,6 +70,7 @@ struct Settings {
     quic_port: u16,
     hostname: String,
     identity: ServerIdentity,
+    allow: Option<HashSet<EndpointId>>,
 }
 
 impl Settings {
@@ -71,7 +94,8 @@ impl Settings {
             }
             _ => return Err(IrohError::invalid_argument("pass both certificatePem and privateKeyPem, or neither")),
         };
-        Ok(Self { bind, quic_port, hostname, identity })
+        let allow = o.allow.map(|ids| ids.iter().map(|id| identity::parse_node_id(id)).collect()).transpose()?;
+        Ok(Self { bind, quic_port, hostname, identity, allow })
     }
 
     /// The URL in the canonical form endpoints report (no `:443`, a trailing slash).
@@ -144,6 +168,7 @@ pub fn start_relay_server<'env>(
         hostname: None,
         certificate_pem: None,
         private_key_pem: None,
+        allow: None,
     });
     spawn(env, async move {
         // Key generation and parsing are CPU work: keep them off the runtime's one worker.
@@ -152,7 +177,10 @@ pub fn start_relay_server<'env>(
 
         let mut relay = RelayConfig::new(SocketAddr::new(settings.bind.ip(), 0));
         relay.tls = Some(TlsConfig::new(settings.bind, CertConfig::Manual { server_config: tls }));
-        relay.access = Arc::new(AllowAll);
+        relay.access = match settings.allow.clone() {
+            Some(ids) => Arc::new(AllowList(ids)),
+            None => Arc::new(AllowAll),
+        };
         let mut config = ServerConfig::default();
         config.relay = Some(relay);
         config.quic = Some(QuicConfig::new(SocketAddr::new(settings.bind.ip(), settings.quic_port)));
