@@ -480,8 +480,10 @@ async function runConnect(values, positionals, out) {
     if (how === 'signal') {
       piped.catch(() => {}) // it fails as the connection closes under it
       out.err({ event: 'interrupted' }, 'interrupted')
+      conn.close(1, 'interrupted')
+    } else {
+      conn.close(0, 'done')
     }
-    conn.close(0, how)
   } finally {
     await endpoint.close()
   }
