@@ -16,23 +16,31 @@ const crate = join(root, 'crates/wasm')
 const out = join(root, 'dist')
 const started = Date.now()
 
-const rustc = process.env.WASM_RUSTC ?? '/usr/bin/rustc'
-const cargo = process.env.WASM_CARGO ?? '/usr/bin/cargo'
+// Two toolchains: Debian's rustc-web building std itself (this machine: no rustup target can
+// be downloaded), or, with WASM_TOOLCHAIN=rustup (GitHub's runners), rustup's ordinary
+// wasm32-unknown-unknown target with its own linker. ring's C code needs clang either way.
+const rustup = process.env.WASM_TOOLCHAIN === 'rustup'
 const env = {
   ...process.env,
-  RUSTC: rustc,
-  RUSTC_BOOTSTRAP: '1',
   RUSTFLAGS: '--cfg getrandom_backend="wasm_js"',
-  CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_LINKER: '/usr/lib/llvm-19/bin/wasm-ld',
-  CC_wasm32_unknown_unknown: 'clang-19',
-  AR_wasm32_unknown_unknown: 'llvm-ar-19',
+  CC_wasm32_unknown_unknown: process.env.CC_wasm32_unknown_unknown ?? (rustup ? 'clang' : 'clang-19'),
+  AR_wasm32_unknown_unknown: process.env.AR_wasm32_unknown_unknown ?? (rustup ? 'llvm-ar' : 'llvm-ar-19'),
   CARGO_TARGET_DIR: join(crate, 'target'),
 }
-delete env.RUSTUP_TOOLCHAIN
+let cargo = 'cargo'
+const cargoArgs = ['build', '--release', '--target', 'wasm32-unknown-unknown']
+if (!rustup) {
+  cargo = process.env.WASM_CARGO ?? '/usr/bin/cargo'
+  env.RUSTC = process.env.WASM_RUSTC ?? '/usr/bin/rustc'
+  env.RUSTC_BOOTSTRAP = '1'
+  env.CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_LINKER = '/usr/lib/llvm-19/bin/wasm-ld'
+  cargoArgs.push('-Zbuild-std=std,panic_abort')
+  delete env.RUSTUP_TOOLCHAIN
+}
 try {
-  execFileSync(cargo, ['build', '--release', '-Zbuild-std=std,panic_abort', '--target', 'wasm32-unknown-unknown'], { cwd: crate, env, stdio: 'inherit' })
+  execFileSync(cargo, cargoArgs, { cwd: crate, env, stdio: 'inherit' })
 } catch (err) {
-  console.error('build:wasm: the wasm build failed; install the toolchain with `bash scripts/wasm-toolchain.sh` (Debian packages and crates.io only)')
+  console.error('build:wasm: the wasm build failed; install the toolchain with `bash scripts/wasm-toolchain.sh` (Debian packages and crates.io; WASM_TOOLCHAIN=rustup for rustup\'s target)')
   process.exit(err.status ?? 1)
 }
 const built = join(crate, 'target/wasm32-unknown-unknown/release/alkdev_iroh_wasm.wasm')

@@ -4,8 +4,23 @@
 # can build std for wasm32-unknown-unknown with -Zbuild-std), lld-19 (wasm-ld), clang-19 (ring's C
 # code), chromium (headless, for the browser tests) and wasm-bindgen-cli at the version the wasm
 # crate pins. Idempotent: skips what is already there.
+# With WASM_TOOLCHAIN=rustup (GitHub's runners, which have clang, llvm and Chrome), rustup's
+# wasm32-unknown-unknown target replaces the Debian packages; set CHROMIUM_PATH for the tests.
 set -euo pipefail
 WASM_BINDGEN_VERSION=0.2.130
+install_wasm_bindgen() {
+  if ! command -v wasm-bindgen >/dev/null || [ "$(wasm-bindgen --version | awk '{print $2}')" != "$WASM_BINDGEN_VERSION" ]; then
+    # Without default features: no TLS stack (only the test runner downloads anything), about
+    # a minute less to build. Not --locked: one dependency in its lockfile is not in the registry.
+    cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" --no-default-features
+  fi
+}
+if [ "${WASM_TOOLCHAIN:-debian}" = rustup ]; then
+  rustup target add wasm32-unknown-unknown
+  install_wasm_bindgen
+  echo "wasm toolchain: $(rustc --version) with rustup's wasm32-unknown-unknown, $(wasm-bindgen --version)"
+  exit 0
+fi
 pkgs=(rustc-web cargo-web rust-web-src lld-19 clang-19 llvm-19 chromium)
 # iroh 1.4 needs a newer Rust than bookworm's own rustc-web (1.85): the 1.96 one is in
 # bookworm-security, so the package lists are refreshed before installing.
@@ -25,9 +40,5 @@ if ! dpkg --compare-versions "$(dpkg-query -W -f='${Version}' rustc-web)" ge 1.9
   echo "wasm toolchain: rustc-web $(dpkg-query -W -f='${Version}' rustc-web) is older than 1.91 (iroh 1.4 needs it); is bookworm-security in the apt sources?" >&2
   exit 1
 fi
-if ! command -v wasm-bindgen >/dev/null || [ "$(wasm-bindgen --version | awk '{print $2}')" != "$WASM_BINDGEN_VERSION" ]; then
-  # Without default features: no TLS stack (only the test runner downloads anything), about
-  # a minute less to build. Not --locked: one dependency in its lockfile is not in the registry.
-  cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" --no-default-features
-fi
+install_wasm_bindgen
 echo "wasm toolchain: $(/usr/bin/rustc --version), $(wasm-bindgen --version)"
