@@ -505,6 +505,79 @@ export interface HubOptions {
   sessionTtlMs?: number
 }
 
+/**
+ * One peer's figures, as `hub.stats()` gives them per spoke and `spoke.stats()` for its hub.
+ * Counts are summed over the peer's connections: a hub keeps a spoke's for `sessionTtlMs`
+ * after it leaves, for its return; a spoke keeps its own for its life.
+ */
+export interface PeerStats {
+  /** The spoke's node id (on both ends). */
+  nodeId: NodeId
+  /** Where data goes on the live connection; `none` between connections. */
+  pathType: PathType
+  /** Round trip time of the selected path in ms; null between connections. */
+  rttMs: number | null
+  /** Whether the live connection runs acknowledged delivery. */
+  acked: boolean
+  /** Events delivered to this side's listeners. */
+  eventsIn: number
+  /** Events dispatched or broadcast to the peer (each once, however often it was resent). */
+  eventsOut: number
+  /**
+   * Payload bytes of the frames received (frame headers not counted; acknowledged
+   * delivery's control frames counted). On a plain connection, the UTF-8 size of the events.
+   */
+  bytesIn: number
+  /** Payload bytes of the frames handed to the transport, as `bytesIn` counts them (resends too). */
+  bytesOut: number
+  /**
+   * Events per second over the last `rateWindowMs`: 10 s once sampling has run that long.
+   * Sampling (once a second, unref'd) starts with the first `stats()` call; before that the
+   * window reaches back to when the peer was first seen.
+   */
+  eventsInPerSecond: number
+  eventsOutPerSecond: number
+  rateWindowMs: number
+  /**
+   * Events (and their bytes) kept until the peer acknowledges them: sent or waiting for a
+   * connection. On a plain connection, a spoke's events waiting for a connection; 0 on a hub.
+   */
+  unackedEvents: number
+  unackedBytes: number
+  /** Bytes handed over and not yet taken by QUIC (`bufferedAmount` of the live connection). */
+  bufferedBytes: number
+  /** Connections after the first. */
+  reconnects: number
+  /** `Date.now()` when the live connection came; null between connections. */
+  connectedAt: number | null
+  /** `Date.now()` when the peer was last heard: a frame, or a packet (read once a second while sampling). */
+  lastSeen: number | null
+}
+
+/** A connected spoke's figures at the hub. */
+export interface HubSpokeStats extends PeerStats {
+  /** The spoke's event target's state. */
+  state: OpenState
+  /** Whether the hub dialed this connection (`hub.connect`). */
+  dialed: boolean
+}
+
+/** `hub.stats()`. */
+export interface HubStats {
+  /** The hub's own node id. */
+  nodeId: NodeId
+  state: OpenState
+  /** The spokes connected now, by node id; one that disconnects leaves it. */
+  spokes: Record<NodeId, HubSpokeStats>
+}
+
+/** `spoke.stats()`: `nodeId` is the spoke's own. */
+export interface SpokeStats extends PeerStats {
+  state: SpokeState
+  /** The hub's node id: of the live connection, or the one it dials; null while a listening spoke waits. */
+  hubNodeId: NodeId | null
+}
+
 /** A spoke the hub admitted. */
 export interface HubSpoke<TEvent extends Event = CustomEvent> {
   nodeId: NodeId
@@ -554,6 +627,8 @@ export declare class Hub<TEvent extends Event = CustomEvent> extends EventTarget
    * events to each spoke.
    */
   broadcast(type: string, detail?: unknown): number
+  /** Figures per connected spoke (see `PeerStats`). */
+  stats(): HubStats
   /**
    * Stops admitting, closes every spoke (`CLOSING`), resolves once all are closed. The
    * endpoint stays open and keeps the process alive until you close it too.
@@ -660,6 +735,8 @@ export declare class ReconnectingSpoke<TEvent extends Event = CustomEvent> {
   paths(): PathInfo[]
   /** Bytes dispatched and not yet handed to QUIC, held ones included. */
   readonly bufferedAmount: number
+  /** This spoke's figures for its hub (see `PeerStats`). */
+  stats(): SpokeStats
   /** Resolves once closed or given up. */
   readonly closed: Promise<EventTargetCloseInfo>
   /**

@@ -40,6 +40,14 @@ const TAKE_BROADCAST = Symbol('takeBroadcast')
 const BROADCAST_REFUSED = Symbol('broadcastRefused')
 /** `target[NUDGE]()`: an empty frame the peer's QUIC acknowledges and its JS never sees. */
 const NUDGE = Symbol('nudge')
+/**
+ * `target[COUNTS]()`: `{ eventsIn, eventsOut, bytesIn, bytesOut, lastHeard }` of this
+ * connection, for stats (lib/stats.js). Events are those delivered to the listeners and
+ * those dispatched; bytes are frame payloads on the stream both ways (headers not counted,
+ * acknowledged delivery's control frames and resends counted); `lastHeard`: Date.now() of
+ * the last batch received (0 before the first).
+ */
+const COUNTS = Symbol('counts')
 
 // Dispatch at most this many events synchronously, then yield a macrotask: a
 // `createPubSub` subscriber (a Repeater without buffer) overflows past 1,024 pushes in
@@ -68,6 +76,10 @@ class IrohEventTarget {
   #link = null
   /** The round-trip breakdown's stamps (lib/trace.js), when the process traces. */
   #trace = TRACE ? new TargetTrace() : null
+  #eventsIn = 0
+  #eventsOut = 0
+  #bytesIn = 0
+  #lastHeard = 0
 
   /**
    * Lifecycle signals: `close` (detail: close info), `error` (detail: the Error), `drain`,
@@ -119,6 +131,16 @@ class IrohEventTarget {
     this.#pump.nudge()
   }
 
+  [COUNTS]() {
+    return {
+      eventsIn: this.#eventsIn,
+      eventsOut: this.#eventsOut,
+      bytesIn: this.#bytesIn,
+      bytesOut: this.#pump.outlet.bytesOut,
+      lastHeard: this.#lastHeard,
+    }
+  }
+
   /** Where this target's data goes: `direct`, `relay`, `mixed`, or `none` once closed. */
   pathType() {
     return this.#pump.connection?.pathType() ?? 'none'
@@ -138,6 +160,7 @@ class IrohEventTarget {
     this.#pump.checkOpen()
     if (this.#link !== null) this.#keep(text, bytes)
     else this.#pump.stageText(text)
+    this.#eventsOut++
   }
 
   [TAKE_BROADCAST](text, bytes) {
@@ -146,6 +169,7 @@ class IrohEventTarget {
     if (bytes > outlet.maxFrame) throw frameTooLarge(bytes, outlet.maxFrame)
     // What this target staged goes first; broadcasts staged before this one stay staged.
     this.#pump.commitRun()
+    this.#eventsOut++
     if (this.#link === null || this.#link.keepShared(text, bytes)) return outlet
     return null
   }
@@ -156,6 +180,7 @@ class IrohEventTarget {
       if (why === -1) this.#link.unsend()
       return null
     }
+    this.#eventsOut--
     if (why === -2) return irohError('ERR_IROH_CONNECTION_CLOSED', 'the event target is closed')
     const outlet = this.#pump.outlet
     return bufferFull(outlet.buffered, bytes, outlet.maxBuffered)
@@ -168,10 +193,12 @@ class IrohEventTarget {
     this.#pump.checkOpen()
     if (this.#link === null) {
       this.#pump.stageText(text)
+      this.#eventsOut++
       return true
     }
     if (isControl(event.type)) throw invalidArgument('event types that start with U+0000 are reserved for acknowledged delivery')
     this.#keep(text)
+    this.#eventsOut++
     return true
   }
 
@@ -226,12 +253,17 @@ class IrohEventTarget {
     switch (message.kind) {
       case Message.JSON: {
         const events = JSON.parse(message.json)
+        // The batch is its frames, joined by commas, in brackets.
+        this.#bytesIn += Buffer.byteLength(message.json) - 1 - events.length
+        this.#lastHeard = Date.now()
         if (TRACE) this.#trace.parsed(events.length)
         await this.#deliver(events, null)
         this.#pump.ack()
         break
       }
       case Message.FRAMES:
+        for (const frame of message.frames) this.#bytesIn += typeof frame === 'string' ? Buffer.byteLength(frame) : frame.byteLength
+        this.#lastHeard = Date.now()
         if (TRACE) this.#trace.parsed(message.frames.length)
         await this.#deliver(message.frames, this.#parse)
         this.#pump.ack()
@@ -258,6 +290,7 @@ class IrohEventTarget {
       if (event === null) return
       if (this.#link !== null && !this.#link.receive(event)) continue
       if (TRACE) this.#trace.deliver()
+      this.#eventsIn++
       this.#emit(event.type, detailOf(event))
     }
     this.#link?.delivered()
@@ -308,6 +341,7 @@ module.exports = {
   START,
   LINK,
   NUDGE,
+  COUNTS,
   TAKE_BROADCAST,
   BROADCAST_REFUSED,
 }

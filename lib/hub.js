@@ -6,7 +6,7 @@
 const { setMaxListeners } = require('node:events')
 const { encodeFrame } = require('./staging.js')
 const { stageBroadcast, broadcastFrames } = require('./pump.js')
-const { createHubIrohEventTarget, createSpokeIrohEventTarget, TAKE_BROADCAST, BROADCAST_REFUSED, DELIVERY } = require('./event-target.js')
+const { createHubIrohEventTarget, createSpokeIrohEventTarget, TAKE_BROADCAST, BROADCAST_REFUSED, DELIVERY, LINK } = require('./event-target.js')
 const { checkOptions, HUB } = require('./options.js')
 const { eventText, stringifierOf } = require('./wire-event.js')
 const { Endpoint, PREFER_ALPN, ALSO_OFFER } = require('./endpoint.js')
@@ -17,6 +17,7 @@ const { invalidArgument, irohError, normalizeError, requireString } = require('.
 const { HubCloseCode } = require('./close-codes.js')
 const { refable } = require('./keep-alive.js')
 const { allowedBy } = require('./spoke.js')
+const { PeerRecord, Sampler, figures } = require('./stats.js')
 
 class Hub extends EventTarget {
   // unref() lets the process exit while the hub accepts (it unrefs its endpoint, which
@@ -44,6 +45,10 @@ class Hub extends EventTarget {
   #closing = null
   #closed = false
   #loop
+  /** Stats per spoke node id, kept across its connections for sessionTtlMs after the last. */
+  #records = new Map()
+  #ttlMs
+  #sampler = new Sampler(() => this.#sample())
 
   constructor(endpoint, options) {
     super()
@@ -56,6 +61,7 @@ class Hub extends EventTarget {
     this.#targetOptions = checked.eventTarget
     this.#stringify = stringifierOf(this.#targetOptions)
     this.#acks = checked.acks
+    this.#ttlMs = checked.sessionTtlMs
     this.#sessions = new Sessions({
       maxPendingBytes: checked.maxPendingBytes,
       ttlMs: checked.sessionTtlMs,
@@ -188,6 +194,7 @@ class Hub extends EventTarget {
     for (let i = 0; i < outlets.length; i++) {
       if (buffered[i] >= 0) {
         outlets[i].buffered = buffered[i]
+        outlets[i].bytesOut += bytes
         continue
       }
       const error = targets[i][BROADCAST_REFUSED](buffered[i], bytes)
@@ -236,6 +243,8 @@ class Hub extends EventTarget {
       this.#spokes.clear()
       await Promise.all(targets.map((t) => t.close(HubCloseCode.CLOSING, reason).catch(() => {})))
       this.#sessions.close('the hub closed')
+      this.#sampler.stop()
+      for (const record of this.#records.values()) clearTimeout(record.forget)
       this.#closed = true
     })()
     return this.#closing
@@ -294,11 +303,18 @@ class Hub extends EventTarget {
     }
     if (dialed) this.#dialedByHub.add(target)
     this.#spokes.set(nodeId, target)
+    const record = this.#recordOf(nodeId)
+    record.attach(target)
     target.lifecycle.addEventListener('close', (e) => {
-      if (this.#spokes.get(nodeId) === target) {
+      const current = this.#spokes.get(nodeId) === target
+      if (current) {
         this.#spokes.delete(nodeId)
         if (acked) this.#sessions.expire(nodeId)
       }
+      // Revoked or closed by the hub, it left the list already.
+      const gone = !this.#spokes.has(nodeId)
+      record.detach(target, gone)
+      if (gone) this.#forgetLater(nodeId, record)
       this.dispatchEvent(new CustomEvent('disconnect', { detail: { nodeId, ...e.detail } }))
     })
     // `dialed`: this hub dialed it (`connect`); false when the spoke dialed in.
@@ -308,6 +324,48 @@ class Hub extends EventTarget {
     if (waiter) waiter(spoke)
     else if (this.#iterators > 0) this.#arrivals.push(spoke)
     return target
+  }
+
+  /** The stats record of `nodeId`, kept or new; it stays while the spoke is connected. */
+  #recordOf(nodeId) {
+    let record = this.#records.get(nodeId)
+    if (record === undefined) {
+      record = new PeerRecord()
+      this.#records.set(nodeId, record)
+    }
+    clearTimeout(record.forget)
+    record.forget = null
+    return record
+  }
+
+  /** A spoke left: its counts and reconnects are kept for its return, as its session is. */
+  #forgetLater(nodeId, record) {
+    if (this.#closing) return
+    record.forget = setTimeout(() => {
+      if (this.#records.get(nodeId) === record && !this.#spokes.has(nodeId)) this.#records.delete(nodeId)
+    }, this.#ttlMs)
+    record.forget.unref?.()
+  }
+
+  #sample() {
+    for (const [nodeId, record] of this.#records) if (this.#spokes.has(nodeId)) record.sample(record.totals())
+  }
+
+  /**
+   * Figures per connected spoke, keyed by node id (see SpokeStats in index.d.ts). The first
+   * call starts a once-a-second sampler (unref'd) for the events-per-second window.
+   */
+  stats() {
+    this.#sampler.start()
+    const now = Date.now()
+    const spokes = {}
+    for (const [nodeId, target] of this.#spokes) {
+      const record = this.#records.get(nodeId)
+      if (record === undefined) continue
+      const kept = target[LINK]?.session.out ?? null
+      spokes[nodeId] = figures(nodeId, target, record, now, { state: target.state, dialed: this.#dialedByHub.has(target), kept, acked: kept !== null })
+    }
+    return { nodeId: this.#endpoint.nodeId(), state: this.state, spokes }
   }
 
   #refuse(conn, nodeId, code, reason) {

@@ -25,6 +25,7 @@ const { FINAL_HUB_CODES, HubCloseCode } = require('./close-codes.js')
 const { Listeners, listenable } = require('./listeners.js')
 const { invalidArgument, irohError, normalizeError } = require('./errors.js')
 const { nodeIdOfTarget } = require('./identity.js')
+const { PeerRecord, Sampler, figures } = require('./stats.js')
 
 /**
  * How long a spoke waits for a packet after nudging its connection, to tell it is alive:
@@ -106,6 +107,10 @@ class ReconnectingSpoke {
   #dialing = null
   /** Undoes what listening changed on the endpoint, newest first. */
   #unlisten = []
+  /** The hub's figures across connections (stats()); events out are counted here. */
+  #record = new PeerRecord()
+  #eventsOut = 0
+  #sampler = new Sampler(() => this.#record.sample(this.#totals()))
 
   /**
    * `statechange` (detail `{ state, previous }`), `error` (detail: the Error), `close`,
@@ -190,6 +195,7 @@ class ReconnectingSpoke {
     if (this.#state === 'closed') throw irohError('ERR_IROH_CONNECTION_CLOSED', 'the spoke is closed')
     if (this.#greeting && this.#acked) {
       this.#greetingTexts.push(eventText(this.#stringify, event))
+      this.#eventsOut++
       return true
     }
     const out = this.#session.out
@@ -197,7 +203,9 @@ class ReconnectingSpoke {
     // takes events straight once nothing waits before them.
     if (this.#greeting || (this.#state === 'connected' && (this.#acked || out.size === 0))) {
       try {
-        return this.#inner.dispatchEvent(event)
+        const sent = this.#inner.dispatchEvent(event)
+        this.#eventsOut++
+        return sent
       } catch (err) {
         // The connection just died and the spoke has not noticed yet: hold the event.
         if (err.code !== 'ERR_IROH_CONNECTION_CLOSED') throw err
@@ -205,7 +213,35 @@ class ReconnectingSpoke {
     }
     const text = eventText(this.#stringify, event)
     out.push(text, Buffer.byteLength(text))
+    this.#eventsOut++
     return true
+  }
+
+  #totals() {
+    return { ...this.#record.totals(), eventsOut: this.#eventsOut }
+  }
+
+  /**
+   * This spoke's figures, as `hub.stats()` gives them per spoke (see SpokeStats in
+   * index.d.ts), with `hubNodeId`. The first call starts a once-a-second sampler (unref'd)
+   * for the events-per-second window.
+   */
+  stats() {
+    if (this.#state !== 'closed') this.#sampler.start()
+    const inner = this.#inner
+    let hubNodeId = null
+    try {
+      hubNodeId = inner?.connection?.remoteNodeId() ?? (this.#peer === null ? null : nodeIdOfTarget(this.#peer))
+    } catch {
+      // An address the dial will reject: no node id to show.
+    }
+    return figures(this.#endpoint.nodeId(), inner, this.#record, Date.now(), {
+      state: this.#state,
+      hubNodeId,
+      kept: this.#session.out,
+      acked: inner !== null && this.#acked,
+      totals: this.#totals(),
+    })
   }
 
   /**
@@ -434,7 +470,17 @@ class ReconnectingSpoke {
     inner[FORWARD] = (type, detail) => this.#listeners.emit(this, type, detail)
     inner.lifecycle.addEventListener('error', (e) => this.#life.reportError(e.detail))
     inner.lifecycle.addEventListener('pathchange', (e) => this.#life.emit('pathchange', e.detail))
-    const ended = new Promise((resolve) => inner.lifecycle.addEventListener('close', (e) => resolve(e.detail), { once: true }))
+    this.#record.attach(inner)
+    const ended = new Promise((resolve) =>
+      inner.lifecycle.addEventListener(
+        'close',
+        (e) => {
+          this.#record.detach(inner, true)
+          resolve(e.detail)
+        },
+        { once: true },
+      ),
+    )
     this.#acked = acked
     this.#setInner(inner)
     await this.#greet()
@@ -658,6 +704,7 @@ class ReconnectingSpoke {
       dialing?.then((r) => r.conn?.close(0, 'the spoke closed'))
       this.#session.out.abandon(irohError('ERR_IROH_CONNECTION_CLOSED', 'the spoke closed before the hub acknowledged everything'))
       this.#stop.abort()
+      this.#sampler.stop()
       this.#setState('closed')
       this.#setInner(null)
     })

@@ -53,6 +53,8 @@ function encodeFrame(text, bytes) {
  */
 class Outlet {
   buffered = 0
+  /** Payload bytes of the frames handed to this pump (headers not counted), for stats. */
+  bytesOut = 0
   /** The target's round-trip stamps (lib/trace.js), when the process traces. */
   trace = null
 
@@ -70,6 +72,7 @@ class Outlet {
     if (this.trace !== null) this.trace.commitOne()
     try {
       this.buffered = this.pump.send(bytes)
+      this.bytesOut += bytes.byteLength
     } catch (err) {
       throw normalizeError(err)
     }
@@ -174,6 +177,7 @@ class Staging {
       staged.frames.push(frame)
       staged.bytes += frame.length
     } else this.#broadcast = { outlets, frames: [frame], bytes: frame.length }
+    for (const outlet of outlets) outlet.bytesOut += len
     if (!this.#queued) {
       this.#queued = true
       queueMicrotask(this.commit)
@@ -258,6 +262,7 @@ class Staging {
   #append(outlet, len) {
     this.#buffer.writeUInt32BE(len, this.#at)
     this.#at += HEADER_BYTES + len
+    outlet.bytesOut += len
     this.#by = outlet
     if (!this.#queued) {
       this.#queued = true

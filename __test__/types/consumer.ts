@@ -27,6 +27,8 @@ import {
   type PathType,
   type RelayInfo,
   type RelayServerOptions,
+  type HubStats,
+  type SpokeStats,
 } from '@alkdev/iroh'
 
 type Events = {
@@ -121,6 +123,14 @@ export async function hub(): Promise<void> {
     break
   }
   spoke.lifecycle.addEventListener('statechange', () => console.log(spoke.state, spoke.pathType()))
+  // Figures per spoke on the hub, and the spoke's own.
+  const hubStats: HubStats = hub.stats()
+  for (const [id, s] of Object.entries(hubStats.spokes)) console.log(id, s.state, s.pathType, s.rttMs?.toFixed(1), s.eventsIn, s.unackedBytes, s.dialed)
+  const mine: SpokeStats = spoke.stats()
+  const seen: number | null = mine.lastSeen
+  console.log(mine.hubNodeId, mine.state === 'connected', mine.eventsOutPerSecond, seen)
+  // @ts-expect-error: a hub's spoke has no spoke state
+  console.log(((s: 'connected') => s)(hubStats.spokes.x.state))
   // Listeners typed by the event's type, on the redialing spoke as on a target.
   type Config = CustomEvent<{ version: number }> & { type: 'config.changed' }
   const typed = connectSpoke<Config>(endpoint, endpoint.nodeId(), { alpn: 'alkhub/1' })

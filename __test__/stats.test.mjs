@@ -1,0 +1,159 @@
+// hub.stats(), spoke.stats(), hub.metrics() and the status page (hub.serveStatus). Every
+// endpoint is on loopback with relays and address lookup off (helpers.mjs).
+import { afterEach, describe, expect, it } from 'vitest'
+import { connectSpoke, createHub } from '../lib/index.mjs'
+import { ALPN, closeAll, collect, endpoint, stateIs, within } from './helpers.mjs'
+
+const FAST = { alpn: ALPN, initialDelayMs: 20, maxDelayMs: 200, connectTimeoutMs: 2_000 }
+const cleanups = []
+afterEach(async () => {
+  for (const fn of cleanups.splice(0).reverse()) await fn()
+  await closeAll()
+})
+
+/** The UTF-8 size of the frame an event of this package is sent as. */
+const frameBytes = (type, detail) => Buffer.byteLength(JSON.stringify({ type, detail }))
+
+/** A hub on a fresh endpoint, closed after the test. */
+async function startHub(options = {}) {
+  const ep = await endpoint({ alpns: [ALPN] })
+  const hub = createHub(ep, { alpn: ALPN, ...options })
+  cleanups.push(() => hub.close())
+  return { ep, hub }
+}
+
+/** A spoke of `hub` at `hubEp`, closed after the test; resolves once the hub admitted it. */
+async function startSpoke(hub, hubEp, options = {}) {
+  const ep = await endpoint()
+  const admitted = new Promise((resolve) =>
+    hub.addEventListener('spoke', function seen(e) {
+      if (e.detail.nodeId !== ep.nodeId()) return
+      hub.removeEventListener('spoke', seen)
+      resolve(e.detail.target)
+    }),
+  )
+  const spoke = connectSpoke(ep, hubEp.ticket(), { ...FAST, ...options })
+  cleanups.push(() => spoke.close())
+  const target = await within(admitted, 10_000, 'the hub admitting the spoke')
+  await within(stateIs(spoke, 'connected'), 10_000, 'the spoke connecting')
+  return { ep, spoke, target, nodeId: ep.nodeId() }
+}
+
+/** Resolves once the hub reports `nodeId` gone. */
+function disconnected(hub, nodeId) {
+  return new Promise((resolve) =>
+    hub.addEventListener('disconnect', function gone(e) {
+      if (e.detail.nodeId !== nodeId) return
+      hub.removeEventListener('disconnect', gone)
+      resolve()
+    }),
+  )
+}
+
+describe('stats', () => {
+  it('count the events and bytes each way, matching what was sent, on a plain connection', async () => {
+    const { ep: hubEp, hub } = await startHub({ acks: false })
+    const { spoke, target, nodeId } = await startSpoke(hub, hubEp, { acks: false })
+
+    const before = hub.stats().spokes[nodeId]
+    expect(before).toMatchObject({ nodeId, state: 'open', dialed: false, acked: false, eventsIn: 0, eventsOut: 0, bytesIn: 0, bytesOut: 0, reconnects: 0 })
+
+    // Spoke to hub: details of different sizes, non-ASCII included (bytes, not characters).
+    const details = [1, 'zwölf', { a: [1, 2, 3] }, 'x'.repeat(5000), null]
+    const arrived = collect(target, 'up', details.length)
+    for (const d of details) spoke.dispatchEvent(new CustomEvent('up', { detail: d }))
+    await within(arrived, 10_000, 'the events reaching the hub')
+    const upBytes = details.reduce((n, d) => n + frameBytes('up', d), 0)
+
+    // Hub to spoke: to this spoke alone, and broadcasts.
+    const down = collect(spoke, 'down', 3)
+    const all = collect(spoke, 'all', 2)
+    target.dispatchEvent(new CustomEvent('down', { detail: 'a' }))
+    target.dispatchEvent(new CustomEvent('down', { detail: 'bb' }))
+    target.dispatchEvent(new CustomEvent('down', { detail: 'ccc' }))
+    expect(hub.broadcast('all', { n: 1 })).toBe(1)
+    expect(hub.broadcast('all', { n: 2 })).toBe(1)
+    await within(Promise.all([down, all]), 10_000, 'the events reaching the spoke')
+    const downBytes = frameBytes('down', 'a') + frameBytes('down', 'bb') + frameBytes('down', 'ccc') + frameBytes('all', { n: 1 }) + frameBytes('all', { n: 2 })
+
+    const atHub = hub.stats().spokes[nodeId]
+    expect(atHub).toMatchObject({ eventsIn: details.length, bytesIn: upBytes, eventsOut: 5, bytesOut: downBytes, unackedEvents: 0, unackedBytes: 0 })
+    expect(atHub.pathType).toBe('direct')
+    expect(typeof atHub.rttMs).toBe('number')
+    expect(atHub.rttMs).toBeGreaterThanOrEqual(0)
+    expect(atHub.eventsInPerSecond).toBeGreaterThan(0)
+    expect(atHub.rateWindowMs).toBeGreaterThan(0)
+    expect(atHub.lastSeen).toBeGreaterThanOrEqual(atHub.connectedAt)
+
+    const atSpoke = spoke.stats()
+    expect(atSpoke).toMatchObject({
+      nodeId,
+      hubNodeId: hubEp.nodeId(),
+      state: 'connected',
+      pathType: 'direct',
+      acked: false,
+      eventsOut: details.length,
+      bytesOut: upBytes,
+      eventsIn: 5,
+      bytesIn: downBytes,
+      reconnects: 0,
+    })
+    const hubStats = hub.stats()
+    expect(hubStats.nodeId).toBe(hubEp.nodeId())
+    expect(hubStats.state).toBe('open')
+  })
+
+  it('show what a spoke holds for the hub until it is acknowledged, with acknowledged delivery', async () => {
+    const { ep: hubEp, hub } = await startHub()
+    const ep = await endpoint()
+    const spoke = connectSpoke(ep, hubEp.ticket(), FAST)
+    cleanups.push(() => spoke.close())
+    // Dispatched before the first connection: held, so unacknowledged, with their exact size.
+    for (let i = 0; i < 4; i++) spoke.dispatchEvent(new CustomEvent('held', { detail: i }))
+    const held = spoke.stats()
+    expect(held).toMatchObject({ state: 'connecting', pathType: 'none', rttMs: null, eventsOut: 4, unackedEvents: 4, connectedAt: null })
+    expect(held.unackedBytes).toBe([0, 1, 2, 3].reduce((n, i) => n + frameBytes('held', i), 0))
+
+    const admitted = new Promise((resolve) => hub.addEventListener('spoke', (e) => resolve(e.detail.target), { once: true }))
+    const target = await within(admitted, 10_000, 'the hub admitting the spoke')
+    const got = collect(target, 'held', 4)
+    await within(spoke.flush({ acked: true }), 10_000, 'the hub acknowledging')
+    await within(got, 10_000, 'the held events reaching the hub')
+    const after = spoke.stats()
+    expect(after).toMatchObject({ state: 'connected', acked: true, unackedEvents: 0, unackedBytes: 0, eventsOut: 4 })
+    expect(hub.stats().spokes[ep.nodeId()]).toMatchObject({ acked: true, eventsIn: 4 })
+    // The hub's control frames (its hello and acknowledgements) are bytes in at the spoke.
+    expect(after.bytesIn).toBeGreaterThan(0)
+  })
+
+  it('keep a spoke\'s counts across its reconnects, and count them on both ends', async () => {
+    const { ep: hubEp, hub } = await startHub({ acks: false })
+    const { spoke, target, nodeId } = await startSpoke(hub, hubEp, { acks: false })
+    const first = collect(target, 'n', 3)
+    for (let i = 0; i < 3; i++) spoke.dispatchEvent(new CustomEvent('n', { detail: i }))
+    await within(first, 10_000, 'the first events')
+
+    const back = new Promise((resolve) => hub.addEventListener('spoke', (e) => resolve(e.detail.target), { once: true }))
+    target.connection.close(0, 'kicked by the test')
+    const again = await within(back, 10_000, 'the spoke reconnecting')
+    await within(stateIs(spoke, 'connected'), 10_000, 'the spoke connected again')
+    const second = collect(again, 'n', 2)
+    for (let i = 0; i < 2; i++) spoke.dispatchEvent(new CustomEvent('n', { detail: i }))
+    await within(second, 10_000, 'the events after the reconnect')
+
+    expect(hub.stats().spokes[nodeId]).toMatchObject({ eventsIn: 5, reconnects: 1 })
+    expect(spoke.stats()).toMatchObject({ eventsOut: 5, reconnects: 1 })
+  })
+
+  it('leave out a spoke once it disconnects', async () => {
+    const { ep: hubEp, hub } = await startHub()
+    const a = await startSpoke(hub, hubEp)
+    const b = await startSpoke(hub, hubEp)
+    expect(Object.keys(hub.stats().spokes).sort()).toEqual([a.nodeId, b.nodeId].sort())
+    const gone = disconnected(hub, a.nodeId)
+    await a.spoke.close()
+    await within(gone, 10_000, 'the hub seeing the spoke leave')
+    expect(Object.keys(hub.stats().spokes)).toEqual([b.nodeId])
+    expect(a.spoke.stats()).toMatchObject({ state: 'closed', pathType: 'none', rttMs: null })
+  })
+})
