@@ -630,6 +630,12 @@ export declare class Hub<TEvent extends Event = CustomEvent> extends EventTarget
   /** Figures per connected spoke (see `PeerStats`). */
   stats(): HubStats
   /**
+   * `stats()` in Prometheus's text exposition format (0.0.4): `iroh_hub_spokes`, then one
+   * family per figure (`iroh_hub_spoke_*`, counters ending in `_total`, RTT in seconds,
+   * times in Unix seconds), one sample per spoke labelled `node_id`.
+   */
+  metrics(): string
+  /**
    * Stops admitting, closes every spoke (`CLOSING`), resolves once all are closed. The
    * endpoint stays open and keeps the process alive until you close it too.
    */

@@ -14,6 +14,76 @@ afterEach(async () => {
 /** The UTF-8 size of the frame an event of this package is sent as. */
 const frameBytes = (type, detail) => Buffer.byteLength(JSON.stringify({ type, detail }))
 
+const NAME = '[a-zA-Z_:][a-zA-Z0-9_:]*'
+const VALUE = /^(?:[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?|NaN|[+-]Inf)$/
+const unescapeText = (t) => t.replace(/\\(.)/g, (_, c) => (c === 'n' ? '\n' : c))
+
+/**
+ * A strict parser of Prometheus's text exposition format (0.0.4), for what a hub writes:
+ * every family has HELP then TYPE before its samples, samples follow their family, label
+ * values are quoted and escaped, no series twice, counters end in `_total` and are not
+ * negative, and the text ends in a newline. Returns Map(name -> { type, help, samples }),
+ * each sample `{ labels, value }`. Throws naming the line at the first fault.
+ */
+function parsePrometheus(text) {
+  if (!text.endsWith('\n')) throw new Error('the text does not end in a newline')
+  const families = new Map()
+  const series = new Set()
+  let family = null
+  const lines = text.slice(0, -1).split('\n')
+  lines.forEach((line, i) => {
+    const fail = (why) => {
+      throw new Error(`line ${i + 1} (${JSON.stringify(line)}): ${why}`)
+    }
+    let m = new RegExp(`^# HELP (${NAME}) (.*)$`).exec(line)
+    if (m) {
+      if (families.has(m[1])) fail('a second HELP for this family')
+      if (/\\[^\\n]/.test(m[2].replace(/\\\\/g, ''))) fail('a bad escape in HELP')
+      family = { name: m[1], help: unescapeText(m[2]), type: null, samples: [] }
+      families.set(m[1], family)
+      return
+    }
+    m = new RegExp(`^# TYPE (${NAME}) (counter|gauge|histogram|summary|untyped)$`).exec(line)
+    if (m) {
+      if (family?.name !== m[1] || family.type !== null) fail('TYPE not right after its HELP')
+      family.type = m[2]
+      return
+    }
+    if (line.startsWith('#')) fail('a comment that is neither HELP nor TYPE')
+    m = new RegExp(`^(${NAME})(?:\\{(.*)\\})? (\\S+)$`).exec(line)
+    if (!m) fail('not a sample')
+    const [, name, labelText = '', valueText] = m
+    if (family?.name !== name || family.type === null) fail('a sample outside its family')
+    if (!VALUE.test(valueText)) fail('not a number')
+    const labels = {}
+    let rest = labelText
+    while (rest !== '') {
+      const l = /^([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\\n]|\\[\\"n])*)"(,|$)/.exec(rest)
+      if (!l) fail(`bad labels at ${JSON.stringify(rest)}`)
+      if (l[1] in labels) fail(`label ${l[1]} twice`)
+      labels[l[1]] = unescapeText(l[2])
+      rest = rest.slice(l[0].length)
+      if (l[3] === ',' && rest === '') fail('a trailing comma')
+    }
+    const key = `${name}${JSON.stringify(Object.entries(labels).sort())}`
+    if (series.has(key)) fail('the same series twice')
+    series.add(key)
+    const value = Number(valueText.replace('Inf', 'Infinity'))
+    if (family.type === 'counter' && !name.endsWith('_total')) fail('a counter whose name does not end in _total')
+    if (family.type === 'counter' && !(value >= 0)) fail('a negative counter')
+    family.samples.push({ labels, value })
+  })
+  for (const f of families.values()) if (f.type === null) throw new Error(`family ${f.name} has no TYPE`)
+  return families
+}
+
+/** The value of `name` for `nodeId` in parsed metrics. */
+function sampleOf(families, name, nodeId) {
+  const found = families.get(name)?.samples.filter((s) => s.labels.node_id === nodeId) ?? []
+  if (found.length !== 1) throw new Error(`${found.length} samples of ${name} for ${nodeId}`)
+  return found[0]
+}
+
 /** A hub on a fresh endpoint, closed after the test. */
 async function startHub(options = {}) {
   const ep = await endpoint({ alpns: [ALPN] })
@@ -155,5 +225,65 @@ describe('stats', () => {
     await within(gone, 10_000, 'the hub seeing the spoke leave')
     expect(Object.keys(hub.stats().spokes)).toEqual([b.nodeId])
     expect(a.spoke.stats()).toMatchObject({ state: 'closed', pathType: 'none', rttMs: null })
+  })
+})
+
+describe('metrics', () => {
+  it('the parser refuses what Prometheus would', () => {
+    const ok = '# HELP a_total A.\n# TYPE a_total counter\na_total{node_id="x"} 1\n'
+    expect(parsePrometheus(ok).get('a_total').samples).toEqual([{ labels: { node_id: 'x' }, value: 1 }])
+    const bad = [
+      ok.slice(0, -1),
+      ok.replace('a_total{', 'b_total{'),
+      ok.replace('node_id', 'node-id'),
+      ok.replaceAll('a_total', 'a'),
+      ok.replace('1\n', 'one\n'),
+      ok.replace('"x"', 'x'),
+      ok.replace('"x"', '"x",'),
+      `${ok}a_total{node_id="x"} 2\n`,
+      ok.replace('# TYPE a_total counter\n', ''),
+      ok.replace(' 1\n', ' -1\n'),
+    ]
+    for (const text of bad) expect(() => parsePrometheus(text), text).toThrow()
+  })
+
+  it('hub.metrics() is Prometheus text with every spoke\'s figures, labelled by node id', async () => {
+    const { ep: hubEp, hub } = await startHub({ acks: false })
+    const a = await startSpoke(hub, hubEp, { acks: false })
+    const b = await startSpoke(hub, hubEp, { acks: false })
+    const got = collect(a.target, 'm', 3)
+    for (let i = 0; i < 3; i++) a.spoke.dispatchEvent(new CustomEvent('m', { detail: 'quote " and \\ and \n' }))
+    await within(got, 10_000, 'the events reaching the hub')
+    const both = Promise.all([collect(a.spoke, 'all', 1), collect(b.spoke, 'all', 1)])
+    hub.broadcast('all', 1)
+    await within(both, 10_000, 'the broadcast reaching both spokes')
+
+    const text = hub.metrics()
+    const families = parsePrometheus(text)
+    const stats = hub.stats().spokes
+    expect(families.get('iroh_hub_spokes').samples).toEqual([{ labels: {}, value: 2 }])
+    for (const [name, f] of families) if (f.type === 'counter') expect(name.endsWith('_total')).toBe(true)
+    for (const spoke of [a, b]) {
+      const s = stats[spoke.nodeId]
+      expect(sampleOf(families, 'iroh_hub_spoke_info', spoke.nodeId).labels).toEqual({ node_id: spoke.nodeId, state: 'open', path: 'direct', acked: 'false', dialed: 'false' })
+      expect(sampleOf(families, 'iroh_hub_spoke_received_events_total', spoke.nodeId).value).toBe(s.eventsIn)
+      expect(sampleOf(families, 'iroh_hub_spoke_sent_events_total', spoke.nodeId).value).toBe(s.eventsOut)
+      expect(sampleOf(families, 'iroh_hub_spoke_received_bytes_total', spoke.nodeId).value).toBe(s.bytesIn)
+      expect(sampleOf(families, 'iroh_hub_spoke_sent_bytes_total', spoke.nodeId).value).toBe(s.bytesOut)
+      expect(sampleOf(families, 'iroh_hub_spoke_reconnects_total', spoke.nodeId).value).toBe(0)
+      expect(sampleOf(families, 'iroh_hub_spoke_rtt_seconds', spoke.nodeId).value).toBeGreaterThanOrEqual(0)
+      expect(sampleOf(families, 'iroh_hub_spoke_unacked_events', spoke.nodeId).value).toBe(0)
+    }
+    expect(sampleOf(families, 'iroh_hub_spoke_received_events_total', a.nodeId).value).toBe(3)
+    expect(sampleOf(families, 'iroh_hub_spoke_received_bytes_total', a.nodeId).value).toBe(3 * frameBytes('m', 'quote " and \\ and \n'))
+    expect(sampleOf(families, 'iroh_hub_spoke_sent_events_total', b.nodeId).value).toBe(1)
+
+    // A spoke that leaves leaves the metrics too.
+    const gone = disconnected(hub, b.nodeId)
+    await b.spoke.close()
+    await within(gone, 10_000, 'the hub seeing the spoke leave')
+    const after = parsePrometheus(hub.metrics())
+    expect(after.get('iroh_hub_spokes').samples[0].value).toBe(1)
+    expect(after.get('iroh_hub_spoke_info').samples.map((s) => s.labels.node_id)).toEqual([a.nodeId])
   })
 })

@@ -18,6 +18,7 @@ const { HubCloseCode } = require('./close-codes.js')
 const { refable } = require('./keep-alive.js')
 const { allowedBy } = require('./spoke.js')
 const { PeerRecord, Sampler, figures } = require('./stats.js')
+const { prometheusText } = require('./metrics.js')
 
 class Hub extends EventTarget {
   // unref() lets the process exit while the hub accepts (it unrefs its endpoint, which
@@ -366,6 +367,11 @@ class Hub extends EventTarget {
       spokes[nodeId] = figures(nodeId, target, record, now, { state: target.state, dialed: this.#dialedByHub.has(target), kept, acked: kept !== null })
     }
     return { nodeId: this.#endpoint.nodeId(), state: this.state, spokes }
+  }
+
+  /** `stats()` in Prometheus's text exposition format (0.0.4), labelled by `node_id`. */
+  metrics() {
+    return prometheusText(this.stats())
   }
 
   #refuse(conn, nodeId, code, reason) {
