@@ -45,10 +45,10 @@ function labels(pairs) {
 function prometheusText(stats) {
   const spokes = Object.values(stats.spokes)
   const lines = ['# HELP iroh_hub_spokes Spokes connected to the hub now.', '# TYPE iroh_hub_spokes gauge', `iroh_hub_spokes ${spokes.length}`]
-  for (const [name, type, help, valueOf] of FAMILIES) {
+  for (const [name, type, help, figureOf] of FAMILIES) {
     lines.push(`# HELP ${name} ${escapeHelp(help)}`, `# TYPE ${name} ${type}`)
     for (const s of spokes) {
-      const value = valueOf(s)
+      const value = figureOf(s)
       if (value === null || value === undefined) continue
       const pairs = [['node_id', s.nodeId]]
       if (name === 'iroh_hub_spoke_info') pairs.push(['state', s.state], ['path', s.pathType], ['acked', s.acked], ['dialed', s.dialed])
