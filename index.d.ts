@@ -571,6 +571,17 @@ export interface HubStats {
   spokes: Record<NodeId, HubSpokeStats>
 }
 
+/** What `hub.serveStatus()` resolves with. */
+export interface StatusServer {
+  /** The address it listens on, and the port (the one chosen when 0 was asked). */
+  readonly host: string
+  readonly port: number
+  /** The status page's URL, such as `http://127.0.0.1:9464/`. */
+  readonly url: string
+  /** Stops listening and closes open requests; resolves once closed. */
+  close(): Promise<void>
+}
+
 /** `spoke.stats()`: `nodeId` is the spoke's own. */
 export interface SpokeStats extends PeerStats {
   state: SpokeState
@@ -635,6 +646,14 @@ export declare class Hub<TEvent extends Event = CustomEvent> extends EventTarget
    * times in Unix seconds), one sample per spoke labelled `node_id`.
    */
   metrics(): string
+  /**
+   * Opt-in status server: `GET /metrics` (`metrics()`), `GET /stats.json` (`stats()`) and
+   * `GET /` (a page with one row per spoke that refreshes every second). Listens on `host`
+   * (default `127.0.0.1`) and `port` (default 0: a free one); resolves once it listens.
+   * It closes with the hub and never keeps the process alive (its sockets are unref'd).
+   * Node only: the browser build throws `ERR_IROH_UNSUPPORTED`.
+   */
+  serveStatus(options?: { port?: number; host?: string }): Promise<StatusServer>
   /**
    * Stops admitting, closes every spoke (`CLOSING`), resolves once all are closed. The
    * endpoint stays open and keeps the process alive until you close it too.

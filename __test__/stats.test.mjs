@@ -1,8 +1,11 @@
 // hub.stats(), spoke.stats(), hub.metrics() and the status page (hub.serveStatus). Every
 // endpoint is on loopback with relays and address lookup off (helpers.mjs).
 import { afterEach, describe, expect, it } from 'vitest'
+import { existsSync, writeFileSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
 import { connectSpoke, createHub } from '../lib/index.mjs'
-import { ALPN, closeAll, collect, endpoint, stateIs, within } from './helpers.mjs'
+import { CHROMIUM, launchBrowser } from './browser.mjs'
+import { ALPN, closeAll, collect, endpoint, runNode, stateIs, within } from './helpers.mjs'
 
 const FAST = { alpn: ALPN, initialDelayMs: 20, maxDelayMs: 200, connectTimeoutMs: 2_000 }
 const cleanups = []
@@ -285,5 +288,100 @@ describe('metrics', () => {
     const after = parsePrometheus(hub.metrics())
     expect(after.get('iroh_hub_spokes').samples[0].value).toBe(1)
     expect(after.get('iroh_hub_spoke_info').samples.map((s) => s.labels.node_id)).toEqual([a.nodeId])
+  })
+})
+
+/** GET with a bounded wait: resolves with `{ status, type, text }`. */
+async function get(url) {
+  const res = await fetch(url, { signal: AbortSignal.timeout(10_000) })
+  return { status: res.status, type: res.headers.get('content-type'), text: await res.text() }
+}
+
+describe('status server', () => {
+  it('serves /metrics and /stats.json on 127.0.0.1, 404 elsewhere, and closes with the hub', async () => {
+    const { ep: hubEp, hub } = await startHub()
+    const a = await startSpoke(hub, hubEp)
+    const status = await hub.serveStatus({ port: 0 })
+    expect(status.host).toBe('127.0.0.1')
+    expect(status.port).toBeGreaterThan(0)
+    expect(status.url).toBe(`http://127.0.0.1:${status.port}/`)
+
+    const metrics = await get(`${status.url}metrics`)
+    expect(metrics.status).toBe(200)
+    expect(metrics.type).toMatch(/^text\/plain; version=0\.0\.4/)
+    expect(sampleOf(parsePrometheus(metrics.text), 'iroh_hub_spoke_info', a.nodeId).labels.path).toBe('direct')
+    const json = await get(`${status.url}stats.json`)
+    expect(json.type).toBe('application/json')
+    expect(Object.keys(JSON.parse(json.text).spokes)).toEqual([a.nodeId])
+    const page = await get(status.url)
+    expect(page.type).toMatch(/^text\/html/)
+    expect(page.text).toContain('stats.json')
+    expect((await get(`${status.url}nope`)).status).toBe(404)
+
+    await hub.close()
+    await expect(fetch(`${status.url}metrics`, { signal: AbortSignal.timeout(10_000) })).rejects.toThrow()
+    // Closing it again, or a hub that closed, does nothing more.
+    await within(status.close(), 5_000, 'a second close')
+    await expect(hub.serveStatus()).rejects.toMatchObject({ code: 'ERR_IROH_CONNECTION_CLOSED' })
+  })
+
+  it('refuses bad options', async () => {
+    const { hub } = await startHub()
+    await expect(hub.serveStatus({ port: 70_000 })).rejects.toMatchObject({ code: 'ERR_IROH_INVALID_ARGUMENT' })
+    await expect(hub.serveStatus({ host: 7 })).rejects.toMatchObject({ code: 'ERR_IROH_INVALID_ARGUMENT' })
+  })
+
+  it('a plain script with a hub, its status page and a spoke prints the stats and exits on its own', async () => {
+    const script = fileURLToPath(new URL('./fixtures/status-script.mjs', import.meta.url))
+    const { code, signal, stdout, stderr } = await runNode([script], 30_000)
+    expect({ code, signal, stderr }).toEqual({ code: 0, signal: null, stderr: '' })
+    const [url, spokes, gauge] = stdout.trim().split('\n')
+    expect(url).toMatch(/^status page: http:\/\/127\.0\.0\.1:\d+\/$/)
+    const [only] = Object.values(JSON.parse(spokes))
+    expect(only).toMatchObject({ state: 'open', pathType: 'direct', acked: true, eventsIn: 1, unackedEvents: 0 })
+    expect(gauge).toBe('iroh_hub_spokes 1')
+  })
+})
+
+// Debian's chromium (scripts/wasm-toolchain.sh installs it; .ci/run has it): in CI it must be
+// there unless the run skips browser tests (the OS matrix does, having no toolchain).
+const noChromium = process.env.IROH_BROWSER_TESTS === 'skip' || (!existsSync(CHROMIUM) && !process.env.CI)
+
+describe.skipIf(noChromium)('status page in headless Chromium', () => {
+  it('lists the connected spokes with their paths, and a spoke that disconnects leaves the table', async () => {
+    const { ep: hubEp, hub } = await startHub()
+    const spokes = []
+    for (let i = 0; i < 3; i++) spokes.push(await startSpoke(hub, hubEp))
+    // Some traffic, so the figures are not all zero.
+    for (const [i, s] of spokes.entries()) {
+      for (let n = 0; n <= i * 20; n++) s.spoke.dispatchEvent(new CustomEvent('work', { detail: { n, pad: 'x'.repeat(100 * i) } }))
+      await within(s.spoke.flush({ acked: true }), 10_000, 'the spoke\'s events acknowledged')
+    }
+    hub.broadcast('tick', { at: 1 })
+    const status = await hub.serveStatus({ port: 0 })
+    const browser = await launchBrowser()
+    cleanups.push(() => browser.close())
+    const page = await browser.newPage()
+    const errors = []
+    page.on('pageerror', (e) => errors.push(e.message))
+    await page.setViewport({ width: 1180, height: 250 })
+    await page.goto(status.url)
+
+    const rows = () =>
+      page.$$eval('#spokes tr', (trs) => trs.map((tr) => ({ nodeId: tr.dataset.nodeId, path: tr.querySelector('.path').textContent, state: tr.querySelector('.state').textContent })))
+    const ids = spokes.map((s) => s.nodeId).sort()
+    await page.waitForFunction((n) => document.querySelectorAll('#spokes tr').length === n, { timeout: 10_000 }, 3)
+    expect(await rows()).toEqual(ids.map((nodeId) => ({ nodeId, path: 'direct', state: 'open' })))
+    expect(await page.$eval('#hub', (el) => el.textContent)).toContain(hubEp.nodeId())
+    if (process.env.IROH_STATUS_SCREENSHOT) writeFileSync(process.env.IROH_STATUS_SCREENSHOT, await page.screenshot({ type: 'png' }))
+
+    // One leaves: the page, refreshing on its own, drops its row.
+    const leaving = spokes[1]
+    const gone = disconnected(hub, leaving.nodeId)
+    await leaving.spoke.close()
+    await within(gone, 10_000, 'the hub seeing the spoke leave')
+    await page.waitForFunction((id) => ![...document.querySelectorAll('#spokes tr')].some((tr) => tr.dataset.nodeId === id), { timeout: 10_000 }, leaving.nodeId)
+    expect((await rows()).map((r) => r.nodeId)).toEqual(ids.filter((id) => id !== leaving.nodeId))
+    expect(errors).toEqual([])
   })
 })

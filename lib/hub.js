@@ -50,6 +50,8 @@ class Hub extends EventTarget {
   #records = new Map()
   #ttlMs
   #sampler = new Sampler(() => this.#sample())
+  /** Status servers (serveStatus), closed with the hub. */
+  #servers = new Set()
 
   constructor(endpoint, options) {
     super()
@@ -238,6 +240,7 @@ class Hub extends EventTarget {
   close(reason = 'hub closing') {
     this.#closing ??= (async () => {
       this.#stop.abort()
+      await Promise.all([...this.#servers].map((server) => server.close()))
       await this.#loop
       for (const resolve of this.#waiters.splice(0)) resolve(null)
       const targets = [...this.#spokes.values()]
@@ -372,6 +375,26 @@ class Hub extends EventTarget {
   /** `stats()` in Prometheus's text exposition format (0.0.4), labelled by `node_id`. */
   metrics() {
     return prometheusText(this.stats())
+  }
+
+  /**
+   * Serves `/metrics`, `/stats.json` and a status page on `host` (default 127.0.0.1) and
+   * `port` (default 0: any free one). Resolves with `{ host, port, url, close() }` once it
+   * listens; it closes with the hub, and never keeps the process alive.
+   */
+  async serveStatus(options = {}) {
+    if (this.#closing) throw irohError('ERR_IROH_CONNECTION_CLOSED', 'the hub is closed')
+    if (options === null || typeof options !== 'object') throw invalidArgument('options must be an object')
+    const { port = 0, host = '127.0.0.1' } = options
+    if (!Number.isInteger(port) || port < 0 || port > 65535) throw invalidArgument('port must be an integer from 0 to 65535')
+    requireString(host, 'host')
+    // Loaded here: the browser build has no node:http, and a hub that never serves needs none.
+    const { serveStatus } = require('./status-server.js')
+    const handle = await serveStatus(this, { port, host }, (h) => this.#servers.delete(h))
+    this.#servers.add(handle)
+    // The hub closed while the server started.
+    if (this.#closing) await handle.close()
+    return handle
   }
 
   #refuse(conn, nodeId, code, reason) {

@@ -74,6 +74,10 @@ await esbuild.build({
         build.onResolve({ filter: /^\.\/keep-alive\.js$/ }, (args) =>
           args.importer.startsWith(browser) ? undefined : { path: join(browser, 'keep-alive.js') },
         )
+        // hub.serveStatus's HTTP server (node:http) has a stand-in that says it is Node only.
+        build.onResolve({ filter: /^\.\/status-server\.js$/ }, (args) =>
+          args.importer.startsWith(browser) ? undefined : { path: join(browser, 'status-server.js') },
+        )
         // Each node: module lib/ uses has a stand-in here, named after it (lib/browser/crypto.js).
         build.onResolve({ filter: /^node:/ }, (args) => {
           const standIn = join(browser, `${args.path.slice(5)}.js`)

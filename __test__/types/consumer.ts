@@ -29,6 +29,7 @@ import {
   type RelayServerOptions,
   type HubStats,
   type SpokeStats,
+  type StatusServer,
 } from '@alkdev/iroh'
 
 type Events = {
@@ -127,6 +128,11 @@ export async function hub(): Promise<void> {
   const hubStats: HubStats = hub.stats()
   for (const [id, s] of Object.entries(hubStats.spokes)) console.log(id, s.state, s.pathType, s.rttMs?.toFixed(1), s.eventsIn, s.unackedBytes, s.dialed)
   const mine: SpokeStats = spoke.stats()
+  const status: StatusServer = await hub.serveStatus({ port: 9464 })
+  console.log(status.url, status.port.toFixed(0), hub.metrics().length)
+  await status.close()
+  // @ts-expect-error: the port is a number
+  await hub.serveStatus({ port: '9464' })
   const seen: number | null = mine.lastSeen
   console.log(mine.hubNodeId, mine.state === 'connected', mine.eventsOutPerSecond, seen)
   // @ts-expect-error: a hub's spoke has no spoke state
