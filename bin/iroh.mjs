@@ -12,6 +12,13 @@ import { Endpoint, startRelayServer } from '../lib/index.mjs'
 /** dumbpipe's ALPN, and the bytes its dialing side writes first so the stream exists. */
 const DUMBPIPE_ALPN = 'DUMBPIPEV0'
 const DUMBPIPE_HANDSHAKE = Buffer.from('hello')
+/**
+ * dumbpipe's protocol byte for byte, under an ALPN that tells this CLI's two ends apart from
+ * dumbpipe: the dialer tries it first. Between two of ours only the listener holds back its
+ * end of the stream (see pipeStdio); facing dumbpipe, which exits as soon as its own two
+ * directions are done, without waiting for its last bytes to arrive, our side holds back too.
+ */
+const PIPE_ALPN = 'alkdev-iroh/pipe/0'
 /** The ping protocol of this CLI: one stream, 8-byte probes echoed back. `listen` answers it. */
 const PING_ALPN = 'alkdev-iroh/ping/0'
 /** Set in tests (and by anyone who wants it): using n0's public relays and DNS is an error. */
@@ -357,8 +364,8 @@ async function pipeStdio({ send, recv }, { deferFinish }) {
   let finishedFirst = false
   const fromStdin = (async () => {
     for await (const chunk of process.stdin) await send.writeAll(chunk)
-    // The listening side holds back its end until the dialer's: a dialer that reads it to
-    // the end then knows everything it sent has arrived, and may close at once.
+    // A side that holds back its end until the peer's (our listener; our dialer facing
+    // dumbpipe) tells the peer, once it reads that end, that everything it sent has arrived.
     if (deferFinish) await recvEnd
     finishedFirst = !recvEnded
     await send.finish()
@@ -383,7 +390,7 @@ function describeConnection(conn) {
 async function runListen(values, _positionals, out) {
   const alpn = parseAlpn(values.alpn)
   const handshake = alpn === DUMBPIPE_ALPN
-  const endpoint = await createEndpoint(values, out, { ...keyOptions(values.key), alpns: [alpn, PING_ALPN] })
+  const endpoint = await createEndpoint(values, out, { ...keyOptions(values.key), alpns: handshake ? [DUMBPIPE_ALPN, PIPE_ALPN, PING_ALPN] : [alpn, PING_ALPN] })
   const stop = untilSignal()
   try {
     const ticket = endpoint.ticket()
@@ -449,12 +456,24 @@ function answerPings(conn) {
   })()
 }
 
-async function dial(values, positionals, out, alpn) {
+/** The TLS alert of a peer that takes none of the ALPNs offered. */
+const NO_SUCH_ALPN = /no_application_protocol|doesn't support any known protocol|error 120/
+
+/** Dials with the first ALPN of `alpns` that the peer takes. */
+async function dial(values, positionals, out, alpns) {
   const ticket = positionals[0]
   const endpoint = await createEndpoint(values, out, keyOptions(values.key))
   try {
-    out.wait(`a connection to ${ticket.length > 40 ? `${ticket.slice(0, 40)}...` : ticket} (${alpn})`)
-    const conn = await endpoint.connect(ticket, alpn, { timeoutMs: CONNECT_TIMEOUT_MS })
+    let conn
+    for (const [i, alpn] of alpns.entries()) {
+      out.wait(`a connection to ${ticket.length > 40 ? `${ticket.slice(0, 40)}...` : ticket} (${alpn})`)
+      try {
+        conn = await endpoint.connect(ticket, alpn, { timeoutMs: CONNECT_TIMEOUT_MS })
+        break
+      } catch (err) {
+        if (i === alpns.length - 1 || err.code !== 'ERR_IROH_CONNECT' || !NO_SUCH_ALPN.test(err.message)) throw err
+      }
+    }
     out.err({ event: 'connected', ...describeConnection(conn) }, `connected: ${conn.remoteNodeId()} (${conn.pathType()})`)
     return { endpoint, conn }
   } catch (err) {
@@ -465,15 +484,17 @@ async function dial(values, positionals, out, alpn) {
 
 async function runConnect(values, positionals, out) {
   const alpn = parseAlpn(values.alpn)
-  const { endpoint, conn } = await dial(values, positionals, out, alpn)
+  const { endpoint, conn } = await dial(values, positionals, out, alpn === DUMBPIPE_ALPN ? [PIPE_ALPN, DUMBPIPE_ALPN] : [alpn])
   const stop = untilSignal()
   try {
     const stream = await conn.openBi()
-    if (alpn === DUMBPIPE_ALPN) await stream.send.writeAll(DUMBPIPE_HANDSHAKE)
-    const piped = pipeStdio(stream, { deferFinish: false }).then(async ({ finishedFirst }) => {
+    const dumbpipe = conn.alpn() === DUMBPIPE_ALPN
+    if (dumbpipe || conn.alpn() === PIPE_ALPN) await stream.send.writeAll(DUMBPIPE_HANDSHAKE)
+    // Facing dumbpipe, end our half only after its: it exits once both directions are done.
+    const piped = pipeStdio(stream, { deferFinish: dumbpipe }).then(async ({ finishedFirst }) => {
       // Our listener ends its stream only after ours, so its end means it has all we sent;
-      // a dumbpipe listener may end first: give it time to take our last bytes.
-      if (!finishedFirst) await linger(conn, out)
+      // another peer may end first: give it time to take our last bytes.
+      if (dumbpipe || !finishedFirst) await linger(conn, out)
       return 'done'
     })
     const how = await Promise.race([piped, stop.then(() => 'signal')])
@@ -496,7 +517,7 @@ async function runPing(values, positionals, out) {
   const stop = untilSignal()
   let stopped = false
   stop.then(() => (stopped = true))
-  const { endpoint, conn } = await dial(values, positionals, out, PING_ALPN)
+  const { endpoint, conn } = await dial(values, positionals, out, [PING_ALPN])
   const times = []
   const paths = {}
   let sent = 0
