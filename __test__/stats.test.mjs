@@ -325,6 +325,41 @@ describe('status server', () => {
     await expect(hub.serveStatus()).rejects.toMatchObject({ code: 'ERR_IROH_CONNECTION_CLOSED' })
   })
 
+  it('is not loaded, so nothing listens, until serveStatus() is called', async () => {
+    const lib = fileURLToPath(new URL('../lib/index.js', import.meta.url))
+    const script = `
+      const { Endpoint, createHub } = require(${JSON.stringify(lib)})
+      const loaded = () => Object.keys(require.cache).some((f) => f.endsWith('status-server.js'))
+      ;(async () => {
+        const ep = await Endpoint.create({ relayMode: 'disabled', bindAddr: '127.0.0.1:0', addressLookup: 'none', alpns: ['a/1'] })
+        const hub = createHub(ep, { alpn: 'a/1' })
+        hub.stats(); hub.metrics()
+        const before = loaded()
+        const status = await hub.serveStatus()
+        console.log(JSON.stringify({ before, after: loaded(), port: status.port > 0 }))
+        await hub.close()
+        await ep.close()
+      })()`
+    const { code, stdout, stderr } = await runNode(['-e', script], 30_000)
+    expect({ code, stderr }).toEqual({ code: 0, stderr: '' })
+    expect(JSON.parse(stdout)).toEqual({ before: false, after: true, port: true })
+  })
+
+  it('does not keep the process alive: an unref\'d hub\'s process exits right after its page served a request', async () => {
+    const lib = fileURLToPath(new URL('../lib/index.js', import.meta.url))
+    const script = `
+      const { Endpoint, createHub } = require(${JSON.stringify(lib)})
+      ;(async () => {
+        const ep = await Endpoint.create({ relayMode: 'disabled', bindAddr: '127.0.0.1:0', addressLookup: 'none', alpns: ['a/1'] })
+        const hub = createHub(ep, { alpn: 'a/1' }).unref()
+        const status = await hub.serveStatus()
+        const text = await fetch(status.url + 'metrics').then((r) => r.text())
+        console.log(text.split('\\n').find((l) => l.startsWith('iroh_hub_spokes ')))
+      })()`
+    const { code, signal, stdout, stderr } = await runNode(['-e', script], 30_000)
+    expect({ code, signal, stderr, stdout }).toEqual({ code: 0, signal: null, stderr: '', stdout: 'iroh_hub_spokes 0\n' })
+  })
+
   it('refuses bad options', async () => {
     const { hub } = await startHub()
     await expect(hub.serveStatus({ port: 70_000 })).rejects.toMatchObject({ code: 'ERR_IROH_INVALID_ARGUMENT' })
