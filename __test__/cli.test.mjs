@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { Endpoint } from '../lib/index.mjs'
 import { within } from './helpers.mjs'
 
 const CLI = fileURLToPath(new URL('../bin/iroh.mjs', import.meta.url))
@@ -114,6 +115,39 @@ describe('iroh CLI', () => {
     expect([l.code, d.code]).toEqual([0, 0])
     expect([...l.stdout]).toEqual([0, 1, 2, 255])
     expect(d.stdout.toString()).toBe('from listener\n')
+  })
+
+  it('listen turns away a peer without the handshake and keeps waiting for one with it', async () => {
+    const listener = cli(['listen', '--no-relay', '--bind', '127.0.0.1:0', '--json'], { input: 'ok\n' })
+    const { ticket } = await listener.json('stderr', 'listening')
+    const stranger = await Endpoint.create({ relayMode: 'disabled', addressLookup: 'none', bindAddr: '127.0.0.1:0' })
+    try {
+      const conn = await stranger.connect(ticket, 'DUMBPIPEV0', { timeoutMs: 10_000 })
+      const { send } = await conn.openBi()
+      await send.writeAll(Buffer.from('howdy'))
+      expect(await within(conn.closed(), LIMIT_MS, 'the listener closing the stranger')).toMatchObject({ code: 1, reason: 'bad handshake' })
+      expect(await listener.json('stderr', 'warning')).toMatchObject({ code: 'ERR_IROH_PROTOCOL' })
+    } finally {
+      await stranger.close()
+    }
+    const dialer = cli(['connect', ticket, '--no-relay', '--bind', '127.0.0.1:0'], { input: 'fine\n' })
+    const [l, d] = await Promise.all([listener.exited, dialer.exited])
+    expect([l.code, d.code]).toEqual([0, 0])
+    expect([l.stdout.toString(), d.stdout.toString()]).toEqual(['fine\n', 'ok\n'])
+  })
+
+  it('a listener interrupted mid-pipe exits 0, and its dialer 1 with ERR_IROH_CONNECTION_CLOSED', async () => {
+    const listener = cli(['listen', '--no-relay', '--bind', '127.0.0.1:0', '--json'])
+    const { ticket } = await listener.json('stderr', 'listening')
+    const dialer = cli(['connect', ticket, '--no-relay', '--bind', '127.0.0.1:0', '--json'])
+    dialer.child.stdin.write('partial\n')
+    await listener.line('stdout', (l) => l === 'partial')
+    listener.child.kill('SIGINT')
+    const [l, d] = await Promise.all([listener.exited, dialer.exited])
+    expect(l.code).toBe(0)
+    expect(l.stderr).toMatch(/"event":"interrupted"/)
+    expect(d.code).toBe(1)
+    expect(JSON.parse(d.stderr.trim().split('\n').at(-1))).toMatchObject({ event: 'error', code: 'ERR_IROH_CONNECTION_CLOSED' })
   })
 
   it('ping prints each round trip with its time and path, and a summary', async () => {
