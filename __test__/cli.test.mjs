@@ -2,9 +2,9 @@
 // loopback (`relay --self-signed`), `listen`/`connect` through it with bytes both ways,
 // `ping`, `ticket`, exit codes. No n0 service: every command gets --relay or --no-relay,
 // and ALKDEV_IROH_CLI_NO_N0=1 turns a forgotten one into a usage error.
-import { spawn, spawnSync } from 'node:child_process'
+import { execFileSync, spawn, spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { mkdtempSync, rmSync, statSync } from 'node:fs'
+import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -243,6 +243,30 @@ describe('iroh CLI', () => {
     const shared = await relay.exited
     expect(shared.code).toBe(0)
     expect(JSON.parse(shared.stdout.toString().trim().split('\n').at(-1))).toEqual({ event: 'closed', signal: 'SIGTERM' })
+  })
+})
+
+// A relay with a certificate of its own: a CA and a leaf for localhost made by openssl.
+const openssl = spawnSync('openssl', ['version']).status === 0
+if (!openssl) console.warn('relay --cert test skipped: no openssl binary')
+
+describe.skipIf(!openssl)('iroh relay --cert', () => {
+  it('serves the given certificate: a client that trusts its CA gets the relay into its ticket', async () => {
+    const o = (...args) => execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] })
+    o('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'own-ca.key', '-out', 'own-ca.pem', '-days', '1', '-subj', '/CN=test CA')
+    o('req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'leaf.key', '-out', 'leaf.csr', '-subj', '/CN=localhost')
+    writeFileSync(join(dir, 'leaf.ext'), 'subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n')
+    o('x509', '-req', '-in', 'leaf.csr', '-CA', 'own-ca.pem', '-CAkey', 'own-ca.key', '-CAcreateserial', '-out', 'leaf.pem', '-days', '1', '-extfile', 'leaf.ext')
+    const server = cli(['relay', '--cert', join(dir, 'leaf.pem'), '--key', join(dir, 'leaf.key'), '--hostname', 'localhost', '--json'])
+    const started = await server.json('stdout', 'relay')
+    expect(started.url).toMatch(/^https:\/\/localhost:\d+\/$/)
+    expect(started.caCertificatePem).toBeUndefined()
+    const { code, stdout, stderr } = await run(['ticket', '--key', join(dir, 'cert.key'), '--relay', started.relayArgument, '--relay-ca', join(dir, 'own-ca.pem'), '--json'])
+    expect({ code, stderr }).toMatchObject({ code: 0 })
+    expect(stderr).not.toMatch(/warning/)
+    expect(JSON.parse(stdout.toString()).addr.relayUrl).toBe(started.url)
+    server.child.kill('SIGTERM')
+    expect((await server.exited).code).toBe(0)
   })
 })
 
