@@ -136,6 +136,11 @@ try {
   const installedManifest = JSON.parse(readFileSync(join(app, 'node_modules', '@alkdev', 'iroh', 'package.json'), 'utf8'))
   check(Object.keys(installedManifest.optionalDependencies ?? {}).length === 8, 'the main package lists the 8 platform packages as optionalDependencies')
 
+  // The command line as `npx iroh` runs it: npm's link in node_modules/.bin.
+  const cli = spawnSync(join(app, 'node_modules', '.bin', 'iroh'), ['--help'], { cwd: app, encoding: 'utf8', timeout: 30_000 })
+  if (cli.status !== 0) console.log(`iroh --help: exit ${cli.status}\n${cli.stdout}\n${cli.stderr}${cli.error ?? ''}`)
+  check(cli.status === 0 && cli.stdout.startsWith('Usage: iroh <command>'), 'the installed command line: node_modules/.bin/iroh --help')
+
   for (const [script, kind] of [['exchange.mjs', 'ESM import'], ['exchange.cjs', 'CommonJS require']]) {
     const r = spawnSync(process.execPath, ['--throw-deprecation', '--trace-warnings', script], { cwd: app, encoding: 'utf8', timeout: 60_000 })
     const ok = r.status === 0 && r.stdout.trim() === 'exchanged 100 events each way' && r.stderr === ''
