@@ -160,4 +160,28 @@ describe('process lifetime', () => {
     expect(r.stdout).toBe('ok')
     expect(r.stderr).toMatch(/DEBUG|TRACE/)
   })
+
+  it('logs nothing until setLogLevel, follows each change, and passes on what crates log through `log`', async () => {
+    // The addon installs its subscriber, all levels off, when it loads (tracing's log bridge
+    // is then off the per-packet path); setLogLevel only changes the level.
+    const script = `
+      const iroh = require(process.argv[1])
+      const bind = () => iroh.Endpoint.create({ relayMode: 'disabled', bindAddr: '127.0.0.1:0', addressLookup: 'none' }).then((ep) => ep.close())
+      const mark = (m) => new Promise((resolve) => process.stderr.write(m + '\\n', resolve))
+      bind()
+        .then(() => mark('== debug'))
+        .then(() => { iroh.setLogLevel('debug'); return bind() })
+        .then(() => mark('== off'))
+        .then(() => { iroh.setLogLevel('off'); return bind() })
+        .then(() => process.stdout.write('ok'))`
+    const r = await runNode(['-e', script, fixture('../../lib/index.js')], 30_000)
+    expect(r.code, r.stderr).toBe(0)
+    expect(r.stdout).toBe('ok')
+    const [before, debug, after] = r.stderr.split(/== debug\n|== off\n/)
+    expect(before).toBe('')
+    expect(after).toBe('')
+    expect(debug).toMatch(/DEBUG .*iroh::/)
+    // rustls logs through the log crate: its records arrive only if that crate's level follows ours.
+    expect(debug).toMatch(/DEBUG .*rustls::/)
+  })
 })

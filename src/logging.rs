@@ -4,6 +4,8 @@
 use std::sync::OnceLock;
 
 use napi_derive::napi;
+use tracing::level_filters::LevelFilter;
+use tracing::Level;
 use tracing_subscriber::filter::Targets;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
@@ -27,20 +29,43 @@ fn parse_filter(level: &str) -> Result<Targets, IrohError> {
     })
 }
 
+/// Installs the addon's subscriber with every level off; runs when the addon loads.
+///
+/// Why at load and not at the first `setLogLevel`: until some subscriber is global,
+/// tracing hands every span entered and left to its `log` bridge (a dependency turns on
+/// tracing's `log` feature), which cost a few percent of each packet's CPU. Once one is
+/// global, the spans of callsites that are off cost next to nothing.
+pub fn install_quiet() {
+    filter();
+}
+
+fn filter() -> &'static reload::Handle<Targets, Registry> {
+    FILTER.get_or_init(|| {
+        let (layer, handle) = reload::Layer::new(Targets::new());
+        let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_ansi(false);
+        // Another subscriber (e.g. a second copy of this addon) may already be global; then
+        // our logs go there and the level is still ours to change.
+        let _ = tracing_subscriber::registry().with(layer).with(fmt).try_init();
+        handle
+    })
+}
+
 /// Sets the log level (`off`, `error`, `warn`, `info`, `debug`, `trace`, or a directive
 /// like `iroh=debug`). Call it as often as you like; logs go to stderr.
 #[napi(catch_unwind)]
 pub fn set_log_level(level: String) -> Result<(), CodedError> {
-    let filter = parse_filter(&level)?;
-    if let Some(handle) = FILTER.get() {
-        return handle.reload(filter).map_err(|e| IrohError::new(crate::error::ErrorCode::Internal, e.to_string()).into());
-    }
-    let (layer, handle) = reload::Layer::new(filter);
-    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_ansi(false);
-    // Another subscriber (e.g. a second copy of this addon) may already be global; then
-    // our logs go there and the level is still ours to change.
-    let _ = tracing_subscriber::registry().with(layer).with(fmt).try_init();
-    let _ = FILTER.set(handle);
+    let targets = parse_filter(&level)?;
+    filter().reload(targets).map_err(|e| IrohError::new(crate::error::ErrorCode::Internal, e.to_string()))?;
+    // Records of crates that log through `log` reach tracing through its bridge, which
+    // passes only what `log`'s own level lets through: keep it in step.
+    log::set_max_level(match LevelFilter::current().into_level() {
+        None => log::LevelFilter::Off,
+        Some(Level::ERROR) => log::LevelFilter::Error,
+        Some(Level::WARN) => log::LevelFilter::Warn,
+        Some(Level::INFO) => log::LevelFilter::Info,
+        Some(Level::DEBUG) => log::LevelFilter::Debug,
+        Some(_) => log::LevelFilter::Trace,
+    });
     Ok(())
 }
 

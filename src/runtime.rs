@@ -9,6 +9,7 @@
 
 #[napi_derive::module_init]
 fn init() {
+    crate::logging::install_quiet();
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     builder.enable_all().thread_name("alkdev-iroh");
     if std::env::var_os("TOKIO_WORKER_THREADS").is_none() {
