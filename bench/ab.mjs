@@ -1,7 +1,7 @@
 // A/B of addon builds in one session: `node bench/ab.mjs NAME=path/to.node ... -- ROUNDS`.
 // Alternates the builds round by round (each copied over iroh.linux-x64-gnu.node), runs
-// case A small, A 64 KiB and G 64 KiB, and prints each build's medians. A variant name
-// ending in `+quiet` preloads a dispatcher with logging off (tracing's log bridge skipped).
+// case A small, A 64 KiB and G 64 KiB, and prints each build's medians and every figure.
+// Build each variant with `npm run build` and copy the .node aside first.
 import { copyFileSync } from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -24,8 +24,6 @@ const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
 for (let round = 0; round < rounds; round++) {
   for (const [name, file] of round % 2 ? [...variants].reverse() : variants) {
     copyFileSync(file, path.join(root, 'iroh.linux-x64-gnu.node'))
-    if (name.endsWith('+quiet')) process.env.NODE_OPTIONS = '--require /tmp/quiet.cjs'
-    else delete process.env.NODE_OPTIONS
     let last
     for (const [label, transport, config, pick, same] of jobs) {
       const r = same ? last : await runPair(transport, config)

@@ -123,8 +123,10 @@ try {
     check(browserBuild.every((f) => files.includes(f)), 'the main package carries the browser build (dist/browser.mjs and its wasm)')
   }
   const wasmAllowance = files.includes(browserBuild[2]) ? 1.5 * 2 ** 20 : 0
-  // 120 KiB: lib/, the types, README and the command line (bin/iroh.mjs, about 6 KiB packed).
-  check(packed.size < 120 * 1024 + wasmAllowance, 'the main package packs under 120 KiB, besides the browser build\'s wasm (at most 1.5 MiB gzipped)')
+  // 119 KiB packed at the last count: lib/, the types, the README (a quarter of it) and the
+  // command line. The bound is there to catch what should not ship (a build tree, tests,
+  // fixtures: megabytes), not to fail on the next README paragraph.
+  check(packed.size < 160 * 1024 + wasmAllowance, 'the main package packs under 160 KiB, besides the browser build\'s wasm (at most 1.5 MiB gzipped)')
 
   console.log('== npm install @alkdev/iroh in a fresh project, from the local registry only')
   const app = project('app', registry.token)
