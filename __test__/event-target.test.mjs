@@ -4,7 +4,7 @@ import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import { createPubSub } from '@graphql-yoga/subscription'
 import { createHubIrohEventTarget, createSpokeIrohEventTarget } from '../lib/index.mjs'
-import { ALPN, closeAll, dispatchAll, endpoint, frame, orListenerError, pair, readFrame, within } from './helpers.mjs'
+import { ALPN, closeAll, dispatchAll, endpoint, fillUntilStalled, frame, orListenerError, pair, readFrame, within } from './helpers.mjs'
 
 afterEach(closeAll)
 
@@ -313,41 +313,31 @@ describe('hub and spoke event targets', () => {
       const spoke = await within(createSpokeIrohEventTarget(conn, { maxBufferedBytes }), 10_000, 'createSpokeIrohEventTarget')
       const payload = 'p'.repeat(16 * 1024)
       spoke.dispatchEvent(new CustomEvent('slow', { detail: payload }))
-      let sent = 1
       await report((r) => r.stalled, 'hub stalls on the first event')
       // The hub consumes nothing now. Send until the whole path (its backlog, QUIC's
-      // windows, our outbox) is full: dispatchEvent refuses and flush() makes no progress.
-      let peakBuffered = 0
-      for (;;) {
-        try {
-          spoke.dispatchEvent(new CustomEvent('slow', { detail: payload }))
-          sent++
-          peakBuffered = Math.max(peakBuffered, spoke.bufferedAmount)
-          continue
-        } catch (err) {
-          expect(err.code).toBe('ERR_IROH_BUFFER_FULL')
-        }
-        const progressed = await Promise.race([
-          spoke.flush().then(() => true),
-          new Promise((resolve) => setTimeout(resolve, 250, false)),
-        ])
-        if (!progressed) break
-      }
+      // windows, our outbox) is full: dispatchEvent refuses and nothing drains (see
+      // fillUntilStalled).
+      const filled = await fillUntilStalled({
+        send: () => spoke.dispatchEvent(new CustomEvent('slow', { detail: payload })),
+        flush: () => spoke.flush(),
+        buffered: () => spoke.bufferedAmount,
+      })
+      const sent = 1 + filled.sent
+      const flush = filled.stalled
+      const order = []
+      flush.then(() => order.push('flushed'))
       expect(spoke.bufferedAmount).toBeGreaterThan(0)
-      expect(peakBuffered).toBeLessThanOrEqual(maxBufferedBytes)
+      expect(filled.peakBuffered).toBeLessThanOrEqual(maxBufferedBytes)
       // What is in flight is bounded by flow control, not by how much we tried to send.
       expect(sent * payload.length).toBeLessThan(maxBufferedBytes + 64 * 1024 * 1024)
-      // While the hub is stalled, flush() waits: still pending half a second on, with what
-      // it waits for still buffered.
-      const flush = spoke.flush()
-      const whileStalled = await Promise.race([
-        flush.then(() => 'flushed'),
-        new Promise((resolve) => setTimeout(resolve, 500, 'waiting')),
-      ])
-      expect(whileStalled).toBe('waiting')
-      expect(spoke.bufferedAmount).toBeGreaterThan(0)
+      // While the hub is stalled, flush() waits: the flush that saw nothing drain is still
+      // pending, with what it waits for still buffered, and settles only after the hub's
+      // JS is let go.
+      expect(order).toEqual([])
+      order.push('go')
       child.stdin.write('go\n')
       await within(flush, 60_000, 'flush after the hub resumes')
+      expect(order).toEqual(['go', 'flushed'])
       // It resolved because everything was handed to QUIC.
       expect(spoke.bufferedAmount).toBe(0)
       // close() waits until the peer has received everything, however slowly it reads.

@@ -230,3 +230,48 @@ export function orListenerError(promise, ...targets) {
   raced.catch(() => {})
   return raced
 }
+
+/**
+ * How long a sender's outbox must stay exactly as full, with a flush() pending, before
+ * fillUntilStalled() takes the path to its peer as full. A peer whose JS is blocked consumes
+ * nothing at all, so on a full path nothing drains in any window; while the path still has
+ * room, QUIC on loopback moves the outbox in well under a millisecond. 1 s with not one byte
+ * drained is a pause of the native side some thousand times longer than that. A slow machine
+ * only drains more slowly: any byte drained restarts the wait, so slowness lengthens the
+ * loop, it does not end it early.
+ */
+export const NO_PROGRESS_MS = 1_000
+
+/**
+ * Fills the path to a peer that consumes nothing: calls `send()` until it throws
+ * ERR_IROH_BUFFER_FULL, then waits for `flush()`; it goes on sending while the outbox drains
+ * (`buffered()` goes down or the flush resolves) and stops once NO_PROGRESS_MS pass with
+ * neither. Resolves with `{ sent, peakBuffered, stalled }`: `stalled` is that last flush,
+ * still pending, which must stay so until the peer consumes again.
+ */
+export async function fillUntilStalled({ send, flush, buffered }) {
+  let sent = 0
+  let peakBuffered = 0
+  for (;;) {
+    try {
+      send()
+      sent++
+      peakBuffered = Math.max(peakBuffered, buffered())
+      continue
+    } catch (err) {
+      if (err?.code !== 'ERR_IROH_BUFFER_FULL') throw err
+    }
+    const before = buffered()
+    const pending = flush()
+    let timer
+    const outcome = await Promise.race([
+      pending.then(() => 'flushed'),
+      new Promise((resolve) => {
+        timer = setTimeout(resolve, NO_PROGRESS_MS, 'waiting')
+      }),
+    ]).finally(() => clearTimeout(timer))
+    if (outcome === 'waiting' && buffered() === before) return { sent, peakBuffered, stalled: pending }
+    // A flush that stays pending while the outbox drains settles later: nobody awaits it.
+    pending.catch(() => {})
+  }
+}

@@ -3,7 +3,7 @@ import { execFile } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { createMessageChannel, MessageChannel } from '../lib/index.mjs'
-import { ALPN, closeAll, endpoint, frame, pair, readFramePayload, rejectsWithCode, spawnJsonLines, within } from './helpers.mjs'
+import { ALPN, closeAll, endpoint, fillUntilStalled, frame, pair, readFramePayload, rejectsWithCode, spawnJsonLines, within } from './helpers.mjs'
 
 afterEach(closeAll)
 
@@ -268,26 +268,28 @@ describe('message channel', () => {
       const channel = createMessageChannel(await client.connect(addr, 'slow/1', { timeoutMs: 10_000 }), { role: 'open', maxBufferedBytes })
       await within(peer.waitFor(() => peer.lines.find((l) => l.stalled)), 20_000, 'stalled')
       const message = Buffer.alloc(64 * 1024, 1)
-      let sent = 0
       // Send until the whole path (QUIC's windows, the receiver's bounded backlog, our
-      // outbox) is full: send refuses and flush() makes no progress.
-      for (;;) {
-        try {
-          channel.send(message)
-          sent++
-          continue
-        } catch (err) {
-          expect(err.code).toBe('ERR_IROH_BUFFER_FULL')
-        }
-        const progressed = await Promise.race([channel.flush().then(() => true), new Promise((resolve) => setTimeout(resolve, 300, false))])
-        if (!progressed) break
-      }
+      // outbox) is full: send refuses and nothing drains (see fillUntilStalled).
+      const { sent, stalled } = await fillUntilStalled({
+        send: () => channel.send(message),
+        flush: () => channel.flush(),
+        buffered: () => channel.bufferedAmount,
+      })
+      const order = []
+      stalled.then(() => order.push('flushed'))
+      expect(channel.bufferedAmount).toBeGreaterThan(0)
       expect(sent * message.length).toBeLessThan(maxBufferedBytes + 64 * 1024 * 1024)
       peer.send('rss')
       const stalledRss = await within(peer.waitFor(() => peer.lines.find((l) => l.rss && !l.stalled)?.rss), 10_000, 'rss')
       const baseline = peer.lines.find((l) => l.stalled).rss
       expect(stalledRss - baseline).toBeLessThan(maxBufferedBytes + 64 * 1024 * 1024)
+      // The flush that made no progress is still pending after a round trip to the peer (its
+      // JS answers; only its consumer waits), and settles only once the consumer reads.
+      expect(order).toEqual([])
+      order.push('go')
       peer.send('go')
+      await within(stalled, 60_000, 'the stalled flush after the consumer resumes')
+      expect(order).toEqual(['go', 'flushed'])
       await within(channel.close(), 60_000, 'close after the consumer resumes')
       const final = await within(peer.waitFor(() => peer.lines.find((l) => 'consumed' in l)), 60_000, 'final report')
       expect(final.consumed).toBe(sent)
