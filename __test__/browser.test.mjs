@@ -228,6 +228,37 @@ describe.skipIf(problem)('the browser build in headless Chromium, through a loca
     }
   })
 
+  it('relayStatus() and watchRelays() in a page: the relay connected once online, and the watch ends at close', async () => {
+    const page = await openPage(browser, site, log)
+    try {
+      const seen = await within(
+        page.evaluate(async (options) => {
+          const { Endpoint } = globalThis.iroh
+          const ep = await Endpoint.create(options)
+          const lists = []
+          let connected
+          const heard = new Promise((resolve) => (connected = resolve))
+          ep.watchRelays((list) => {
+            lists.push(list)
+            if (list[0]?.connected) connected()
+          })
+          await ep.online({ timeoutMs: 10_000 })
+          await heard
+          const status = ep.relayStatus()
+          await ep.close()
+          return { status, lists, afterClose: ep.relayStatus() }
+        }, pageOptions()),
+        30_000,
+        'relay status in the page',
+      )
+      expect(seen.status).toEqual([{ url: relay.url, connected: true, error: null }])
+      expect(seen.lists.at(-1)).toEqual([{ url: relay.url, connected: true, error: null }])
+      expect(seen.afterClose).toEqual([])
+    } finally {
+      await page.close()
+    }
+  })
+
   it('two pages talk to each other through the relay: one accepts, one dials its ticket', async () => {
     const [a, b] = [await openPage(browser, site, log), await openPage(browser, site, log)]
     try {

@@ -16,12 +16,6 @@ const ALSO_OFFER = Symbol('alsoOffer')
 /** Package-internal: `endpoint[PREFER_ALPN](alpn)` accepts `alpn` too, ahead of the others. */
 const PREFER_ALPN = Symbol('preferAlpn')
 
-function requireRelayWatch(native) {
-  if (typeof native.relayStatus !== 'function') {
-    throw irohError('ERR_IROH_UNSUPPORTED', 'the browser build has no relayStatus()/watchRelays(): a page is not told why a WebSocket failed')
-  }
-}
-
 /** napi leaves an absent object field out; the documented shape says `null`. */
 function withNullError(status) {
   return { url: status.url, connected: status.connected, error: status.error ?? null }
@@ -105,7 +99,6 @@ class Endpoint {
   }
   /** Each configured relay: `{ url, connected, error: { code, message } | null }`. */
   relayStatus() {
-    requireRelayWatch(this[NATIVE])
     return nativeSync(() => this[NATIVE].relayStatus()).map(withNullError)
   }
   /**
@@ -115,7 +108,6 @@ class Endpoint {
    */
   watchRelays(listener, options) {
     if (typeof listener !== 'function') throw invalidArgument('watchRelays expects a listener function')
-    requireRelayWatch(this[NATIVE])
     const signal = options?.signal
     if (signal !== undefined && (signal === null || typeof signal.addEventListener !== 'function')) {
       throw invalidArgument('options.signal must be an AbortSignal')

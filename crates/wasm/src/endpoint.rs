@@ -7,14 +7,17 @@ use std::time::Duration;
 use alkdev_iroh_core::error::{ErrorCode, IrohError};
 use alkdev_iroh_core::flow::CONNECTION_RECEIVE_WINDOW;
 use alkdev_iroh_core::identity;
+use alkdev_iroh_core::relay_fault::{self, RelayFault};
+use iroh::endpoint::RelayStatus;
 use iroh::endpoint::{presets, IdleTimeout, QuicTransportConfig, VarInt};
-use iroh::{EndpointAddr, RelayMap, RelayMode};
+use iroh::{EndpointAddr, RelayMap, RelayMode, RelayUrl, Watcher};
 use n0_future::time::timeout;
+use n0_future::StreamExt;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{future_to_promise, spawn_local};
 
 use crate::connection::Connection;
-use crate::{coded, iroh, js, js_error, token_of, unsupported, JsResult, Token};
+use crate::{coded, iroh, js, js_error, post, token_of, unsupported, JsResult, Token};
 
 const DEFAULT_ONLINE_TIMEOUT_MS: u32 = 15_000;
 /// As the native endpoint's.
@@ -24,6 +27,7 @@ struct Shared {
     ep: RefCell<Option<iroh::Endpoint>>,
     id: iroh::EndpointId,
     closed: Rc<Token>,
+    relays: Vec<RelayUrl>,
 }
 
 impl Shared {
@@ -35,6 +39,52 @@ impl Shared {
 #[wasm_bindgen]
 pub struct Endpoint {
     shared: Rc<Shared>,
+}
+
+/// Stops a `watchRelays` watch.
+#[wasm_bindgen]
+pub struct RelayWatcher {
+    stopped: Rc<Token>,
+}
+
+#[wasm_bindgen]
+impl RelayWatcher {
+    pub fn stop(&self) {
+        self.stopped.cancelled.set(true);
+        self.stopped.notify.notify_waiters();
+    }
+}
+
+/// Each configured relay with iroh's word on it, when it is the home relay.
+fn faults(relays: &[RelayUrl], statuses: &[RelayStatus]) -> Vec<(RelayUrl, Option<RelayFault>, bool)> {
+    relays
+        .iter()
+        .map(|url| {
+            let status = statuses.iter().find(|s| s.url() == url);
+            let connected = status.is_some_and(|s| s.is_connected());
+            let fault = status.filter(|s| !s.is_connected()).and_then(|s| match s.auth_denied_reason() {
+                Some(reason) => Some(RelayFault::Denied { reason: reason.to_string() }),
+                None => s.last_error().map(|e| RelayFault::Unreachable { detail: format!("{e:#}") }),
+            });
+            (url.clone(), fault, connected)
+        })
+        .collect()
+}
+
+fn statuses_js(relays: &[RelayUrl], statuses: &[RelayStatus]) -> js_sys::Array {
+    faults(relays, statuses)
+        .into_iter()
+        .map(|(url, fault, connected)| {
+            let error = match &fault {
+                Some(f) => js::object(&[
+                    ("code", JsValue::from_str(f.code().as_str())),
+                    ("message", JsValue::from_str(&f.describe(url.as_str()))),
+                ]),
+                None => JsValue::NULL,
+            };
+            js::object(&[("url", JsValue::from_str(url.as_str())), ("connected", JsValue::from(connected)), ("error", error)])
+        })
+        .collect()
 }
 
 /// `relayMode` as in Node: `{ relays: [url | { url, quicPort }] }`; a browser needs relays.
@@ -155,6 +205,7 @@ impl Endpoint {
                 None => identity::generate_secret_key(),
             };
             let relays = relays_of(&options)?;
+            let relay_urls: Vec<RelayUrl> = relays.urls();
             let ms = |k: &str| js::get(&options, k).and_then(|v| v.as_f64()).map(|n| Duration::from_millis(n as u64));
             let (idle, keep) = (ms("idleTimeoutMs"), ms("keepAliveMs"));
             if let (Some(idle), Some(keep)) = (idle, keep) {
@@ -187,7 +238,8 @@ impl Endpoint {
                 .await
                 .map_err(|e| js_error(&IrohError::new(ErrorCode::Bind, format!("cannot bind the endpoint: {e}"))))?;
             let id = ep.id();
-            Ok(Endpoint { shared: Rc::new(Shared { ep: RefCell::new(Some(ep)), id, closed: Rc::new(Token::default()) }) }.into())
+            let shared = Shared { ep: RefCell::new(Some(ep)), id, closed: Rc::new(Token::default()), relays: relay_urls };
+            Ok(Endpoint { shared: Rc::new(shared) }.into())
         })
     }
 
@@ -227,10 +279,17 @@ impl Endpoint {
         let ms = timeout_ms.unwrap_or(DEFAULT_ONLINE_TIMEOUT_MS);
         future_to_promise(async move {
             let ep = iroh(shared.handle())?;
+            let relays = shared.relays.clone();
             let wait = async move {
-                timeout(Duration::from_millis(u64::from(ms)), ep.online())
-                    .await
-                    .map_err(|_| IrohError::new(ErrorCode::Timeout, format!("no relay was reachable within {ms} ms")))
+                match timeout(Duration::from_millis(u64::from(ms)), ep.online()).await {
+                    Ok(()) => Ok(()),
+                    // What iroh saw of each relay: a page is not told why a WebSocket failed,
+                    // but a denial and iroh's own words still help.
+                    Err(_) => {
+                        let seen = faults(&relays, &ep.home_relay_status().get());
+                        Err(relay_fault::timed_out(ms, seen.iter().filter_map(|(u, f, _)| Some((u.as_str(), f.as_ref()?)))))
+                    }
+                }
             };
             iroh(guarded(wait, cancel, &shared.closed, || Err(IrohError::endpoint_closed())).await)?;
             Ok(JsValue::UNDEFINED)
@@ -342,9 +401,45 @@ impl Endpoint {
         })
     }
 
+    /// Each configured relay: `{ url, connected, error: { code, message } | null }`, as the
+    /// native `relayStatus()` gives it; what is not a denial is `ERR_IROH_RELAY_UNREACHABLE`.
+    #[wasm_bindgen(js_name = relayStatus)]
+    pub fn relay_status(&self) -> js_sys::Array {
+        match self.shared.handle() {
+            Ok(ep) if !self.shared.closed.cancelled.get() => statuses_js(&self.shared.relays, &ep.home_relay_status().get()),
+            _ => js_sys::Array::new(),
+        }
+    }
+
+    /// Posts `relayStatus()` to `to` now and on every change; an empty list once closed.
+    #[wasm_bindgen(js_name = watchRelays)]
+    pub fn watch_relays(&self, to: u32) -> RelayWatcher {
+        let stopped = Rc::new(Token::default());
+        let watcher = RelayWatcher { stopped: stopped.clone() };
+        let shared = self.shared.clone();
+        spawn_local(async move {
+            if let Ok(ep) = shared.handle() {
+                let mut updates = ep.home_relay_status().stream();
+                loop {
+                    tokio::select! {
+                        biased;
+                        _ = stopped.cancelled() => return,
+                        _ = shared.closed.cancelled() => break,
+                        next = updates.next() => match next {
+                            Some(list) => post(to, statuses_js(&shared.relays, &list).into()),
+                            None => break,
+                        },
+                    }
+                }
+            }
+            post(to, js_sys::Array::new().into());
+        });
+        watcher
+    }
+
     #[wasm_bindgen(js_name = isClosed)]
     pub fn is_closed(&self) -> bool {
-        self.shared.ep.borrow().as_ref().is_none_or(|ep| ep.is_closed())
+        self.shared.closed.cancelled.get() || self.shared.ep.borrow().as_ref().is_none_or(|ep| ep.is_closed())
     }
 
     #[wasm_bindgen(js_name = setAlpns)]
