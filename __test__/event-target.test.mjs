@@ -317,11 +317,15 @@ describe('hub and spoke event targets', () => {
       // The hub consumes nothing now. Send until the whole path (its backlog, QUIC's
       // windows, our outbox) is full: dispatchEvent refuses and nothing drains (see
       // fillUntilStalled).
-      const filled = await fillUntilStalled({
-        send: () => spoke.dispatchEvent(new CustomEvent('slow', { detail: payload })),
-        flush: () => spoke.flush(),
-        buffered: () => spoke.bufferedAmount,
-      })
+      const filled = await within(
+        fillUntilStalled({
+          send: () => spoke.dispatchEvent(new CustomEvent('slow', { detail: payload })),
+          flush: () => spoke.flush(),
+          buffered: () => spoke.bufferedAmount,
+        }),
+        60_000,
+        'filling the path',
+      )
       const sent = 1 + filled.sent
       const flush = filled.stalled
       const order = []

@@ -271,6 +271,8 @@ export async function fillUntilStalled({ send, flush, buffered }) {
       }),
     ]).finally(() => clearTimeout(timer))
     if (outcome === 'waiting' && buffered() === before) return { sent, peakBuffered, stalled: pending }
+    // flush() resolves once everything buffered is handed to QUIC, and nothing was sent since.
+    if (outcome === 'flushed' && buffered() !== 0) throw new Error(`flush() resolved with ${buffered()} bytes still buffered`)
     // A flush that stays pending while the outbox drains settles later: nobody awaits it.
     pending.catch(() => {})
   }

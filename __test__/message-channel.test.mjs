@@ -270,11 +270,15 @@ describe('message channel', () => {
       const message = Buffer.alloc(64 * 1024, 1)
       // Send until the whole path (QUIC's windows, the receiver's bounded backlog, our
       // outbox) is full: send refuses and nothing drains (see fillUntilStalled).
-      const { sent, stalled } = await fillUntilStalled({
-        send: () => channel.send(message),
-        flush: () => channel.flush(),
-        buffered: () => channel.bufferedAmount,
-      })
+      const { sent, stalled } = await within(
+        fillUntilStalled({
+          send: () => channel.send(message),
+          flush: () => channel.flush(),
+          buffered: () => channel.bufferedAmount,
+        }),
+        60_000,
+        'filling the path',
+      )
       const order = []
       stalled.then(() => order.push('flushed'))
       expect(channel.bufferedAmount).toBeGreaterThan(0)
