@@ -2,7 +2,7 @@
 # Installs what `npm run build:wasm` and the browser tests need, from Debian's packages and
 # crates.io only (no rustup target download): rustc-web/cargo-web/rust-web-src 1.96 (a Rust that
 # can build std for wasm32-unknown-unknown with -Zbuild-std), lld-19 (wasm-ld), clang-19 (ring's C
-# code), chromium (headless, for the browser tests) and wasm-bindgen-cli at the version the wasm
+# code), rust-web-clippy (npm run lint:wasm), chromium (headless, for the browser tests) and wasm-bindgen-cli at the version the wasm
 # crate pins. Idempotent: skips what is already there.
 # With WASM_TOOLCHAIN=rustup (GitHub's runners, which have clang, llvm and Chrome), rustup's
 # wasm32-unknown-unknown target replaces the Debian packages; set CHROMIUM_PATH for the tests.
@@ -21,7 +21,7 @@ if [ "${WASM_TOOLCHAIN:-debian}" = rustup ]; then
   echo "wasm toolchain: $(rustc --version) with rustup's wasm32-unknown-unknown, $(wasm-bindgen --version)"
   exit 0
 fi
-pkgs=(rustc-web cargo-web rust-web-src lld-19 clang-19 llvm-19 chromium)
+pkgs=(rustc-web cargo-web rust-web-src rust-web-clippy lld-19 clang-19 llvm-19 chromium)
 # iroh 1.4 needs a newer Rust than bookworm's own rustc-web (1.85): the 1.96 one is in
 # bookworm-security, so the package lists are refreshed before installing.
 need=0
