@@ -2,27 +2,19 @@
 // events, and without --allow-ffi the error says what to do instead of "cannot find".
 import { describe, expect, it } from 'vitest'
 import { spawnSync } from 'node:child_process'
-import { existsSync, mkdirSync } from 'node:fs'
+import { createRequire } from 'node:module'
 import { fileURLToPath } from 'node:url'
 
-const DENO_VERSION = '2.9.6'
 const fixture = fileURLToPath(new URL('./fixtures/deno-exchange.mjs', import.meta.url))
-// The deno CLI from the npm registry, installed here on first use rather than as a dev
-// dependency: its package lists a binary package per platform, and a registry mirror that
-// lacks some of them makes `npm ci` refuse the whole lock file.
-const cache = fileURLToPath(new URL(`../node_modules/.cache/deno-${DENO_VERSION}/`, import.meta.url))
 
+// The deno CLI from npm, a dev dependency: `npm ci` installs its launcher and the binary
+// package of this platform (an optional dependency), so CI never runs without it.
 function findDeno() {
-  const launcher = `${cache}node_modules/deno/bin.cjs`
-  if (!existsSync(launcher)) {
-    mkdirSync(cache, { recursive: true })
-    const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm'
-    const r = spawnSync(npm, ['install', '--prefix', cache, '--no-save', '--no-audit', '--no-fund', `deno@${DENO_VERSION}`], {
-      encoding: 'utf8',
-      timeout: 180_000,
-      shell: process.platform === 'win32',
-    })
-    if (r.status !== 0) return { why: `npm could not install deno@${DENO_VERSION}: ${(r.stderr || r.error?.message || '').trim().split('\n').pop()}` }
+  let launcher
+  try {
+    launcher = createRequire(import.meta.url).resolve('deno/bin.cjs')
+  } catch {
+    return { why: 'the deno dev dependency is not installed: run npm ci' }
   }
   if (spawnSync(process.execPath, [launcher, '--version'], { encoding: 'utf8', timeout: 60_000 }).status !== 0) {
     return { why: 'the deno binary does not run on this platform' }
