@@ -50,7 +50,7 @@ export declare class Connection {
    * selected path changes (not for round trip times alone), until the connection closes
    * or `stop()` is called. The listener does not keep the process alive.
    */
-  watchPaths(to: number): PathWatcher
+  watchPaths(to: number): Watch
   /** Closes the connection with an application error code and a reason the peer sees. */
   close(code?: number | undefined | null, reason?: string | undefined | null): void
   /** Resolves when the connection closes, for whatever reason. */
@@ -118,7 +118,7 @@ export declare class Endpoint {
    * Posts `relayStatus()` to the mailbox address `to` now and on every change; an
    * empty list once the endpoint closes, which ends the watch.
    */
-  watchRelays(to: number): RelayWatcher
+  watchRelays(to: number): Watch
   isClosed(): boolean
 }
 
@@ -172,11 +172,6 @@ export declare class EventPump {
   close(code?: number | undefined | null, reason?: string | undefined | null): Promise<void>
 }
 
-/** Stops a `watchPaths` subscription. */
-export declare class PathWatcher {
-  stop(): void
-}
-
 /** The receiving half of a stream. */
 export declare class RecvStream {
   /** The QUIC stream id, the same on both sides (see `SendStream.id`). */
@@ -203,11 +198,6 @@ export declare class RelayServer {
   get caCertificatePem(): string | null
   /** Stops serving and closes every client connection. */
   close(): Promise<void>
-}
-
-/** Stops a `watchRelays()`. */
-export declare class RelayWatcher {
-  stop(): void
 }
 
 /** The sending half of a stream. */
@@ -258,6 +248,11 @@ export declare class TopicPump {
   flush(): Promise<void>
   /** Hands what is queued to the members (bounded by `CLOSE_WAIT`), then leaves the topic. */
   close(code?: number | undefined | null, reason?: string | undefined | null): Promise<void>
+}
+
+/** Stops a watch that posts to a mailbox address (`watchPaths`, `watchRelays`). */
+export declare class Watch {
+  stop(): void
 }
 
 /**

@@ -3,7 +3,8 @@
 const { pending, native, nativeSync } = require('./pending.js')
 const { requireBytes, requireU32, invalidArgument } = require('./errors.js')
 const { KeepAlive, refable } = require('./keep-alive.js')
-const { address, forget, openWith } = require('./mailbox.js')
+const { openWith } = require('./mailbox.js')
+const { callListener, watch } = require('./watch.js')
 
 /** A close report is the only message of its address. */
 const once = () => true
@@ -57,16 +58,6 @@ class RecvStream {
   }
 }
 
-/** Calls a user's listener from a native callback: what it throws is thrown as from any other callback, not into the addon. */
-function callListener(listener, value) {
-  try {
-    listener(value)
-  } catch (err) {
-    process.nextTick(() => {
-      throw err
-    })
-  }
-}
 
 function wrapBi(bi) {
   return { send: new SendStream(bi.send), recv: new RecvStream(bi.recv) }
@@ -157,34 +148,15 @@ class Connection {
    * connection closes, `signal` aborts, or the returned function is called.
    */
   watchPaths(listener, options) {
-    if (typeof listener !== 'function') throw invalidArgument('watchPaths expects a listener function')
-    const signal = options?.signal
-    if (signal !== undefined && (signal === null || typeof signal.addEventListener !== 'function')) {
-      throw invalidArgument('options.signal must be an AbortSignal')
-    }
-    if (signal?.aborted) return () => {}
     let previous = null
-    const to = address((state) => {
+    const report = (state, stop) => {
       // Native code says `none` once more when the connection has closed: the watch is over.
       const over = state.pathType === 'none' && this[NATIVE].isClosed()
       if (over) stop()
       if (!(over && previous === 'none')) callListener(listener, state)
       previous = state.pathType
-    })
-    let watcher
-    try {
-      watcher = nativeSync(() => this[NATIVE].watchPaths(to))
-    } catch (err) {
-      forget(to)
-      throw err
     }
-    const stop = () => {
-      signal?.removeEventListener('abort', stop)
-      forget(to)
-      watcher.stop()
-    }
-    signal?.addEventListener('abort', stop, { once: true })
-    return stop
+    return watch('watchPaths', listener, options, report, (to) => this[NATIVE].watchPaths(to))
   }
   /**
    * Calls `listener({ code, reason, kind })` once when the connection closes, whoever
@@ -217,4 +189,4 @@ class Connection {
   }
 }
 
-module.exports = { Connection, SendStream, RecvStream, NATIVE, RELEASE, callListener }
+module.exports = { Connection, SendStream, RecvStream, NATIVE, RELEASE }

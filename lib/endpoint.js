@@ -2,11 +2,11 @@
 
 const binding = require('./native.js')
 const { pending, native, nativeSync, viaCallback } = require('./pending.js')
-const { Connection, RELEASE, callListener } = require('./connection.js')
+const { Connection, RELEASE } = require('./connection.js')
 const { invalidArgument, irohError, requireString, optionalU32 } = require('./errors.js')
 const { KeepAlive, refable } = require('./keep-alive.js')
 const { checkOptions, ENDPOINT } = require('./options.js')
-const { address, forget } = require('./mailbox.js')
+const { callListener, watch } = require('./watch.js')
 
 const NATIVE = Symbol('native')
 /** Package-internal connect option: the caller keeps the process alive while it dials. */
@@ -107,31 +107,12 @@ class Endpoint {
    * does not keep the process alive.
    */
   watchRelays(listener, options) {
-    if (typeof listener !== 'function') throw invalidArgument('watchRelays expects a listener function')
-    const signal = options?.signal
-    if (signal !== undefined && (signal === null || typeof signal.addEventListener !== 'function')) {
-      throw invalidArgument('options.signal must be an AbortSignal')
-    }
-    if (signal?.aborted) return () => {}
-    const to = address((list) => {
+    const report = (list, stop) => {
       // Native code posts an empty list once the endpoint has closed: the watch is over.
       if (list.length === 0 && this[NATIVE].isClosed()) return stop()
       callListener(listener, list.map(withNullError))
-    })
-    let watcher
-    try {
-      watcher = nativeSync(() => this[NATIVE].watchRelays(to))
-    } catch (err) {
-      forget(to)
-      throw err
     }
-    const stop = () => {
-      signal?.removeEventListener('abort', stop)
-      forget(to)
-      watcher.stop()
-    }
-    signal?.addEventListener('abort', stop, { once: true })
-    return stop
+    return watch('watchRelays', listener, options, report, (to) => this[NATIVE].watchRelays(to))
   }
   async connect(target, alpn, options) {
     const checkedTarget = checkTarget(target)

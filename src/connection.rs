@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::connection_state::{self, CloseInfo, ConnOwner, ConnState, ConnectionStats};
 use crate::error::{CodedError, ErrorCode, IrohError};
-use crate::mailbox::Address;
+use crate::mailbox::{Address, Watch};
 use crate::pending::{guarded, spawn, token_of, CancelToken};
 use crate::stream::{RecvStream, SendStream};
 
@@ -61,20 +61,6 @@ impl From<&[PathSnapshot]> for PathState {
                 })
                 .collect(),
         }
-    }
-}
-
-/// Stops a `watchPaths` subscription.
-#[napi]
-pub struct PathWatcher {
-    stop: CancellationToken,
-}
-
-#[napi]
-impl PathWatcher {
-    #[napi(catch_unwind)]
-    pub fn stop(&self) {
-        self.stop.cancel();
     }
 }
 
@@ -244,13 +230,13 @@ impl Connection {
         &self,
         // The mailbox address of the JS side's listener (lib/mailbox.js).
         #[napi(ts_arg_type = "number")] to: u32,
-    ) -> Result<PathWatcher, CodedError> {
+    ) -> Result<Watch, CodedError> {
         let listener = Address::new(to)?;
         let stop = CancellationToken::new();
         let Ok(conn) = self.state.handle() else {
             // Let go already: closed, so no paths.
             listener.post(PathState::from(&[][..]));
-            return Ok(PathWatcher { stop });
+            return Ok(Watch { stop });
         };
         let stopped = stop.clone();
         let closing = self.state.closing.clone();
@@ -275,7 +261,7 @@ impl Connection {
             // watch is over and forgets its address.
             listener.post(PathState::from(&[][..]));
         }));
-        Ok(PathWatcher { stop })
+        Ok(Watch { stop })
     }
 
     /// Closes the connection with an application error code and a reason the peer sees.

@@ -20,8 +20,9 @@ use crate::connection::Connection;
 use crate::connection_state::ConnOwner;
 use crate::error::{CodedError, ErrorCode, IrohError, IrohResult};
 use crate::js_callback::{notify, weak_callback, WeakCallback};
+use crate::mailbox::Watch;
 use crate::pending::{blocking, guarded, spawn, token_of, CancelToken};
-use crate::relay_check::{self, RelayStatus, RelayWatcher, Reports};
+use crate::relay_check::{self, RelayStatus, Reports};
 use crate::relay_server::RelayInfo;
 use crate::topic::{Gate, GateHook, Topics, GOSSIP_ALPN, REPAIR_ALPN};
 use alkdev_iroh_core::certificates;
@@ -584,7 +585,7 @@ impl Endpoint {
         &self,
         // The mailbox address of the JS side's listener (lib/mailbox.js).
         #[napi(ts_arg_type = "number")] to: u32,
-    ) -> Result<RelayWatcher, CodedError> {
+    ) -> Result<Watch, CodedError> {
         let listener = crate::mailbox::Address::new(to)?;
         let reports = self.shared.relays.clone().filter(|_| !self.shared.owner.closed.is_cancelled());
         Ok(relay_check::watch_statuses(reports, listener))

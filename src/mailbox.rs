@@ -11,6 +11,8 @@ use napi::bindgen_prelude::{FnArgs, Function, ToNapiValue};
 use napi::sys;
 use napi_derive::napi;
 
+use tokio_util::sync::CancellationToken;
+
 use crate::error::{CodedError, ErrorCode, IrohError, IrohResult};
 use crate::js_callback::{notify, weak_callback, WeakCallback};
 
@@ -71,5 +73,19 @@ impl Address {
     /// Posts `value` without waiting for JS.
     pub fn post<T: ToNapiValue + Send + 'static>(&self, value: T) {
         notify(&self.mailbox, FnArgs::from((self.to, Mail::new(value))));
+    }
+}
+
+/// Stops a watch that posts to a mailbox address (`watchPaths`, `watchRelays`).
+#[napi]
+pub struct Watch {
+    pub(crate) stop: CancellationToken,
+}
+
+#[napi]
+impl Watch {
+    #[napi(catch_unwind)]
+    pub fn stop(&self) {
+        self.stop.cancel();
     }
 }

@@ -21,7 +21,7 @@ use iroh_relay::client::{ClientBuilder, ConnectError, DialError};
 use iroh_relay::protos::handshake;
 use iroh_relay::tls::CaTlsConfig;
 
-use crate::mailbox::Address;
+use crate::mailbox::{Address, Watch};
 use napi_derive::napi;
 use rustls_pki_types::CertificateDer;
 use tokio::sync::watch;
@@ -300,27 +300,13 @@ pub fn statuses(reports: &[RelayReport]) -> Vec<RelayStatus> {
         .collect()
 }
 
-/// Stops a `watchRelays()`.
-#[napi]
-pub struct RelayWatcher {
-    stop: CancellationToken,
-}
-
-#[napi]
-impl RelayWatcher {
-    #[napi(catch_unwind)]
-    pub fn stop(&self) {
-        self.stop.cancel();
-    }
-}
-
 /// Posts the statuses to `listener` now and on each change, then an empty list when the
 /// endpoint has closed (or at once, when there is nothing to watch).
-pub fn watch_statuses(reports: Option<Reports>, listener: Address) -> RelayWatcher {
+pub fn watch_statuses(reports: Option<Reports>, listener: Address) -> Watch {
     let stop = CancellationToken::new();
     let Some(mut reports) = reports else {
         listener.post(Vec::<RelayStatus>::new());
-        return RelayWatcher { stop };
+        return Watch { stop };
     };
     let stopped = stop.clone();
     napi::bindgen_prelude::spawn(async move {
@@ -333,7 +319,7 @@ pub fn watch_statuses(reports: Option<Reports>, listener: Address) -> RelayWatch
         }
         listener.post(Vec::<RelayStatus>::new());
     });
-    RelayWatcher { stop }
+    Watch { stop }
 }
 
 /// An error and its sources on one line.

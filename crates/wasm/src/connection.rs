@@ -10,7 +10,7 @@ use iroh::endpoint::{ConnectionError, VarInt};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{future_to_promise, spawn_local};
 
-use crate::{js, post, unsupported, JsResult, Token};
+use crate::{js, post, unsupported, JsResult, Token, Watch};
 
 pub(crate) struct CloseInfo {
     pub code: f64,
@@ -103,20 +103,6 @@ impl Connection {
     }
 }
 
-/// Stops a `watchPaths` watch.
-#[wasm_bindgen]
-pub struct PathWatcher {
-    stopped: Rc<Token>,
-}
-
-#[wasm_bindgen]
-impl PathWatcher {
-    pub fn stop(&self) {
-        self.stopped.cancelled.set(true);
-        self.stopped.notify.notify_waiters();
-    }
-}
-
 #[wasm_bindgen]
 impl Connection {
     #[wasm_bindgen(js_name = remoteNodeId)]
@@ -197,9 +183,8 @@ impl Connection {
     /// Posts `{ pathType, paths }` to `to` now and whenever the paths change, until stopped
     /// or closed (then `none` once more).
     #[wasm_bindgen(js_name = watchPaths)]
-    pub fn watch_paths(&self, to: u32) -> PathWatcher {
-        let stopped = Rc::new(Token::default());
-        let watcher = PathWatcher { stopped: stopped.clone() };
+    pub fn watch_paths(&self, to: u32) -> Watch {
+        let (watcher, stopped) = Watch::new();
         let state = self.state.clone();
         spawn_local(async move {
             let report = |list: &[PathSnapshot], closed: bool| {

@@ -17,7 +17,7 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{future_to_promise, spawn_local};
 
 use crate::connection::Connection;
-use crate::{coded, iroh, js, js_error, post, token_of, unsupported, JsResult, Token};
+use crate::{coded, iroh, js, js_error, post, token_of, unsupported, JsResult, Token, Watch};
 
 const DEFAULT_ONLINE_TIMEOUT_MS: u32 = 15_000;
 /// As the native endpoint's.
@@ -39,20 +39,6 @@ impl Shared {
 #[wasm_bindgen]
 pub struct Endpoint {
     shared: Rc<Shared>,
-}
-
-/// Stops a `watchRelays` watch.
-#[wasm_bindgen]
-pub struct RelayWatcher {
-    stopped: Rc<Token>,
-}
-
-#[wasm_bindgen]
-impl RelayWatcher {
-    pub fn stop(&self) {
-        self.stopped.cancelled.set(true);
-        self.stopped.notify.notify_waiters();
-    }
 }
 
 /// Each configured relay with iroh's word on it, when it is the home relay.
@@ -413,9 +399,8 @@ impl Endpoint {
 
     /// Posts `relayStatus()` to `to` now and on every change; an empty list once closed.
     #[wasm_bindgen(js_name = watchRelays)]
-    pub fn watch_relays(&self, to: u32) -> RelayWatcher {
-        let stopped = Rc::new(Token::default());
-        let watcher = RelayWatcher { stopped: stopped.clone() };
+    pub fn watch_relays(&self, to: u32) -> Watch {
+        let (watcher, stopped) = Watch::new();
         let shared = self.shared.clone();
         spawn_local(async move {
             if let Ok(ep) = shared.handle() {

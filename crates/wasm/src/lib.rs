@@ -89,6 +89,28 @@ impl Token {
     }
 }
 
+/// Stops a watch that posts to a mailbox address (`watchPaths`, `watchRelays`).
+#[wasm_bindgen]
+pub struct Watch {
+    stopped: Rc<Token>,
+}
+
+impl Watch {
+    /// A watcher and the token its task waits on.
+    pub(crate) fn new() -> (Watch, Rc<Token>) {
+        let stopped = Rc::new(Token::default());
+        (Watch { stopped: stopped.clone() }, stopped)
+    }
+}
+
+#[wasm_bindgen]
+impl Watch {
+    pub fn stop(&self) {
+        self.stopped.cancelled.set(true);
+        self.stopped.notify.notify_waiters();
+    }
+}
+
 /// What `connect`, `accept` and `online` take to be cancelled (an `AbortSignal` in JS).
 #[wasm_bindgen]
 pub struct CancelToken {
